@@ -1,0 +1,301 @@
+"""Configuration (SPEC section 8): a TOML file, then ``CASHSERVER_<SECTION>_<KEY>``.
+
+Read once into an immutable :class:`Config` and passed down; nothing deeper
+reads the environment. Every fault raises :class:`ConfigError` whose message is
+one line naming the key, which the CLI turns into exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_CONFIG_PATH = Path("/etc/cashserver/cashserver.toml")
+EXCHANGE_FORMATS = ("json", "enterprisedata", "frontol")
+
+
+class ConfigError(ValueError):
+    """A bad configuration value or an unknown key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: str = "./cashserver-data"
+    database_url: str = ""
+    """Empty means an SQLite file inside data_dir."""
+    timezone: str = "Europe/Moscow"
+    backup_dir: str = ""
+    """Where the spool archives go; empty means data_dir/backup."""
+
+
+@dataclass(frozen=True)
+class GrpcConfig:
+    listen: str = "0.0.0.0:10001"
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    max_message_bytes: int = 16 * 1024 * 1024
+    workers: int = 32
+    """Threads serving RPCs at once (one per register uploading concurrently)."""
+
+
+@dataclass(frozen=True)
+class ThriftConfig:
+    listen: str = "0.0.0.0:10002"
+    tls_cert: str = ""
+    tls_key: str = ""
+    max_frame_bytes: int = 64 * 1024 * 1024
+    idle_timeout_s: float = 300.0
+    """An idle connection is closed after this; registers may pause between calls."""
+
+
+@dataclass(frozen=True)
+class RegistersConfig:
+    auto_register: bool = True
+    protocol_version: int = 4
+    upload_batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    verdict_timeout_s: float = 2.0
+    batch_files: int = 32
+    """How many queued sales files the loader may take into one transaction."""
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    formats: tuple[str, ...] = ("json",)
+    outbox_dir: str = ""
+    enterprisedata_version: str = "1.11"
+    organization_name: str = ""
+    organization_inn: str = ""
+    organization_kpp: str = ""
+    frontol_database_id: int = 1
+
+
+@dataclass(frozen=True)
+class JobsConfig:
+    archive_time: str = "03:33"
+    archive_keep_days: int = 30
+    events_keep_days: int = 90
+    """Events older than this are trimmed daily."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Per-store details under ``[stores.<store_code>]``."""
+
+    timezone: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    grpc: GrpcConfig = field(default_factory=GrpcConfig)
+    thrift: ThriftConfig = field(default_factory=ThriftConfig)
+    registers: RegistersConfig = field(default_factory=RegistersConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
+    exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    stores: Mapping[str, StoreConfig] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server.data_dir)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return (
+            Path(self.exchange.outbox_dir) if self.exchange.outbox_dir else self.data_dir / "outbox"
+        )
+
+    @property
+    def backup_dir(self) -> Path:
+        return Path(self.server.backup_dir) if self.server.backup_dir else self.data_dir / "backup"
+
+    @property
+    def database_url(self) -> str:
+        if self.server.database_url:
+            return self.server.database_url
+        return f"sqlite:///{self.data_dir / 'cashserver.db'}"
+
+    def store_timezone(self, store_code: str) -> ZoneInfo:
+        store = self.stores.get(store_code)
+        return ZoneInfo(store.timezone if store and store.timezone else self.server.timezone)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerConfig,
+    "grpc": GrpcConfig,
+    "thrift": ThriftConfig,
+    "registers": RegistersConfig,
+    "spool": SpoolConfig,
+    "exchange": ExchangeConfig,
+    "jobs": JobsConfig,
+}
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against the field's type; ints are accepted where floats are."""
+    if annotation is bool:
+        ok = isinstance(value, bool)
+    elif annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif annotation is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif annotation is str:
+        ok = isinstance(value, str)
+    else:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    if ok:
+        return value
+    expected = getattr(annotation, "__name__", "list of strings")
+    raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _section(cls: type[Any], prefix: str, values: Mapping[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}: unknown key")
+        kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
+    return cls(**kwargs)
+
+
+def _env_value(raw: str, annotation: Any) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if annotation is str:
+            return raw
+        raise
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith("CASHSERVER_"):
+            continue
+        rest = name[len("CASHSERVER_") :].lower()
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"{name}: unknown configuration section")
+        key = rest[len(section) + 1 :]
+        hints = get_type_hints(_SECTIONS[section])
+        if key not in hints:
+            raise ConfigError(f"{name}: unknown key {section}.{key}")
+        try:
+            value = _env_value(raw, hints[key])
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(f"{name}: not a TOML value: {raw!r}") from None
+        data.setdefault(section, {})[key] = value
+
+
+def _check_listen(key: str, value: str) -> None:
+    if value == "":
+        return
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f'{key}: expected HOST:PORT or "", got {value!r}')
+
+
+def _check_timezone(key: str, value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{key}: unknown time zone {value!r}") from None
+
+
+def _check(config: Config) -> None:
+    _check_timezone("server.timezone", config.server.timezone)
+    _check_listen("grpc.listen", config.grpc.listen)
+    _check_listen("thrift.listen", config.thrift.listen)
+    if config.registers.protocol_version not in (3, 4):
+        raise ConfigError("registers.protocol_version: expected 3 or 4")
+    for fmt in config.exchange.formats:
+        if fmt not in EXCHANGE_FORMATS:
+            raise ConfigError(f"exchange.formats: unknown format {fmt!r}")
+    if config.exchange.enterprisedata_version not in ("1.11", "1.21"):
+        raise ConfigError('exchange.enterprisedata_version: expected "1.11" or "1.21"')
+    positive = {
+        "grpc.max_message_bytes": config.grpc.max_message_bytes,
+        "grpc.workers": config.grpc.workers,
+        "thrift.max_frame_bytes": config.thrift.max_frame_bytes,
+        "registers.upload_batch_size": config.registers.upload_batch_size,
+        "spool.batch_files": config.spool.batch_files,
+        "jobs.archive_keep_days": config.jobs.archive_keep_days,
+        "jobs.events_keep_days": config.jobs.events_keep_days,
+    }
+    for key, number in positive.items():
+        if number <= 0:
+            raise ConfigError(f"{key}: must be positive")
+    if config.spool.verdict_timeout_s < 0 or config.thrift.idle_timeout_s <= 0:
+        raise ConfigError("spool.verdict_timeout_s / thrift.idle_timeout_s: out of range")
+    hh, _, mm = config.jobs.archive_time.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ConfigError("jobs.archive_time: expected HH:MM")
+    for code, store in config.stores.items():
+        if store.timezone:
+            _check_timezone(f"stores.{code}.timezone", store.timezone)
+
+
+def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    """Build a :class:`Config` from parsed TOML ``data`` and environment overrides."""
+    merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    _apply_env(merged, environ or {})
+    sections: dict[str, Any] = {}
+    for name, values in merged.items():
+        if name == "stores":
+            if not isinstance(values, dict):
+                raise ConfigError("stores: expected a table of stores")
+            stores = {}
+            for code, table in values.items():
+                if not isinstance(table, dict):
+                    raise ConfigError(f"stores.{code}: expected a table")
+                stores[code] = _section(StoreConfig, f"stores.{code}", table)
+            sections["stores"] = stores
+            continue
+        if name not in _SECTIONS:
+            raise ConfigError(f"{name}: unknown section")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{name}: expected a table")
+        sections[name] = _section(_SECTIONS[name], name, values)
+    config = Config(**sections)
+    _check(config)
+    return config
+
+
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the file at ``path`` (or the default one if it exists), then the environment.
+
+    ``path=None`` uses ``/etc/cashserver/cashserver.toml`` when present, else the
+    built-in defaults. An explicit path that does not exist is an error.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"--config: no such file {str(path)!r}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, env)

@@ -1,0 +1,109 @@
+"""Structured logging, configured once, and the journal behind ``cashserver log``.
+
+Every thing that happens has one dotted event name (``shift.loaded``,
+``receipt.conflict``) and its facts as fields. Log lines go to standard error
+(standard output is kept for the data that commands print): JSON lines when it
+is not a terminal, console rendering when it is.
+
+Dotted events at level info or above are also collected by the :class:`Journal`,
+which the daemon and the CLI flush into the events table.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import orjson
+import structlog
+
+_journal: Journal | None = None
+_JOURNAL_LEVELS = frozenset({"info", "warning", "error", "critical"})
+
+
+class Journal:
+    """Events waiting to be written to the events table, in the order they happened."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[tuple[int, str, str]] = []
+
+    def append(self, time_ms: int, event: str, fields: dict[str, Any]) -> None:
+        data = orjson.dumps(fields, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        with self._lock:
+            self._pending.append((time_ms, event, data))
+
+    def drain(self) -> list[tuple[int, str, str]]:
+        """Take every pending event out: (time in ms, event name, fields as JSON)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def put_back(self, events: list[tuple[int, str, str]]) -> None:
+        """Return events that could not be written, ahead of newer ones."""
+        with self._lock:
+            self._pending[:0] = events
+
+
+def set_journal(journal: Journal | None) -> None:
+    """Collect dotted events into ``journal`` from now on (None stops collecting)."""
+    global _journal
+    _journal = journal
+
+
+def _to_journal(
+    _logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    journal = _journal
+    event = event_dict.get("event")
+    if (
+        journal is not None
+        and method in _JOURNAL_LEVELS
+        and isinstance(event, str)
+        and "." in event
+    ):
+        fields = {k: v for k, v in event_dict.items() if k not in ("event", "timestamp", "level")}
+        if method != "info":
+            fields["level"] = method
+        journal.append(time.time_ns() // 1_000_000, event, fields)
+    return event_dict
+
+
+def _json_dumps(obj: Any, **_kw: Any) -> str:
+    text: str = orjson.dumps(obj, default=str).decode()
+    return text
+
+
+def configure_logging(
+    level: str = "info", stream: TextIO | None = None, as_json: bool | None = None
+) -> None:
+    """Configure structlog for the process; safe to call more than once."""
+    out = stream if stream is not None else sys.stderr
+    if as_json is None:
+        as_json = not out.isatty()
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_json_dumps)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _to_journal,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,350 @@
+"""Protocol 4 (protobuf) messages to domain objects and back.
+
+Pure functions, no I/O. Timestamps become int milliseconds (``seconds * 1000 +
+nanos // 1_000_000``: sub-millisecond precision is dropped, toward the past); an
+absent optional Timestamp or ShiftCounters becomes ``None``. Structural checks are
+left to :func:`cashserver.validate.validate_upload`, except what the domain types
+cannot hold: the chunk order, unknown enum values and a receipt without a time,
+each raised as :class:`~cashserver.validate.ValidationError` with its path
+(``receipts[12].kind``; the receipt index counts across all batches).
+
+:func:`upload_from_chunks` is on the hot path of every gRPC upload, so it binds
+locals and calls ``HasField`` only where absence means something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cashserver.domain import (
+    COUNTER_FIELDS,
+    EpochMs,
+    Line,
+    Payment,
+    PaymentMethod,
+    Receipt,
+    ReceiptKind,
+    Shift,
+    ShiftCounters,
+    Upload,
+    UploadResult,
+    UploadStatus,
+)
+from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
+from cashserver.rpc.messages import (
+    Handshake,
+    SalesQuery,
+    ShiftRange,
+    SyncSettings,
+    TimeRange,
+    check_shift_range,
+    check_time_range,
+)
+from cashserver.validate import ValidationError, payment_method, receipt_kind
+
+__all__ = [
+    "handshake_from_proto",
+    "handshake_to_proto",
+    "ms_to_timestamp",
+    "result_from_proto",
+    "result_to_proto",
+    "sales_query_from_proto",
+    "sales_query_to_proto",
+    "settings_from_proto",
+    "settings_to_proto",
+    "timestamp_to_ms",
+    "upload_from_chunks",
+    "upload_to_chunks",
+]
+
+_KINDS: dict[int, ReceiptKind] = {int(k): k for k in ReceiptKind}
+_METHODS: dict[int, PaymentMethod] = {int(m): m for m in PaymentMethod}
+_STATUSES: dict[int, UploadStatus] = {int(s): s for s in UploadStatus}
+
+
+def timestamp_to_ms(ts: Timestamp) -> EpochMs:
+    """Milliseconds since the epoch of a Timestamp, rounded toward the past."""
+    return int(ts.seconds) * 1000 + int(ts.nanos) // 1_000_000
+
+
+def ms_to_timestamp(ms: EpochMs) -> Timestamp:
+    """The Timestamp of ``ms`` milliseconds since the epoch (negative ones too)."""
+    seconds, millis = divmod(ms, 1000)
+    return Timestamp(seconds=seconds, nanos=millis * 1_000_000)
+
+
+# -- uploads: wire to domain ----------------------------------------------------------
+
+
+def _shift_from_proto(msg: Any) -> Shift:
+    has = msg.HasField
+    opened_at = timestamp_to_ms(msg.opened_at) if has("opened_at") else None
+    closed_at = timestamp_to_ms(msg.closed_at) if has("closed_at") else None
+    counters = None
+    if has("counters"):
+        c = msg.counters
+        counters = ShiftCounters(*(getattr(c, name) for name in COUNTER_FIELDS))
+    return Shift(
+        msg.store_code, msg.register_code, msg.shift_number, opened_at, closed_at, counters
+    )
+
+
+def _receipts_from_proto(batch: Iterable[Any], first_index: int, out: list[Receipt]) -> None:
+    """Append the batch's receipts to ``out``; ``first_index`` is the first one's index."""
+    kinds = _KINDS
+    methods = _METHODS
+    line_cls = Line
+    payment_cls = Payment
+    receipt_cls = Receipt
+    append = out.append
+    for i, r in enumerate(batch, first_index):
+        kind = kinds.get(r.kind)
+        if kind is None:
+            kind = receipt_kind(r.kind, f"receipts[{i}].kind")  # raises
+        if not r.HasField("closed_at"):
+            raise ValidationError(f"receipts[{i}].closed_at", "missing")
+        ts = r.closed_at
+        try:
+            payments = tuple([payment_cls(methods[p.method], p.amount) for p in r.payments])
+        except KeyError:
+            for j, p in enumerate(r.payments):
+                payment_method(p.method, f"receipts[{i}].payments[{j}].method")
+            raise
+        append(
+            receipt_cls(
+                r.uid,
+                r.number,
+                kind,
+                ts.seconds * 1000 + ts.nanos // 1_000_000,
+                r.cashier,
+                tuple(
+                    [
+                        line_cls(
+                            ln.position,
+                            ln.item_code,
+                            ln.barcode,
+                            ln.name,
+                            ln.department,
+                            ln.quantity,
+                            ln.price,
+                            ln.amount,
+                            ln.discount,
+                            ln.vat_rate,
+                        )
+                        for ln in r.lines
+                    ]
+                ),
+                payments,
+            )
+        )
+
+
+def upload_from_chunks(chunks: Iterable[Any]) -> Upload:
+    """The Upload carried by a stream of ``UploadChunk``: a shift, then receipt batches.
+
+    Raises :class:`ValidationError` naming ``chunks[i]`` if the first chunk is not a
+    shift or a later one is, or naming the receipt field for an unknown enum value
+    or a receipt without ``closed_at``. Nothing else is validated here.
+    """
+    iterator = iter(chunks)
+    first = next(iterator, None)
+    if first is None or first.WhichOneof("body") != "shift":
+        raise ValidationError("chunks[0]", "first chunk must be a shift")
+    shift = _shift_from_proto(first.shift)
+    receipts: list[Receipt] = []
+    for index, chunk in enumerate(iterator, 1):
+        body = chunk.WhichOneof("body")
+        if body != "receipts":
+            what = "a second shift" if body == "shift" else "empty"
+            raise ValidationError(
+                f"chunks[{index}]", f"{what}: chunks after the first carry receipts"
+            )
+        _receipts_from_proto(chunk.receipts.receipts, len(receipts), receipts)
+    return Upload(shift, tuple(receipts))
+
+
+# -- uploads: domain to wire ----------------------------------------------------------
+
+
+def _shift_to_proto(shift: Shift) -> Any:
+    msg = pb.Shift(
+        store_code=shift.store_code,
+        register_code=shift.register_code,
+        shift_number=shift.shift_number,
+    )
+    if shift.opened_at is not None:
+        msg.opened_at.CopyFrom(ms_to_timestamp(shift.opened_at))
+    if shift.closed_at is not None:
+        msg.closed_at.CopyFrom(ms_to_timestamp(shift.closed_at))
+    if shift.counters is not None:
+        counters = shift.counters
+        msg.counters.CopyFrom(
+            pb.ShiftCounters(**{name: getattr(counters, name) for name in COUNTER_FIELDS})
+        )
+    return msg
+
+
+def _receipt_to_proto(receipt: Receipt) -> Any:
+    line_cls = pb.Line
+    payment_cls = pb.Payment
+    return pb.Receipt(
+        uid=receipt.uid,
+        number=receipt.number,
+        kind=int(receipt.kind),
+        closed_at=ms_to_timestamp(receipt.closed_at),
+        cashier=receipt.cashier,
+        lines=[
+            line_cls(
+                position=ln.position,
+                item_code=ln.item_code,
+                barcode=ln.barcode,
+                name=ln.name,
+                department=ln.department,
+                quantity=ln.quantity,
+                price=ln.price,
+                amount=ln.amount,
+                discount=ln.discount,
+                vat_rate=ln.vat_rate,
+            )
+            for ln in receipt.lines
+        ],
+        payments=[payment_cls(method=int(p.method), amount=p.amount) for p in receipt.payments],
+    )
+
+
+def upload_to_chunks(upload: Upload, batch_size: int = 500) -> list[Any]:
+    """The ``UploadChunk`` stream of ``upload``: its shift, then batches of receipts.
+
+    Each batch holds at most ``batch_size`` receipts; an upload without receipts is
+    the shift chunk alone. Raises ``ValueError`` if ``batch_size`` is below 1.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+    chunks = [pb.UploadChunk(shift=_shift_to_proto(upload.shift))]
+    receipts = upload.receipts
+    for start in range(0, len(receipts), batch_size):
+        batch = pb.ReceiptBatch(
+            receipts=[_receipt_to_proto(r) for r in receipts[start : start + batch_size]]
+        )
+        chunks.append(pb.UploadChunk(receipts=batch))
+    return chunks
+
+
+# -- results --------------------------------------------------------------------------
+
+
+def result_to_proto(result: UploadResult) -> Any:
+    """The wire ``UploadResult`` of a domain result."""
+    return pb.UploadResult(
+        workshift_id=result.workshift_id,
+        status=int(result.status),
+        receipts_received=result.receipts_received,
+        receipts_stored=result.receipts_stored,
+        receipts_duplicate=result.receipts_duplicate,
+        message=result.message,
+    )
+
+
+def result_from_proto(msg: Any) -> UploadResult:
+    """The domain result of a wire ``UploadResult``.
+
+    Raises :class:`ValidationError` naming ``status`` if it is not a known status.
+    """
+    status = _STATUSES.get(msg.status)
+    if status is None:
+        raise ValidationError("status", f"unknown UploadStatus {msg.status}")
+    return UploadResult(
+        msg.workshift_id,
+        status,
+        msg.receipts_received,
+        msg.receipts_stored,
+        msg.receipts_duplicate,
+        msg.message,
+    )
+
+
+# -- handshake and settings -----------------------------------------------------------
+
+
+def handshake_from_proto(msg: Any) -> Handshake:
+    """The Handshake of a ``HandshakeRequest``; codes are the caller's to validate."""
+    return Handshake(
+        msg.store_code,
+        msg.register_code,
+        msg.software_version,
+        tuple(msg.supported_protocols),
+    )
+
+
+def handshake_to_proto(handshake: Handshake) -> Any:
+    return pb.HandshakeRequest(
+        store_code=handshake.store_code,
+        register_code=handshake.register_code,
+        software_version=handshake.software_version,
+        supported_protocols=list(handshake.supported_protocols),
+    )
+
+
+def settings_to_proto(settings: SyncSettings) -> Any:
+    return pb.SyncSettings(
+        protocol_version=settings.protocol_version,
+        grpc_endpoint=settings.grpc_endpoint,
+        thrift_endpoint=settings.thrift_endpoint,
+        tls_required=settings.tls_required,
+        upload_batch_size=settings.upload_batch_size,
+        server_time=ms_to_timestamp(settings.server_time),
+    )
+
+
+def settings_from_proto(msg: Any) -> SyncSettings:
+    """The SyncSettings of a wire message.
+
+    Raises :class:`ValidationError` naming ``server_time`` if it is absent.
+    """
+    if not msg.HasField("server_time"):
+        raise ValidationError("server_time", "missing")
+    return SyncSettings(
+        msg.protocol_version,
+        msg.grpc_endpoint,
+        msg.thrift_endpoint,
+        msg.tls_required,
+        msg.upload_batch_size,
+        timestamp_to_ms(msg.server_time),
+    )
+
+
+# -- sales requests -------------------------------------------------------------------
+
+
+def sales_query_from_proto(msg: Any) -> SalesQuery:
+    """The range a ``SalesRequest`` asks for.
+
+    Raises :class:`ValidationError` if neither range is set (``range``), a time
+    bound is absent (``time_range.from``), or the range is empty the wrong way
+    round or names shift 0.
+    """
+    which = msg.WhichOneof("range")
+    if which == "time_range":
+        rng = msg.time_range
+        for bound in ("from", "to"):
+            if not rng.HasField(bound):
+                raise ValidationError(f"time_range.{bound}", "missing")
+        query = TimeRange(timestamp_to_ms(getattr(rng, "from")), timestamp_to_ms(rng.to))
+        return check_time_range(query, "time_range", "from", "to")
+    if which == "shift_range":
+        shifts = msg.shift_range
+        return check_shift_range(ShiftRange(shifts.from_shift, shifts.to_shift), "shift_range")
+    raise ValidationError("range", "one of time_range, shift_range is required")
+
+
+def sales_query_to_proto(query: SalesQuery) -> Any:
+    if isinstance(query, TimeRange):
+        # ``from`` is a Python keyword, so the field can only be set by name.
+        bounds = {"from": ms_to_timestamp(query.from_ms), "to": ms_to_timestamp(query.to_ms)}
+        return pb.SalesRequest(time_range=pb.TimeRange(**bounds))
+    return pb.SalesRequest(
+        shift_range=pb.ShiftRange(from_shift=query.from_shift, to_shift=query.to_shift)
+    )

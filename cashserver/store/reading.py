@@ -1,0 +1,283 @@
+"""The store's read side: reconciliation rows, whole shifts, registers and events.
+
+Sums are computed in SQL from stored receipts (grouped per shift, kind and
+payment method) and turned into rows by the same functions that reconcile one
+shift in memory, so the CLI, the exchange files and the tests agree by design.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, func, select
+
+from cashserver.config import Config
+from cashserver.domain import (
+    Line,
+    Payment,
+    PaymentMethod,
+    Receipt,
+    ReceiptKind,
+    Shift,
+    ShiftCounters,
+)
+from cashserver.reconcile import (
+    ShiftReport,
+    make_report,
+    reconciliation_row,
+    shift_status,
+    totals_from_sums,
+)
+from cashserver.store.schema import (
+    COUNTER_COLUMNS,
+    events,
+    exports,
+    lines,
+    payments,
+    receipts,
+    registers,
+    shifts,
+)
+
+ID_CHUNK = 500
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftFilter:
+    store_code: str | None = None
+    register_code: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    """Half-open: shifts whose local date is before this one."""
+    not_exported: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterInfo:
+    store_code: str
+    register_code: str
+    protocol_version: int | None
+    software_version: str
+    created_at: int
+    last_seen_at: int | None
+
+
+def _shift_from_row(row: Any) -> Shift:
+    counters = (
+        ShiftCounters(**{name: getattr(row, f"c_{name}") for name in COUNTER_COLUMNS})
+        if row.has_counters
+        else None
+    )
+    return Shift(
+        store_code=row.store_code,
+        register_code=row.register_code,
+        shift_number=row.shift_number,
+        opened_at=row.opened_at,
+        closed_at=row.closed_at,
+        counters=counters,
+    )
+
+
+def _shift_select() -> Any:
+    return (
+        select(
+            shifts,
+            registers.c.store_code,
+            registers.c.register_code,
+            exports.c.revision.label("exported_revision"),
+        )
+        .join(registers, registers.c.register_id == shifts.c.register_id)
+        .outerjoin(exports, exports.c.workshift_id == shifts.c.workshift_id)
+    )
+
+
+def _local_midnight_ms(day: date, zone: Any) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=zone).timestamp() * 1000)
+
+
+class Reader:
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self.engine = engine
+        self.config = config
+
+    def shift_rows(self, flt: ShiftFilter = ShiftFilter()) -> list[dict[str, Any]]:
+        """SPEC 7 rows, ordered by workshift_id."""
+        query = _shift_select().order_by(shifts.c.workshift_id)
+        if flt.store_code:
+            query = query.where(registers.c.store_code == flt.store_code)
+        if flt.register_code:
+            query = query.where(registers.c.register_code == flt.register_code)
+        if flt.not_exported:
+            query = query.where(
+                (exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision)
+            )
+        day_time = func.coalesce(shifts.c.opened_at, shifts.c.first_receipt_at)
+        # Widen by a day each side in SQL; the exact local-date test is per store below.
+        if flt.date_from:
+            query = query.where(day_time >= _local_midnight_ms(flt.date_from, UTC) - DAY_MS)
+        if flt.date_to:
+            query = query.where(day_time < _local_midnight_ms(flt.date_to, UTC) + DAY_MS)
+        with self.engine.connect() as conn:
+            rows = [r for r in conn.execute(query) if self._in_dates(r, flt)]
+            totals = self._totals(conn, [r.workshift_id for r in rows])
+        result = []
+        for row in rows:
+            shift = _shift_from_row(row)
+            count, sums, present = totals.get(row.workshift_id, (0, {}, 0))
+            shift_totals = totals_from_sums(count, sums)
+            status = shift_status(shift.counters, shift_totals, present)
+            item = reconciliation_row(row.workshift_id, shift, shift_totals, status)
+            item["exported"] = row.exported_revision == row.revision
+            item["status"] = item.pop("status")
+            result.append(item)
+        return result
+
+    def _in_dates(self, row: Any, flt: ShiftFilter) -> bool:
+        if flt.date_from is None and flt.date_to is None:
+            return True
+        moment = row.opened_at if row.opened_at is not None else row.first_receipt_at
+        if moment is None:
+            return False
+        zone = self.config.store_timezone(row.store_code)
+        if flt.date_from and moment < _local_midnight_ms(flt.date_from, zone):
+            return False
+        return not (flt.date_to and moment >= _local_midnight_ms(flt.date_to, zone))
+
+    def _totals(
+        self, conn: Connection, ids: Sequence[int]
+    ) -> dict[int, tuple[int, dict[tuple[ReceiptKind, PaymentMethod], int], int]]:
+        counts: dict[int, int] = {}
+        sums: defaultdict[int, dict[tuple[ReceiptKind, PaymentMethod], int]] = defaultdict(dict)
+        present: dict[int, int] = {}
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            in_chunk = receipts.c.workshift_id.in_(chunk)
+            for ws, count in conn.execute(
+                select(receipts.c.workshift_id, func.count())
+                .where(in_chunk)
+                .group_by(receipts.c.workshift_id)
+            ):
+                counts[ws] = count
+            for ws, kind, method, amount in conn.execute(
+                select(
+                    receipts.c.workshift_id,
+                    receipts.c.kind,
+                    payments.c.method,
+                    func.sum(payments.c.amount),
+                )
+                .join(payments, payments.c.receipt_uid == receipts.c.uid)
+                .where(in_chunk)
+                .group_by(receipts.c.workshift_id, receipts.c.kind, payments.c.method)
+            ):
+                sums[ws][(ReceiptKind(kind), PaymentMethod(method))] = int(amount)
+            for ws, n in conn.execute(
+                select(receipts.c.workshift_id, func.count(func.distinct(receipts.c.number)))
+                .join(shifts, shifts.c.workshift_id == receipts.c.workshift_id)
+                .where(in_chunk)
+                .where(
+                    and_(
+                        receipts.c.number >= shifts.c.c_first_receipt_number,
+                        receipts.c.number <= shifts.c.c_last_receipt_number,
+                    )
+                )
+                .group_by(receipts.c.workshift_id)
+            ):
+                present[ws] = n
+        return {ws: (counts.get(ws, 0), sums.get(ws, {}), present.get(ws, 0)) for ws in ids}
+
+    def report(self, workshift_id: int) -> tuple[ShiftReport, int] | None:
+        """The whole stored shift and its revision, or None if there is no such shift."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_shift_select().where(shifts.c.workshift_id == workshift_id)).first()
+            if row is None:
+                return None
+            stored = _read_receipts(conn, workshift_id)
+        return make_report(workshift_id, _shift_from_row(row), stored), row.revision
+
+    def export_backlog(self) -> list[int]:
+        """Closed shifts whose current revision has not been exported, oldest first."""
+        query = (
+            select(shifts.c.workshift_id)
+            .outerjoin(exports, exports.c.workshift_id == shifts.c.workshift_id)
+            .where(shifts.c.closed_at.is_not(None))
+            .where((exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision))
+            .order_by(shifts.c.workshift_id)
+        )
+        with self.engine.connect() as conn:
+            return [int(ws) for ws in conn.execute(query).scalars()]
+
+    def registers(self) -> list[RegisterInfo]:
+        query = select(registers).order_by(registers.c.store_code, registers.c.register_code)
+        with self.engine.connect() as conn:
+            return [
+                RegisterInfo(
+                    r.store_code,
+                    r.register_code,
+                    r.protocol_version,
+                    r.software_version,
+                    r.created_at,
+                    r.last_seen_at,
+                )
+                for r in conn.execute(query)
+            ]
+
+    def events(self, since_ms: int | None = None) -> list[dict[str, Any]]:
+        """Events oldest first: time (ms), event, and the event's own fields."""
+        query = select(events).order_by(events.c.time, events.c.event_id)
+        if since_ms is not None:
+            query = query.where(events.c.time >= since_ms)
+        with self.engine.connect() as conn:
+            return [
+                {"time": r.time, "event": r.event, **orjson.loads(r.fields)}
+                for r in conn.execute(query)
+            ]
+
+
+def _read_receipts(conn: Connection, workshift_id: int) -> list[Receipt]:
+    line_map: defaultdict[str, list[Line]] = defaultdict(list)
+    for r in conn.execute(
+        select(lines)
+        .join(receipts, receipts.c.uid == lines.c.receipt_uid)
+        .where(receipts.c.workshift_id == workshift_id)
+        .order_by(lines.c.receipt_uid, lines.c.line_no)
+    ):
+        line_map[r.receipt_uid].append(
+            Line(
+                r.position,
+                r.item_code,
+                r.barcode,
+                r.name,
+                r.department,
+                r.quantity,
+                r.price,
+                r.amount,
+                r.discount,
+                r.vat_rate,
+            )
+        )
+    pay_map: defaultdict[str, list[Payment]] = defaultdict(list)
+    for r in conn.execute(
+        select(payments)
+        .join(receipts, receipts.c.uid == payments.c.receipt_uid)
+        .where(receipts.c.workshift_id == workshift_id)
+        .order_by(payments.c.receipt_uid, payments.c.payment_no)
+    ):
+        pay_map[r.receipt_uid].append(Payment(PaymentMethod(r.method), r.amount))
+    return [
+        Receipt(
+            uid=r.uid,
+            number=r.number,
+            kind=ReceiptKind(r.kind),
+            closed_at=r.closed_at,
+            cashier=r.cashier,
+            lines=tuple(line_map.get(r.uid, ())),
+            payments=tuple(pay_map.get(r.uid, ())),
+        )
+        for r in conn.execute(select(receipts).where(receipts.c.workshift_id == workshift_id))
+    ]

@@ -1,0 +1,473 @@
+"""Loading uploads into the database: the identity rules, then receipts in bulk.
+
+:meth:`Repository.load_batch` is the only writer of shifts and receipts. It
+applies SPEC section 2 to each upload inside one transaction, so a batch is
+stored whole or not at all. Receipts go in with three executemany calls (receipts,
+lines, payments) through the driver, with ``ON CONFLICT DO NOTHING`` on the uid.
+
+Concurrent loaders are safe: on SQLite the transaction holds the write lock from
+its start; on PostgreSQL the register's row is locked ``FOR UPDATE`` before its
+shifts are read, so two loads for one register queue up, and a uid raced in by
+another register is caught by the insert's conflict clause and its row count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cashserver.domain import Receipt, Shift, ShiftCounters, Upload, UploadStatus
+from cashserver.log import get_logger
+from cashserver.rules import Candidate, MergeInto, NewShift, Rejected, decide
+from cashserver.store.engine import write_transaction
+from cashserver.store.schema import COUNTER_COLUMNS, events, exports, registers, shifts, stores
+
+log = get_logger(__name__)
+
+IN_CHUNK = 900
+"""uids per ``IN (...)`` query: under SQLite's oldest variable limit of 999."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def receipt_digest(receipt: Receipt) -> str:
+    """A stable fingerprint of a receipt's content (everything but its uid)."""
+    canonical = (
+        receipt.number,
+        int(receipt.kind),
+        receipt.closed_at,
+        receipt.cashier,
+        tuple(
+            (
+                ln.position,
+                ln.item_code,
+                ln.barcode,
+                ln.name,
+                ln.department,
+                ln.quantity,
+                ln.price,
+                ln.amount,
+                ln.discount,
+                ln.vat_rate,
+            )
+            for ln in receipt.lines
+        ),
+        tuple((int(p.method), p.amount) for p in receipt.payments),
+    )
+    return hashlib.blake2b(repr(canonical).encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    uid: str
+    stored_workshift_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOutcome:
+    """What loading one upload did."""
+
+    store_code: str
+    register_code: str
+    shift_number: int
+    status: UploadStatus
+    workshift_id: int = 0
+    receipts_received: int = 0
+    receipts_stored: int = 0
+    receipts_duplicate: int = 0
+    created: bool = False
+    changed: bool = False
+    closed: bool = False
+    reason: str = ""
+    conflicts: tuple[Conflict, ...] = field(default=())
+
+
+def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Sql:
+    """The hot-path statements, written once per dialect's parameter style."""
+
+    def __init__(self, dialect: str) -> None:
+        mark = "?" if dialect == "sqlite" else "%s"
+
+        def insert(table: str, columns: str, conflict: str = "") -> str:
+            marks = ", ".join([mark] * (columns.count(",") + 1))
+            return f"INSERT INTO {table} ({columns}) VALUES ({marks}){conflict}"
+
+        self.receipts = insert(
+            "receipts",
+            "uid, workshift_id, number, kind, closed_at, cashier, digest",
+            " ON CONFLICT (uid) DO NOTHING",
+        )
+        self.lines = insert(
+            "lines",
+            "receipt_uid, line_no, position, item_code, barcode, name, department,"
+            " quantity, price, amount, discount, vat_rate",
+        )
+        self.payments = insert("payments", "receipt_uid, payment_no, method, amount")
+        self.mark = mark
+
+    def known(self, count: int) -> str:
+        marks = ", ".join([self.mark] * count)
+        return f"SELECT uid, workshift_id, digest FROM receipts WHERE uid IN ({marks})"
+
+
+class Repository:
+    """The store's write side, plus the register directory it needs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sql = _Sql(self.dialect)
+
+    # -- registers ---------------------------------------------------------------
+
+    def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> int:
+        dialect_insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        result = conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+        return int(result.rowcount or 0)
+
+    def _register_id(self, conn: Connection, store_code: str, register_code: str) -> int:
+        """The register's id, creating store and register if new; locks the row on PG."""
+        query = (
+            select(registers.c.register_id)
+            .where(registers.c.store_code == store_code)
+            .where(registers.c.register_code == register_code)
+            .with_for_update()
+        )
+        register_id = conn.execute(query).scalar()
+        if register_id is None:
+            self._create_register(conn, store_code, register_code, None)
+            register_id = conn.execute(query).scalar_one()
+        return int(register_id)
+
+    def _create_register(
+        self, conn: Connection, store_code: str, register_code: str, protocol: int | None
+    ) -> bool:
+        created_at = now_ms()
+        self._insert_ignore(conn, stores, {"store_code": store_code, "created_at": created_at})
+        values = {
+            "store_code": store_code,
+            "register_code": register_code,
+            "protocol_version": protocol,
+            "created_at": created_at,
+        }
+        return self._insert_ignore(conn, registers, values) > 0
+
+    # -- loading -----------------------------------------------------------------
+
+    def load(self, upload: Upload) -> LoadOutcome:
+        """Load one upload in its own transaction."""
+        return self.load_batch([upload])[0]
+
+    def load_batch(self, uploads: Sequence[Upload]) -> list[LoadOutcome]:
+        """Load uploads in order, all in one transaction; log what happened after commit.
+
+        Raises whatever the database raises; then nothing of the batch is stored.
+        """
+        with write_transaction(self.engine) as conn:
+            outcomes = [self._load_one(conn, upload) for upload in uploads]
+        for outcome in outcomes:
+            _log_outcome(outcome)
+        return outcomes
+
+    def _load_one(self, conn: Connection, upload: Upload) -> LoadOutcome:
+        shift = upload.shift
+        register_id = self._register_id(conn, shift.store_code, shift.register_code)
+        stored = conn.execute(
+            select(shifts)
+            .where(shifts.c.register_id == register_id)
+            .where(shifts.c.shift_number == shift.shift_number)
+        ).all()
+        decision = decide(shift.opened_at, [Candidate(r.workshift_id, r.opened_at) for r in stored])
+        base: dict[str, Any] = {
+            "store_code": shift.store_code,
+            "register_code": shift.register_code,
+            "shift_number": shift.shift_number,
+            "receipts_received": len(upload.receipts),
+        }
+        if isinstance(decision, Rejected):
+            return LoadOutcome(status=UploadStatus.REJECTED, reason=decision.reason, **base)
+
+        unique: dict[str, tuple[Receipt, str]] = {}
+        duplicate = 0
+        conflicts: list[Conflict] = []
+        for receipt in upload.receipts:
+            digest = receipt_digest(receipt)
+            first = unique.get(receipt.uid)
+            if first is None:
+                unique[receipt.uid] = (receipt, digest)
+                continue
+            duplicate += 1
+            if first[1] != digest:
+                conflicts.append(Conflict(receipt.uid, 0, "content differs within the upload"))
+        known = self._known_receipts(conn, list(unique))
+
+        now = now_ms()
+        if isinstance(decision, NewShift):
+            workshift_id = self._insert_shift(conn, register_id, shift, now)
+            row: Any = None
+        else:
+            assert isinstance(decision, MergeInto)
+            workshift_id = decision.workshift_id
+            row = next(r for r in stored if r.workshift_id == workshift_id)
+
+        fresh: list[tuple[Receipt, str]] = []
+        for uid, (receipt, digest) in unique.items():
+            seen = known.get(uid)
+            if seen is None:
+                fresh.append((receipt, digest))
+                continue
+            duplicate += 1
+            stored_shift, stored_digest = seen
+            if stored_shift != workshift_id:
+                conflicts.append(Conflict(uid, stored_shift, "stored under another shift"))
+            elif stored_digest != digest:
+                conflicts.append(Conflict(uid, stored_shift, "content differs from the stored"))
+        stored_count, raced = self._insert_receipts(conn, workshift_id, fresh)
+        duplicate += len(raced)
+        conflicts.extend(raced)
+
+        changed = isinstance(decision, NewShift) or stored_count > 0
+        if row is not None:
+            changed = self._update_header(conn, row, shift, fresh, stored_count > 0, now)
+        return LoadOutcome(
+            status=UploadStatus.LOADED,
+            workshift_id=workshift_id,
+            receipts_stored=stored_count,
+            receipts_duplicate=duplicate,
+            created=isinstance(decision, NewShift),
+            changed=changed,
+            closed=shift.closed_at is not None or (row is not None and row.closed_at is not None),
+            conflicts=tuple(conflicts),
+            **base,
+        )
+
+    def _known_receipts(self, conn: Connection, uids: list[str]) -> dict[str, tuple[int, str]]:
+        known: dict[str, tuple[int, str]] = {}
+        for chunk in _chunks(uids):
+            for uid, workshift_id, digest in conn.exec_driver_sql(
+                self._sql.known(len(chunk)), tuple(chunk)
+            ):
+                known[uid] = (workshift_id, digest)
+        return known
+
+    def _insert_shift(self, conn: Connection, register_id: int, shift: Shift, now: int) -> int:
+        values: dict[str, Any] = {
+            "register_id": register_id,
+            "shift_number": shift.shift_number,
+            "opened_at": shift.opened_at,
+            "closed_at": shift.closed_at,
+            "revision": 1,
+            "created_at": now,
+            "updated_at": now,
+            **_counter_values(shift.counters),
+        }
+        result = conn.execute(shifts.insert().values(**values))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def _insert_receipts(
+        self, conn: Connection, workshift_id: int, fresh: list[tuple[Receipt, str]]
+    ) -> tuple[int, list[Conflict]]:
+        """Insert new receipts with their lines and payments.
+
+        Returns how many were stored, and the uids another transaction stored first
+        (only possible on PostgreSQL, between our look-up and our insert).
+        """
+        if not fresh:
+            return 0, []
+        rows = [
+            (r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier, digest)
+            for r, digest in fresh
+        ]
+        inserted = conn.exec_driver_sql(self._sql.receipts, rows).rowcount
+        raced: list[Conflict] = []
+        ours = [r for r, _ in fresh]
+        if inserted != len(rows):
+            known = self._known_receipts(conn, [r.uid for r in ours])
+            mine = {uid for uid, (ws, _) in known.items() if ws == workshift_id}
+            raced = [
+                Conflict(r.uid, known[r.uid][0], "stored under another shift")
+                for r in ours
+                if r.uid not in mine
+            ]
+            ours = [r for r in ours if r.uid in mine]
+        line_rows = [
+            (
+                r.uid,
+                i,
+                ln.position,
+                ln.item_code,
+                ln.barcode,
+                ln.name,
+                ln.department,
+                ln.quantity,
+                ln.price,
+                ln.amount,
+                ln.discount,
+                ln.vat_rate,
+            )
+            for r in ours
+            for i, ln in enumerate(r.lines)
+        ]
+        payment_rows = [
+            (r.uid, i, int(p.method), p.amount) for r in ours for i, p in enumerate(r.payments)
+        ]
+        if line_rows:
+            conn.exec_driver_sql(self._sql.lines, line_rows)
+        if payment_rows:
+            conn.exec_driver_sql(self._sql.payments, payment_rows)
+        first_at = min(r.closed_at for r in ours) if ours else None
+        if first_at is not None:
+            conn.execute(
+                update(shifts)
+                .where(shifts.c.workshift_id == workshift_id)
+                .where(
+                    (shifts.c.first_receipt_at.is_(None)) | (shifts.c.first_receipt_at > first_at)
+                )
+                .values(first_receipt_at=first_at)
+            )
+        return len(ours), raced
+
+    def _update_header(
+        self,
+        conn: Connection,
+        row: Any,
+        shift: Shift,
+        fresh: list[tuple[Receipt, str]],
+        receipts_added: bool,
+        now: int,
+    ) -> bool:
+        """Merge header fields into a stored shift; bump its revision if anything changed."""
+        values: dict[str, Any] = {}
+        if row.opened_at is None and shift.opened_at is not None:
+            values["opened_at"] = shift.opened_at
+        if shift.closed_at is not None and shift.closed_at != row.closed_at:
+            values["closed_at"] = shift.closed_at
+        if shift.counters is not None:
+            counters = _counter_values(shift.counters)
+            if any(getattr(row, k) != v for k, v in counters.items()):
+                values.update(counters)
+        if not values and not receipts_added:
+            return False
+        conn.execute(
+            update(shifts)
+            .where(shifts.c.workshift_id == row.workshift_id)
+            .values(revision=shifts.c.revision + 1, updated_at=now, **values)
+        )
+        return True
+
+
+def _counter_values(counters: ShiftCounters | None) -> dict[str, Any]:
+    if counters is None:
+        return {}
+    values: dict[str, Any] = {"has_counters": 1}
+    for name in COUNTER_COLUMNS:
+        values[f"c_{name}"] = getattr(counters, name)
+    return values
+
+
+def _log_outcome(outcome: LoadOutcome) -> None:
+    where = {
+        "store_code": outcome.store_code,
+        "register_code": outcome.register_code,
+        "shift_number": outcome.shift_number,
+    }
+    if outcome.status is UploadStatus.REJECTED:
+        log.warning("shift.rejected", reason=outcome.reason, **where)
+        return
+    for conflict in outcome.conflicts:
+        log.warning(
+            "receipt.conflict",
+            uid=conflict.uid,
+            workshift_id=outcome.workshift_id,
+            stored_workshift_id=conflict.stored_workshift_id or outcome.workshift_id,
+            reason=conflict.reason,
+        )
+    log.info(
+        "shift.loaded",
+        workshift_id=outcome.workshift_id,
+        created=outcome.created,
+        receipts_received=outcome.receipts_received,
+        receipts_stored=outcome.receipts_stored,
+        receipts_duplicate=outcome.receipts_duplicate,
+        **where,
+    )
+
+
+class Directory:
+    """The registers directory, export state and the events table: small writes."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+        self.engine = repository.engine
+
+    def find_register(self, store_code: str, register_code: str) -> tuple[bool, int | None]:
+        """Whether the register is known, and its own protocol version if it has one."""
+        query = (
+            select(registers.c.protocol_version)
+            .where(registers.c.store_code == store_code)
+            .where(registers.c.register_code == register_code)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (False, None) if row is None else (True, row.protocol_version)
+
+    def add_register(self, store_code: str, register_code: str, protocol: int | None) -> bool:
+        """Add a register (or set its protocol if it exists); True when it is new."""
+        with write_transaction(self.engine) as conn:
+            created = self.repository._create_register(conn, store_code, register_code, protocol)
+            if not created and protocol is not None:
+                conn.execute(
+                    update(registers)
+                    .where(registers.c.store_code == store_code)
+                    .where(registers.c.register_code == register_code)
+                    .values(protocol_version=protocol)
+                )
+        return created
+
+    def register_seen(self, store_code: str, register_code: str, software_version: str) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(registers)
+                .where(registers.c.store_code == store_code)
+                .where(registers.c.register_code == register_code)
+                .values(last_seen_at=now_ms(), software_version=software_version[:64])
+            )
+
+    def mark_exported(
+        self, workshift_id: int, revision: int, formats: Sequence[str], content_hash: str
+    ) -> None:
+        values = {
+            "workshift_id": workshift_id,
+            "revision": revision,
+            "formats": ",".join(formats),
+            "content_hash": content_hash,
+            "exported_at": now_ms(),
+        }
+        with write_transaction(self.engine) as conn:
+            conn.execute(exports.delete().where(exports.c.workshift_id == workshift_id))
+            conn.execute(exports.insert().values(**values))
+
+    def write_events(self, pending: Sequence[tuple[int, str, str]]) -> None:
+        if not pending:
+            return
+        rows = [{"time": t, "event": e, "fields": f} for t, e, f in pending]
+        with write_transaction(self.engine) as conn:
+            conn.execute(events.insert(), rows)
+
+    def trim_events(self, before_ms: int) -> int:
+        with write_transaction(self.engine) as conn:
+            return int(conn.execute(events.delete().where(events.c.time < before_ms)).rowcount)

@@ -1,0 +1,152 @@
+"""The tables, on one MetaData. Alembic migrations build them; this is their model.
+
+Times are BIGINT milliseconds since the epoch (UTC), money BIGINT kopecks,
+quantity BIGINT thousandths. A receipt is keyed by its uid, and its lines and
+payments by (uid, index), so a batch of receipts is inserted with three plain
+executemany calls and no id round trips.
+
+``shifts.revision`` grows whenever a load changes a shift (new receipts, a new
+header value); ``exports.revision`` is the revision whose files were written,
+so "exported" is simply ``exports.revision = shifts.revision``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# An auto-incrementing 64-bit key; SQLite only auto-increments INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("store_code", String(32), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+registers = Table(
+    "registers",
+    metadata,
+    Column("register_id", Integer, primary_key=True, autoincrement=True),
+    Column("store_code", String(32), ForeignKey("stores.store_code"), nullable=False),
+    Column("register_code", String(32), nullable=False),
+    Column("protocol_version", SmallInteger, nullable=True),
+    Column("software_version", String(64), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=True),
+    UniqueConstraint("store_code", "register_code", name="uq_registers_store_register"),
+)
+
+COUNTER_COLUMNS = (
+    "receipts_count",
+    "first_receipt_number",
+    "last_receipt_number",
+    "sales_cash",
+    "sales_noncash",
+    "returns_cash",
+    "returns_noncash",
+    "cash_in",
+    "cash_out",
+    "drawer",
+)
+
+shifts = Table(
+    "shifts",
+    metadata,
+    Column("workshift_id", BigId, primary_key=True, autoincrement=True),
+    Column("register_id", Integer, ForeignKey("registers.register_id"), nullable=False),
+    Column("shift_number", BigInteger, nullable=False),
+    Column("opened_at", BigInteger, nullable=True),
+    Column("closed_at", BigInteger, nullable=True),
+    Column("first_receipt_at", BigInteger, nullable=True),
+    Column("has_counters", SmallInteger, nullable=False, server_default="0"),
+    *(Column(f"c_{name}", BigInteger, nullable=True) for name in COUNTER_COLUMNS),
+    Column("revision", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_shifts_register_number", "register_id", "shift_number"),
+    Index("ix_shifts_opened_at", "opened_at"),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("uid", String(36), primary_key=True),
+    Column("workshift_id", BigInteger, ForeignKey("shifts.workshift_id"), nullable=False),
+    Column("number", BigInteger, nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("closed_at", BigInteger, nullable=False),
+    Column("cashier", String(128), nullable=False),
+    Column("digest", String(32), nullable=False),
+    Index("ix_receipts_workshift_id", "workshift_id"),
+)
+
+lines = Table(
+    "lines",
+    metadata,
+    Column("receipt_uid", String(36), ForeignKey("receipts.uid"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("item_code", String(64), nullable=False),
+    Column("barcode", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("discount", BigInteger, nullable=False),
+    Column("vat_rate", Integer, nullable=False),
+    PrimaryKeyConstraint("receipt_uid", "line_no", name="pk_lines"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("receipt_uid", String(36), ForeignKey("receipts.uid"), nullable=False),
+    Column("payment_no", Integer, nullable=False),
+    Column("method", SmallInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    PrimaryKeyConstraint("receipt_uid", "payment_no", name="pk_payments"),
+)
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("workshift_id", BigInteger, ForeignKey("shifts.workshift_id"), primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Column("formats", String(128), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("exported_at", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", BigId, primary_key=True, autoincrement=True),
+    Column("time", BigInteger, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("fields", Text, nullable=False),
+    Index("ix_events_time", "time"),
+)

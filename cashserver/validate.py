@@ -1,0 +1,156 @@
+"""Structural validation of an upload (SPEC section 3).
+
+One entry point, :func:`validate_upload`, returns the upload (with uids in their
+canonical lower-case form) or raises :class:`ValidationError` naming the first
+faulty field by its path, e.g. ``receipts[12].uid: not a UUID``. Business
+inconsistencies (payments that do not add up, counters that disagree) are not
+faults: they are stored and shown by reconciliation.
+
+Transports call :func:`receipt_kind` and :func:`payment_method` while converting
+wire enums, so an unknown value is reported with the same path style.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from cashserver.domain import (
+    COUNTER_FIELDS,
+    Line,
+    Payment,
+    PaymentMethod,
+    Receipt,
+    ReceiptKind,
+    Shift,
+    Upload,
+)
+
+CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+UID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+INT64_MAX = 2**63 - 1
+
+_KINDS = {int(k): k for k in ReceiptKind}
+_METHODS = {int(m): m for m in PaymentMethod}
+_LINE_MONEY = ("quantity", "price", "amount", "discount", "vat_rate")
+
+
+class ValidationError(ValueError):
+    """A structural fault: the whole upload is refused and nothing is stored."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PayloadTooLarge(ValidationError):
+    """The payload is over the configured size limit."""
+
+
+def receipt_kind(value: int, field: str) -> ReceiptKind:
+    try:
+        return _KINDS[value]
+    except KeyError:
+        raise ValidationError(field, f"unknown ReceiptKind {value}") from None
+
+
+def payment_method(value: int, field: str) -> PaymentMethod:
+    try:
+        return _METHODS[value]
+    except KeyError:
+        raise ValidationError(field, f"unknown PaymentMethod {value}") from None
+
+
+def canonical_uid(value: str, field: str) -> str:
+    """The stored form of a receipt uid: lower case 8-4-4-4-12 hex."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "not a UUID")
+    lowered = value.lower()
+    if UID_RE.fullmatch(lowered) is None:
+        raise ValidationError(field, "missing" if not value else "not a UUID")
+    return lowered
+
+
+def _check_code(value: str, field: str) -> None:
+    if not isinstance(value, str) or CODE_RE.fullmatch(value) is None:
+        raise ValidationError(field, "must be 1-32 characters of A-Z a-z 0-9 _ -")
+
+
+def _check_int(value: int, field: str, minimum: int = 0) -> None:
+    if type(value) is not int and not isinstance(value, int):
+        raise ValidationError(field, "not an integer")
+    if value < minimum:
+        raise ValidationError(
+            field, "must not be negative" if minimum == 0 else f"must be >= {minimum}"
+        )
+    if value > INT64_MAX:
+        raise ValidationError(field, "out of int64 range")
+
+
+def _check_time(value: int | None, field: str, required: bool) -> None:
+    if value is None:
+        if required:
+            raise ValidationError(field, "missing")
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(field, "not a time")
+    if not -(2**53) < value < 2**53:
+        raise ValidationError(field, "out of range")
+
+
+def validate_shift(shift: Shift) -> None:
+    _check_code(shift.store_code, "shift.store_code")
+    _check_code(shift.register_code, "shift.register_code")
+    _check_int(shift.shift_number, "shift.shift_number", 1)
+    _check_time(shift.opened_at, "shift.opened_at", False)
+    _check_time(shift.closed_at, "shift.closed_at", False)
+    if shift.counters is not None:
+        for name in COUNTER_FIELDS:
+            _check_int(getattr(shift.counters, name), f"shift.counters.{name}")
+
+
+def _validate_line(line: Line, path: str) -> None:
+    if not isinstance(line.position, int) or line.position < 0:
+        raise ValidationError(f"{path}.position", "must not be negative")
+    for name in _LINE_MONEY:
+        value = getattr(line, name)
+        if value < 0 or value > INT64_MAX:
+            _check_int(value, f"{path}.{name}")
+    for name in ("item_code", "barcode", "name", "department"):
+        if not isinstance(getattr(line, name), str):
+            raise ValidationError(f"{path}.{name}", "not a string")
+
+
+def _validate_payment(payment: Payment, path: str) -> None:
+    if not isinstance(payment.method, PaymentMethod):
+        payment_method(payment.method, f"{path}.method")
+    if payment.amount < 0 or payment.amount > INT64_MAX:
+        _check_int(payment.amount, f"{path}.amount")
+
+
+def _validate_receipt(receipt: Receipt, path: str) -> Receipt:
+    uid = canonical_uid(receipt.uid, f"{path}.uid")
+    if receipt.number < 1 or receipt.number > INT64_MAX:
+        _check_int(receipt.number, f"{path}.number", 1)
+    if not isinstance(receipt.kind, ReceiptKind):
+        receipt_kind(receipt.kind, f"{path}.kind")
+    _check_time(receipt.closed_at, f"{path}.closed_at", True)
+    if not isinstance(receipt.cashier, str):
+        raise ValidationError(f"{path}.cashier", "not a string")
+    for j, line in enumerate(receipt.lines):
+        _validate_line(line, f"{path}.lines[{j}]")
+    for j, payment in enumerate(receipt.payments):
+        _validate_payment(payment, f"{path}.payments[{j}]")
+    return receipt if uid == receipt.uid else dataclasses.replace(receipt, uid=uid)
+
+
+def validate_upload(upload: Upload) -> Upload:
+    """Return ``upload`` with canonical uids, or raise :class:`ValidationError`."""
+    validate_shift(upload.shift)
+    receipts = tuple(
+        _validate_receipt(receipt, f"receipts[{i}]") for i, receipt in enumerate(upload.receipts)
+    )
+    if all(a is b for a, b in zip(receipts, upload.receipts, strict=True)):
+        return upload
+    return Upload(upload.shift, receipts)
