@@ -171,7 +171,7 @@ class Reader:
                     payments.c.method,
                     func.sum(payments.c.amount),
                 )
-                .join(payments, payments.c.receipt_uid == receipts.c.uid)
+                .join(payments, payments.c.receipt_id == receipts.c.receipt_id)
                 .where(in_chunk)
                 .group_by(receipts.c.workshift_id, receipts.c.kind, payments.c.method)
             ):
@@ -240,14 +240,15 @@ class Reader:
 
 
 def _read_receipts(conn: Connection, workshift_id: int) -> list[Receipt]:
-    line_map: defaultdict[str, list[Line]] = defaultdict(list)
+    in_shift = receipts.c.workshift_id == workshift_id
+    line_map: defaultdict[int, list[Line]] = defaultdict(list)
     for r in conn.execute(
         select(lines)
-        .join(receipts, receipts.c.uid == lines.c.receipt_uid)
-        .where(receipts.c.workshift_id == workshift_id)
-        .order_by(lines.c.receipt_uid, lines.c.line_no)
+        .join(receipts, receipts.c.receipt_id == lines.c.receipt_id)
+        .where(in_shift)
+        .order_by(lines.c.receipt_id, lines.c.line_no)
     ):
-        line_map[r.receipt_uid].append(
+        line_map[r.receipt_id].append(
             Line(
                 r.position,
                 r.item_code,
@@ -261,14 +262,14 @@ def _read_receipts(conn: Connection, workshift_id: int) -> list[Receipt]:
                 r.vat_rate,
             )
         )
-    pay_map: defaultdict[str, list[Payment]] = defaultdict(list)
+    pay_map: defaultdict[int, list[Payment]] = defaultdict(list)
     for r in conn.execute(
         select(payments)
-        .join(receipts, receipts.c.uid == payments.c.receipt_uid)
-        .where(receipts.c.workshift_id == workshift_id)
-        .order_by(payments.c.receipt_uid, payments.c.payment_no)
+        .join(receipts, receipts.c.receipt_id == payments.c.receipt_id)
+        .where(in_shift)
+        .order_by(payments.c.receipt_id, payments.c.payment_no)
     ):
-        pay_map[r.receipt_uid].append(Payment(PaymentMethod(r.method), r.amount))
+        pay_map[r.receipt_id].append(Payment(PaymentMethod(r.method), r.amount))
     return [
         Receipt(
             uid=r.uid,
@@ -276,8 +277,8 @@ def _read_receipts(conn: Connection, workshift_id: int) -> list[Receipt]:
             kind=ReceiptKind(r.kind),
             closed_at=r.closed_at,
             cashier=r.cashier,
-            lines=tuple(line_map.get(r.uid, ())),
-            payments=tuple(pay_map.get(r.uid, ())),
+            lines=tuple(line_map.get(r.receipt_id, ())),
+            payments=tuple(pay_map.get(r.receipt_id, ())),
         )
-        for r in conn.execute(select(receipts).where(receipts.c.workshift_id == workshift_id))
+        for r in conn.execute(select(receipts).where(in_shift))
     ]

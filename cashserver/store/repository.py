@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -39,30 +40,8 @@ def now_ms() -> int:
 
 
 def receipt_digest(receipt: Receipt) -> str:
-    """A stable fingerprint of a receipt's content (everything but its uid)."""
-    canonical = (
-        receipt.number,
-        int(receipt.kind),
-        receipt.closed_at,
-        receipt.cashier,
-        tuple(
-            (
-                ln.position,
-                ln.item_code,
-                ln.barcode,
-                ln.name,
-                ln.department,
-                ln.quantity,
-                ln.price,
-                ln.amount,
-                ln.discount,
-                ln.vat_rate,
-            )
-            for ln in receipt.lines
-        ),
-        tuple((int(p.method), p.amount) for p in receipt.payments),
-    )
-    return hashlib.blake2b(repr(canonical).encode(), digest_size=16).hexdigest()
+    """A stable fingerprint of a receipt's content: a hash of its JSON form."""
+    return hashlib.blake2b(orjson.dumps(receipt), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +87,23 @@ class _Sql:
 
         self.receipts = insert(
             "receipts",
-            "uid, workshift_id, number, kind, closed_at, cashier, digest",
+            "receipt_id, uid, workshift_id, number, kind, closed_at, cashier, digest",
             " ON CONFLICT (uid) DO NOTHING",
         )
         self.lines = insert(
             "lines",
-            "receipt_uid, line_no, position, item_code, barcode, name, department,"
+            "receipt_id, line_no, position, item_code, barcode, name, department,"
             " quantity, price, amount, discount, vat_rate",
         )
-        self.payments = insert("payments", "receipt_uid, payment_no, method, amount")
+        self.payments = insert("payments", "receipt_id, payment_no, method, amount")
+        if dialect == "sqlite":
+            # The write lock is held for the whole transaction: max + 1 is ours alone.
+            self.next_ids = "SELECT COALESCE(MAX(receipt_id), 0) + 1 FROM receipts"
+        else:
+            self.next_ids = (
+                "SELECT nextval(pg_get_serial_sequence('receipts', 'receipt_id'))"
+                " FROM generate_series(1, %s)"
+            )
         self.mark = mark
 
     def known(self, count: int) -> str:
@@ -278,6 +265,13 @@ class Repository:
         result = conn.execute(shifts.insert().values(**values))
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
+    def _receipt_ids(self, conn: Connection, count: int) -> list[int]:
+        """``count`` new receipt ids, increasing, that no other transaction will use."""
+        if self.dialect == "sqlite":
+            first = int(conn.exec_driver_sql(self._sql.next_ids).scalar_one())
+            return list(range(first, first + count))
+        return [int(i) for i in conn.exec_driver_sql(self._sql.next_ids, (count,)).scalars()]
+
     def _insert_receipts(
         self, conn: Connection, workshift_id: int, fresh: list[tuple[Receipt, str]]
     ) -> tuple[int, list[Conflict]]:
@@ -288,25 +282,26 @@ class Repository:
         """
         if not fresh:
             return 0, []
+        ids = self._receipt_ids(conn, len(fresh))
         rows = [
-            (r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier, digest)
-            for r, digest in fresh
+            (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier, digest)
+            for rid, (r, digest) in zip(ids, fresh, strict=True)
         ]
         inserted = conn.exec_driver_sql(self._sql.receipts, rows).rowcount
         raced: list[Conflict] = []
-        ours = [r for r, _ in fresh]
+        ours = [(rid, r) for rid, (r, _) in zip(ids, fresh, strict=True)]
         if inserted != len(rows):
-            known = self._known_receipts(conn, [r.uid for r in ours])
+            known = self._known_receipts(conn, [r.uid for _, r in ours])
             mine = {uid for uid, (ws, _) in known.items() if ws == workshift_id}
             raced = [
                 Conflict(r.uid, known[r.uid][0], "stored under another shift")
-                for r in ours
+                for _, r in ours
                 if r.uid not in mine
             ]
-            ours = [r for r in ours if r.uid in mine]
+            ours = [(rid, r) for rid, r in ours if r.uid in mine]
         line_rows = [
             (
-                r.uid,
+                rid,
                 i,
                 ln.position,
                 ln.item_code,
@@ -319,17 +314,17 @@ class Repository:
                 ln.discount,
                 ln.vat_rate,
             )
-            for r in ours
+            for rid, r in ours
             for i, ln in enumerate(r.lines)
         ]
         payment_rows = [
-            (r.uid, i, int(p.method), p.amount) for r in ours for i, p in enumerate(r.payments)
+            (rid, i, int(p.method), p.amount) for rid, r in ours for i, p in enumerate(r.payments)
         ]
         if line_rows:
             conn.exec_driver_sql(self._sql.lines, line_rows)
         if payment_rows:
             conn.exec_driver_sql(self._sql.payments, payment_rows)
-        first_at = min(r.closed_at for r in ours) if ours else None
+        first_at = min(r.closed_at for _, r in ours) if ours else None
         if first_at is not None:
             conn.execute(
                 update(shifts)

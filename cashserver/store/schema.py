@@ -1,9 +1,11 @@
 """The tables, on one MetaData. Alembic migrations build them; this is their model.
 
 Times are BIGINT milliseconds since the epoch (UTC), money BIGINT kopecks,
-quantity BIGINT thousandths. A receipt is keyed by its uid, and its lines and
-payments by (uid, index), so a batch of receipts is inserted with three plain
-executemany calls and no id round trips.
+quantity BIGINT thousandths. A receipt has an integer ``receipt_id`` that the
+loader hands out in increasing order (and a unique ``uid``); lines and payments are
+keyed by (receipt_id, index). So a batch of receipts is three plain executemany
+calls whose lines and payments append at the end of their B-trees, and only the
+uid index takes random inserts.
 
 ``shifts.revision`` grows whenever a load changes a shift (new receipts, a new
 header value); ``exports.revision`` is the revision whose files were written,
@@ -93,7 +95,8 @@ shifts = Table(
 receipts = Table(
     "receipts",
     metadata,
-    Column("uid", String(36), primary_key=True),
+    Column("receipt_id", BigId, primary_key=True, autoincrement=True),
+    Column("uid", String(36), nullable=False, unique=True),
     Column("workshift_id", BigInteger, ForeignKey("shifts.workshift_id"), nullable=False),
     Column("number", BigInteger, nullable=False),
     Column("kind", SmallInteger, nullable=False),
@@ -106,7 +109,7 @@ receipts = Table(
 lines = Table(
     "lines",
     metadata,
-    Column("receipt_uid", String(36), ForeignKey("receipts.uid"), nullable=False),
+    Column("receipt_id", BigInteger, ForeignKey("receipts.receipt_id"), nullable=False),
     Column("line_no", Integer, nullable=False),
     Column("position", Integer, nullable=False),
     Column("item_code", String(64), nullable=False),
@@ -118,17 +121,17 @@ lines = Table(
     Column("amount", BigInteger, nullable=False),
     Column("discount", BigInteger, nullable=False),
     Column("vat_rate", Integer, nullable=False),
-    PrimaryKeyConstraint("receipt_uid", "line_no", name="pk_lines"),
+    PrimaryKeyConstraint("receipt_id", "line_no", name="pk_lines"),
 )
 
 payments = Table(
     "payments",
     metadata,
-    Column("receipt_uid", String(36), ForeignKey("receipts.uid"), nullable=False),
+    Column("receipt_id", BigInteger, ForeignKey("receipts.receipt_id"), nullable=False),
     Column("payment_no", Integer, nullable=False),
     Column("method", SmallInteger, nullable=False),
     Column("amount", BigInteger, nullable=False),
-    PrimaryKeyConstraint("receipt_uid", "payment_no", name="pk_payments"),
+    PrimaryKeyConstraint("receipt_id", "payment_no", name="pk_payments"),
 )
 
 exports = Table(

@@ -106,6 +106,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "receipts",
+        sa.Column(
+            "receipt_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("uid", sa.String(length=36), nullable=False),
         sa.Column("workshift_id", sa.BigInteger(), nullable=False),
         sa.Column("number", sa.BigInteger(), nullable=False),
@@ -116,14 +122,15 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["workshift_id"], ["shifts.workshift_id"], name=op.f("fk_receipts_workshift_id_shifts")
         ),
-        sa.PrimaryKeyConstraint("uid", name=op.f("pk_receipts")),
+        sa.PrimaryKeyConstraint("receipt_id", name=op.f("pk_receipts")),
+        sa.UniqueConstraint("uid", name=op.f("uq_receipts_uid")),
     )
     with op.batch_alter_table("receipts", schema=None) as batch_op:
         batch_op.create_index("ix_receipts_workshift_id", ["workshift_id"], unique=False)
 
     op.create_table(
         "lines",
-        sa.Column("receipt_uid", sa.String(length=36), nullable=False),
+        sa.Column("receipt_id", sa.BigInteger(), nullable=False),
         sa.Column("line_no", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("item_code", sa.String(length=64), nullable=False),
@@ -136,20 +143,20 @@ def upgrade() -> None:
         sa.Column("discount", sa.BigInteger(), nullable=False),
         sa.Column("vat_rate", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["receipt_uid"], ["receipts.uid"], name=op.f("fk_lines_receipt_uid_receipts")
+            ["receipt_id"], ["receipts.receipt_id"], name=op.f("fk_lines_receipt_id_receipts")
         ),
-        sa.PrimaryKeyConstraint("receipt_uid", "line_no", name="pk_lines"),
+        sa.PrimaryKeyConstraint("receipt_id", "line_no", name="pk_lines"),
     )
     op.create_table(
         "payments",
-        sa.Column("receipt_uid", sa.String(length=36), nullable=False),
+        sa.Column("receipt_id", sa.BigInteger(), nullable=False),
         sa.Column("payment_no", sa.Integer(), nullable=False),
         sa.Column("method", sa.SmallInteger(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["receipt_uid"], ["receipts.uid"], name=op.f("fk_payments_receipt_uid_receipts")
+            ["receipt_id"], ["receipts.receipt_id"], name=op.f("fk_payments_receipt_id_receipts")
         ),
-        sa.PrimaryKeyConstraint("receipt_uid", "payment_no", name="pk_payments"),
+        sa.PrimaryKeyConstraint("receipt_id", "payment_no", name="pk_payments"),
     )
 
 

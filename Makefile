@@ -1,0 +1,44 @@
+# The two commands a new user needs: `make run` and `make test`. Each one creates
+# the virtual environment and installs the project into it (again only when
+# pyproject.toml changed), so either works first on a fresh clone.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench venv generate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make run: start the daemon on the embedded SQLite default under ./cashserver-data
+run: $(STAMP)
+	$(BIN)/cashserver serve
+
+## make test: lint, type-check, then the whole suite (unit, integration, end to end)
+test: $(STAMP) lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy cashserver tests benchmarks tools
+
+## make bench: every benchmark, one JSON line each
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+## make generate: regenerate the gRPC code and the Apache Thrift test client from the IDL
+generate: $(STAMP)
+	$(BIN)/python tools/generate_proto.py
+	sh tools/generate_thrift_client.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

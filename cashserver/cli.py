@@ -1,0 +1,385 @@
+"""The ``cashserver`` command line (SPEC section 6).
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration.
+Commands that print data print a table for people, or one JSON document with
+``--json``. Log lines go to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cashserver.config import Config, ConfigError, load_config
+from cashserver.log import Journal, configure_logging, set_journal
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments the parser could not catch; exit code 2."""
+
+
+class OperationFailed(Exception):
+    """The command ran but did not succeed; exit code 1."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def _datetime_ms(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ISO 8601, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+    """A plain aligned table: ``columns`` are (key, heading) pairs."""
+    if not rows:
+        print("(none)")
+        return
+    cells = [[heading for _, heading in columns]]
+    cells += [["" if row[key] is None else str(row[key]) for key, _ in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        print(
+            "  ".join(
+                cell.rjust(w) if cell.lstrip("-").isdigit() else cell.ljust(w)
+                for cell, w in zip(line, widths, strict=True)
+            ).rstrip()
+        )
+
+
+# -- commands --------------------------------------------------------------------
+
+
+def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
+    from cashserver.daemon import Daemon, default_listeners
+
+    Daemon(config, default_listeners(config)).run()
+    return EXIT_OK
+
+
+_engines: dict[str, Any] = {}
+
+
+def _engine(config: Config) -> Any:
+    """The database, migrated to the latest schema (one engine per command run)."""
+    from cashserver.store.engine import open_engine, upgrade
+
+    if config.database_url not in _engines:
+        engine = open_engine(config.database_url)
+        upgrade(engine)
+        _engines[config.database_url] = engine
+    return _engines[config.database_url]
+
+
+def _flush_journal(journal: Journal) -> None:
+    """Write the events this command logged, if it opened the database."""
+    from cashserver.store.repository import Directory, Repository
+
+    pending = journal.drain()
+    for engine in _engines.values():
+        if pending:
+            Directory(Repository(engine)).write_events(pending)
+        engine.dispose()
+    _engines.clear()
+
+
+def cmd_db_upgrade(config: Config, _args: argparse.Namespace) -> int:
+    _engine(config)
+    print(f"database is at the latest schema: {config.database_url}")
+    return EXIT_OK
+
+
+SHIFT_COLUMNS = (
+    ("workshift_id", "id"),
+    ("store_code", "store"),
+    ("register_code", "register"),
+    ("shift_number", "shift"),
+    ("opened_at", "opened (UTC)"),
+    ("closed_at", "closed (UTC)"),
+    ("receipts_count", "receipts"),
+    ("revenue_cash", "revenue cash"),
+    ("revenue_noncash", "revenue noncash"),
+    ("drawer", "drawer"),
+    ("exported", "exported"),
+    ("status", "status"),
+)
+
+
+def _rubles(kopecks: int) -> str:
+    sign = "-" if kopecks < 0 else ""
+    return f"{sign}{abs(kopecks) // 100}.{abs(kopecks) % 100:02d}"
+
+
+def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.store.reading import Reader, ShiftFilter
+
+    flt = ShiftFilter(
+        store_code=args.store,
+        register_code=args.register,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        not_exported=args.not_exported,
+    )
+    rows = Reader(_engine(config), config).shift_rows(flt)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    shown = [
+        {
+            **r,
+            **{k: _rubles(r[k]) for k in ("revenue_cash", "revenue_noncash", "drawer")},
+            "exported": "yes" if r["exported"] else "no",
+        }
+        for r in rows
+    ]
+    print_table(shown, SHIFT_COLUMNS)
+    return EXIT_OK
+
+
+def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.store.repository import Directory, Repository
+    from cashserver.validate import CODE_RE
+
+    for what, code in (("STORE", args.store), ("REGISTER", args.register)):
+        if CODE_RE.fullmatch(code) is None:
+            raise UsageError(f"{what} {code!r}: must be 1-32 characters of A-Z a-z 0-9 _ -")
+    directory = Directory(Repository(_engine(config)))
+    created = directory.add_register(args.store, args.register, args.protocol)
+    print(f"register {args.store}/{args.register} {'added' if created else 'updated'}")
+    return EXIT_OK
+
+
+def cmd_registers_list(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.reconcile import iso_utc
+    from cashserver.store.reading import Reader
+
+    rows = [
+        {
+            "store_code": r.store_code,
+            "register_code": r.register_code,
+            "protocol_version": r.protocol_version,
+            "software_version": r.software_version,
+            "created_at": iso_utc(r.created_at),
+            "last_seen_at": iso_utc(r.last_seen_at),
+        }
+        for r in Reader(_engine(config), config).registers()
+    ]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, [(k, k.replace("_", " ")) for k in rows[0]] if rows else [])
+    return EXIT_OK
+
+
+def cmd_log(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.reconcile import iso_utc
+    from cashserver.store.reading import Reader
+
+    events = Reader(_engine(config), config).events(args.since)
+    for event in events:
+        event["time"] = iso_utc(event["time"])
+    if args.json:
+        print_json(events)
+        return EXIT_OK
+    for event in events:
+        fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("time", "event"))
+        print(f"{event['time']}  {event['event']:<24} {fields}")
+    return EXIT_OK
+
+
+def cmd_spool_show(_config: Config, args: argparse.Namespace) -> int:
+    from cashserver.spool import BrokenSalesFile, decode_sales_file
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise OperationFailed(f"{path}: {exc.strerror}") from None
+    try:
+        upload, envelope = decode_sales_file(data)
+    except BrokenSalesFile as exc:
+        raise OperationFailed(f"{path}: broken sales file: {exc}") from None
+    print_json({**envelope, "upload": upload})
+    return EXIT_OK
+
+
+def cmd_spool_status(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.spool import Spool
+
+    spool = Spool(config.spool_dir)
+    rows = [
+        {
+            "folder": s.folder,
+            "files": s.files,
+            "oldest_age_s": None if s.oldest_age_s is None else round(s.oldest_age_s, 1),
+        }
+        for s in spool.status()
+    ]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(
+            rows, [("folder", "folder"), ("files", "files"), ("oldest_age_s", "oldest (s)")]
+        )
+    return EXIT_OK
+
+
+def cmd_spool_retry(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.spool import Spool
+
+    spool = Spool(config.spool_dir)
+    spool.prepare()
+    try:
+        moved = spool.retry(args.files)
+    except FileNotFoundError as exc:
+        raise OperationFailed(str(exc)) from None
+    for name in moved:
+        print(f"retry: {name}")
+    print(f"{len(moved)} file(s) moved back to incoming/")
+    return EXIT_OK
+
+
+# -- the parser ------------------------------------------------------------------
+
+Handler = Callable[[Config, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=None,
+        help="configuration file (default /etc/cashserver/cashserver.toml if it exists)",
+    )
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="print one JSON document")
+
+    parser = argparse.ArgumentParser(
+        prog="cashserver", description="Collects sales from cash registers for accounting."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str, *parents: Any, into: Any = sub) -> Any:
+        command = into.add_parser(name, parents=[common, *parents], help=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    add("serve", cmd_serve, "run the daemon: both protocols, the loader, the scheduled jobs")
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True, metavar="COMMAND"
+    )
+    add("upgrade", cmd_db_upgrade, "apply the database migrations", into=db)
+
+    shifts = add("shifts", cmd_shifts, "the reconciliation view, one row a shift", json_flag)
+    shifts.add_argument("--store", help="only this store")
+    shifts.add_argument("--register", help="only this register")
+    shifts.add_argument(
+        "--from",
+        dest="date_from",
+        type=_date,
+        metavar="DATE",
+        help="shifts opened on or after this local date (YYYY-MM-DD)",
+    )
+    shifts.add_argument(
+        "--to",
+        dest="date_to",
+        type=_date,
+        metavar="DATE",
+        help="shifts opened before this local date (YYYY-MM-DD)",
+    )
+    shifts.add_argument(
+        "--not-exported",
+        action="store_true",
+        help="only shifts whose exchange files are missing or stale",
+    )
+
+    registers = sub.add_parser("registers", help="the registers directory").add_subparsers(
+        dest="registers_command", required=True, metavar="COMMAND"
+    )
+    reg_add = add("add", cmd_registers_add, "add a register (or set its protocol)", into=registers)
+    reg_add.add_argument("store")
+    reg_add.add_argument("register")
+    reg_add.add_argument(
+        "--protocol", type=int, choices=(3, 4), help="the protocol Handshake tells this register"
+    )
+    add("list", cmd_registers_list, "list the registers", json_flag, into=registers)
+
+    log_cmd = add("log", cmd_log, "the event log", json_flag)
+    log_cmd.add_argument(
+        "--since",
+        type=_datetime_ms,
+        metavar="DATETIME",
+        help="events at or after this ISO 8601 time (UTC unless an offset is given)",
+    )
+
+    spool = sub.add_parser("spool", help="the sales file spool").add_subparsers(
+        dest="spool_command", required=True, metavar="COMMAND"
+    )
+    show = add("show", cmd_spool_show, "print a sales file as JSON", into=spool)
+    show.add_argument("file")
+    add("status", cmd_spool_status, "files and oldest age per spool folder", json_flag, into=spool)
+    retry = add("retry", cmd_spool_retry, "move error/ files back to incoming/", into=spool)
+    retry.add_argument("files", nargs="*", metavar="FILE")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"cashserver: configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cashserver.daemon import StartupError
+
+    journal = Journal()
+    set_journal(journal)
+    try:
+        code: int = args.handler(config, args)
+        _flush_journal(journal)
+    except (UsageError, StartupError) as exc:
+        print(f"cashserver: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OperationFailed as exc:
+        print(f"cashserver: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except SQLAlchemyError as exc:
+        print(f"cashserver: database: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    finally:
+        set_journal(None)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The lifecycle of ``cashserver serve``: one object that starts and stops everything.
+
+Start: open the store and migrate, start the loader (which resumes ``incoming/``),
+bind the listeners, start the scheduled jobs, tell systemd READY. Stop (first
+SIGTERM or SIGINT): stop taking uploads, let the loader finish what it holds within
+the grace period, stop the jobs, flush the event journal. A second SIGINT or
+SIGTERM exits at once. A failure to start (a port taken, a bad database URL)
+raises :class:`StartupError`, which the CLI turns into exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Protocol
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from cashserver import jobs
+from cashserver.config import Config
+from cashserver.ingest import Ingest
+from cashserver.loader import Loader
+from cashserver.log import Journal, get_logger, set_journal
+from cashserver.spool import Spool
+from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.repository import Directory, LoadOutcome, Repository
+
+log = get_logger(__name__)
+
+TICK_S = 1.0
+GRACE_S = 20.0
+
+
+class StartupError(RuntimeError):
+    """The daemon cannot start; the message is one line for the operator."""
+
+
+class Listener(Protocol):
+    """A transport: binds at start, refuses new work and winds down at stop."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self, grace_s: float) -> None: ...
+
+
+ListenerFactory = Callable[["Daemon"], Listener]
+
+
+def default_listeners(config: Config) -> list[ListenerFactory]:
+    """The transports the configuration turns on."""
+    factories: list[ListenerFactory] = []
+    if config.grpc.listen:
+        from cashserver.rpc.grpc_server import GrpcListener
+
+        factories.append(lambda daemon: GrpcListener(daemon.config, daemon.ingest))
+    return factories
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd our state (READY=1, STOPPING=1, WATCHDOG=1) if it is listening."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(state.encode(), address)
+        except OSError as exc:
+            log.warning("systemd.notify_failed", error=str(exc))
+
+
+class Daemon:
+    def __init__(self, config: Config, listeners: Sequence[ListenerFactory] = ()) -> None:
+        self.config = config
+        self.journal = Journal()
+        self.engine = open_engine(config.database_url)
+        self.repository = Repository(self.engine)
+        self.directory = Directory(self.repository)
+        self.spool = Spool(config.spool_dir)
+        self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
+        self.loader = Loader(
+            self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
+        )
+        self.ingest = Ingest(config, self.loader, self.directory)
+        self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
+        self._listener_factories = listeners
+        self.listeners: list[Listener] = []
+        self._stop = threading.Event()
+
+    def _on_loaded(self, outcomes: Sequence[LoadOutcome]) -> None:
+        for hook in self.loaded_hooks:
+            hook(outcomes)
+
+    def flush_journal(self) -> None:
+        pending = self.journal.drain()
+        if not pending:
+            return
+        try:
+            self.directory.write_events(pending)
+        except Exception as exc:  # the database may be down: keep the events for later
+            self.journal.put_back(pending)
+            log.debug("journal.flush_failed", error=str(exc))
+
+    # -- start -------------------------------------------------------------------
+
+    def startup(self) -> None:
+        set_journal(self.journal)
+        try:
+            upgrade(self.engine)
+        except Exception as exc:
+            raise StartupError(f"database {self.engine.url!r}: {exc}".splitlines()[0]) from exc
+        self.loader.start()
+        for factory in self._listener_factories:
+            listener = factory(self)
+            try:
+                listener.start()
+            except OSError as exc:
+                raise StartupError(str(exc)) from exc
+            self.listeners.append(listener)
+        self._schedule()
+        self.scheduler.start()
+        log.info(
+            "daemon.started",
+            pid=os.getpid(),
+            data_dir=str(self.config.data_dir),
+            database=self.engine.url.render_as_string(hide_password=True),
+            listeners=[listener.name for listener in self.listeners],
+        )
+        sd_notify("READY=1")
+
+    def _schedule(self) -> None:
+        hour, minute = (int(x) for x in self.config.jobs.archive_time.split(":"))
+        self.scheduler.add_job(
+            jobs.archive_spool,
+            CronTrigger(hour=hour, minute=minute),
+            args=[self.spool, self.config.backup_dir, self.config.jobs.archive_keep_days],
+            id="archive_spool",
+            misfire_grace_time=3600,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            jobs.trim_events,
+            CronTrigger(hour=hour, minute=minute),
+            args=[self.directory, self.config.jobs.events_keep_days],
+            id="trim_events",
+            misfire_grace_time=3600,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.flush_journal, IntervalTrigger(seconds=TICK_S), id="flush_journal", coalesce=True
+        )
+
+    # -- run and stop ------------------------------------------------------------
+
+    def main_loop(self) -> None:
+        """Wait for a stop request; ping the systemd watchdog on each tick."""
+        watchdog = bool(os.environ.get("WATCHDOG_USEC"))
+        while not self._stop.wait(TICK_S):
+            if watchdog:
+                sd_notify("WATCHDOG=1")
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def shutdown(self, grace_s: float = GRACE_S) -> None:
+        sd_notify("STOPPING=1")
+        log.info("daemon.stopping", queued=self.loader.queued)
+        for listener in reversed(self.listeners):
+            listener.stop(grace_s / 2)
+        self.loader.stop(grace_s)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.flush_journal()
+        log.info("daemon.stopped")
+        self.flush_journal()
+        set_journal(None)
+        self.engine.dispose()
+
+    def run(self) -> None:
+        with capture_signals(self.request_stop):
+            try:
+                self.startup()
+            except BaseException:
+                self.shutdown(grace_s=1.0)
+                raise
+            try:
+                self.main_loop()
+            finally:
+                self.shutdown()
+
+
+@contextmanager
+def capture_signals(on_first: Callable[[], None]) -> Iterator[None]:
+    """First SIGTERM/SIGINT asks for a graceful stop; a second one exits at once."""
+    received: list[int] = []
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if received:
+            log.warning("daemon.forced_exit", signal=signal.Signals(signum).name)
+            os._exit(1)
+        received.append(signum)
+        log.info("daemon.signal", signal=signal.Signals(signum).name)
+        on_first()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,104 @@
+"""What every transport does with a register's call, whichever protocol carried it.
+
+Transports translate wire messages to :mod:`cashserver.domain` objects, call
+:meth:`Ingest.handshake` or :meth:`Ingest.upload`, and translate the answer or
+the exception back: :class:`~cashserver.validate.ValidationError` is a bad
+request, :class:`RegisterRefused` a permission fault, and
+:class:`~cashserver.spool.SpoolUnavailable` means nothing was accepted.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from cashserver.config import Config
+from cashserver.domain import Upload, UploadResult
+from cashserver.loader import Loader
+from cashserver.log import get_logger
+from cashserver.rpc.messages import Handshake, SyncSettings
+from cashserver.store.repository import Directory, now_ms
+from cashserver.validate import CODE_RE, ValidationError, validate_upload
+
+log = get_logger(__name__)
+
+
+class RegisterRefused(PermissionError):
+    """The register is not in the directory and registers are not added automatically."""
+
+
+def _advertised(listen: str, host: str) -> str:
+    """The endpoint to tell registers: the listen address, with a wildcard host replaced."""
+    if not listen:
+        return ""
+    bind_host, _, port = listen.rpartition(":")
+    return f"{host if bind_host in ('0.0.0.0', '::', '[::]', '') else bind_host}:{port}"
+
+
+class Ingest:
+    def __init__(self, config: Config, loader: Loader, directory: Directory) -> None:
+        self.config = config
+        self.loader = loader
+        self.directory = directory
+        self._known: dict[tuple[str, str], int | None] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, store_code: str, register_code: str) -> int | None:
+        """Let a register in, adding it when allowed; returns its own protocol version.
+
+        Raises :class:`RegisterRefused` for an unknown register when
+        ``auto_register`` is off.
+        """
+        key = (store_code, register_code)
+        with self._lock:
+            if key in self._known:
+                return self._known[key]
+        known, protocol = self.directory.find_register(store_code, register_code)
+        if not known:
+            if not self.config.registers.auto_register:
+                log.warning("register.refused", store_code=store_code, register_code=register_code)
+                raise RegisterRefused(
+                    f"register {store_code}/{register_code} is not in the registers directory"
+                )
+            if self.directory.add_register(store_code, register_code, None):
+                log.info("register.added", store_code=store_code, register_code=register_code)
+        with self._lock:
+            self._known[key] = protocol
+        return protocol
+
+    def forget_registers(self) -> None:
+        """Drop the cache of admitted registers (after the directory changed)."""
+        with self._lock:
+            self._known.clear()
+
+    def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
+        for field, value in (
+            ("store_code", request.store_code),
+            ("register_code", request.register_code),
+        ):
+            if CODE_RE.fullmatch(value) is None:
+                raise ValidationError(field, "must be 1-32 characters of A-Z a-z 0-9 _ -")
+        protocol = self.admit(request.store_code, request.register_code)
+        self.directory.register_seen(
+            request.store_code, request.register_code, request.software_version
+        )
+        log.info(
+            "register.handshake",
+            store_code=request.store_code,
+            register_code=request.register_code,
+            software_version=request.software_version,
+        )
+        return SyncSettings(
+            protocol_version=protocol or self.config.registers.protocol_version,
+            grpc_endpoint=_advertised(self.config.grpc.listen, host),
+            thrift_endpoint=_advertised(self.config.thrift.listen, host),
+            tls_required=tls,
+            upload_batch_size=self.config.registers.upload_batch_size,
+            server_time=now_ms(),
+        )
+
+    def upload(self, upload: Upload, source: str) -> UploadResult:
+        """Validate, admit, spool durably, and wait a short while for the loader's verdict."""
+        upload = validate_upload(upload)
+        self.admit(upload.shift.store_code, upload.shift.register_code)
+        ticket = self.loader.submit(upload, source)
+        return ticket.wait(self.config.spool.verdict_timeout_s)

@@ -1,0 +1,297 @@
+"""The loader: the single writer that moves sales files from the spool into the store.
+
+Transports call :meth:`Loader.submit`, which makes the upload durable in the
+spool and hands it over in memory, so the usual path never parses the file
+again. The loader thread takes queued files in arrival order, several per
+transaction when the queue is deep, and after the commit moves each file to
+``processed/`` (loaded) or ``error/`` (rejected), and resolves its ticket.
+
+Files found in ``incoming/`` (left by a crash, dropped in by another program, or
+moved back by ``spool retry``) join the queue by a periodic scan.
+
+A transient database error (locked, connection lost, server down) is retried
+with backoff and a logged warning while files stay in ``incoming/``; any other
+database error is isolated to its one upload, which goes to ``error/``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from cashserver.domain import Upload, UploadResult, UploadStatus
+from cashserver.log import get_logger
+from cashserver.reconcile import iso_utc
+from cashserver.spool import BrokenSalesFile, Spool, decode_sales_file
+from cashserver.store.repository import LoadOutcome, Repository, now_ms
+
+log = get_logger(__name__)
+
+SCAN_INTERVAL_S = 0.25
+BACKOFF_FIRST_S = 0.2
+BACKOFF_MAX_S = 15.0
+
+
+class Ticket:
+    """A sender's claim on the verdict for its upload."""
+
+    def __init__(self, receipts_received: int) -> None:
+        self._done = threading.Event()
+        self._result = UploadResult(0, UploadStatus.QUEUED, receipts_received)
+
+    def resolve(self, result: UploadResult) -> None:
+        self._result = result
+        self._done.set()
+
+    def wait(self, timeout: float) -> UploadResult:
+        """The verdict, or a QUEUED result if it is not there within ``timeout`` seconds."""
+        self._done.wait(timeout)
+        return self._result
+
+
+@dataclass(slots=True)
+class _Item:
+    path: Path
+    upload: Upload | None = None
+    ticket: Ticket | None = None
+    attempts: int = field(default=0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that go away by themselves: the database is busy, restarting or unreachable."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _result_of(outcome: LoadOutcome) -> UploadResult:
+    return UploadResult(
+        workshift_id=outcome.workshift_id,
+        status=outcome.status,
+        receipts_received=outcome.receipts_received,
+        receipts_stored=outcome.receipts_stored,
+        receipts_duplicate=outcome.receipts_duplicate,
+        message=outcome.reason,
+    )
+
+
+class Loader:
+    """Owns the queue of sales files and the thread that loads them."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        repository: Repository,
+        batch_files: int = 32,
+        on_loaded: Callable[[Sequence[LoadOutcome]], None] | None = None,
+    ) -> None:
+        self.spool = spool
+        self.repository = repository
+        self.batch_files = batch_files
+        self.on_loaded = on_loaded
+        self._queue: deque[_Item] = deque()
+        self._known: set[Path] = set()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._last_scan = 0.0
+        self._backoff = 0.0
+        self._busy = False
+
+    # -- the senders' side -------------------------------------------------------
+
+    def submit(self, upload: Upload, source: str) -> Ticket:
+        """Spool ``upload`` durably and queue it; raises SpoolUnavailable if it cannot."""
+        path = self.spool.new_path(upload)
+        with self._cond:
+            self._known.add(path)  # before the file appears, so a scan never takes it too
+        try:
+            self.spool.put(upload, source, path)
+        except BaseException:
+            self._forget([_Item(path)])
+            raise
+        ticket = Ticket(len(upload.receipts))
+        with self._cond:
+            self._queue.append(_Item(path, upload, ticket))
+            self._cond.notify()
+        return ticket
+
+    @property
+    def queued(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        removed = self.spool.prepare()
+        if removed:
+            log.info("spool.temp_removed", files=removed)
+        self._scan()
+        log.info("loader.started", queued=len(self._queue))
+        self._thread = threading.Thread(target=self._run, name="loader", daemon=True)
+        self._thread.start()
+
+    def stop(self, grace_s: float) -> bool:
+        """Finish the queue within ``grace_s`` seconds; True if nothing was left over."""
+        deadline = time.monotonic() + grace_s
+        with self._cond:
+            while self._queue and time.monotonic() < deadline and self._backoff == 0:
+                self._cond.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._stopping = True
+            left = len(self._queue)
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()) + 5.0)
+        log.info("loader.stopped", left_in_incoming=left)
+        return left == 0
+
+    def drain(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the queue (including files already in ``incoming/``) is empty."""
+        deadline = time.monotonic() + timeout_s
+        self._scan()
+        with self._cond:
+            while self._queue or self._busy:
+                if time.monotonic() >= deadline:
+                    return False
+                self._cond.wait(0.05)
+        return True
+
+    # -- the loader thread -------------------------------------------------------
+
+    def _scan(self) -> None:
+        """Queue files in ``incoming/`` that are not queued yet (crash leftovers, drops)."""
+        self._last_scan = time.monotonic()
+        found = [p for p in self.spool.incoming() if p not in self._known]
+        if not found:
+            return
+        with self._cond:
+            for path in found:
+                if path not in self._known:
+                    self._known.add(path)
+                    self._queue.append(_Item(path))
+            self._cond.notify()
+
+    def _take(self) -> list[_Item]:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                remaining = SCAN_INTERVAL_S - (time.monotonic() - self._last_scan)
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if self._stopping:
+                return []
+            batch = [self._queue.popleft() for _ in range(min(self.batch_files, len(self._queue)))]
+            self._busy = bool(batch)
+            return batch
+
+    def _run(self) -> None:
+        while not self._stopping:
+            if time.monotonic() - self._last_scan >= SCAN_INTERVAL_S:
+                self._scan()
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                self._load(batch)
+            except Exception:  # the loader must outlive any one failure
+                log.exception("loader.failed", files=[item.path.name for item in batch])
+                self._requeue(batch)
+                self._sleep_backoff()
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _requeue(self, batch: list[_Item]) -> None:
+        with self._cond:
+            self._queue.extendleft(reversed(batch))
+
+    def _sleep_backoff(self) -> None:
+        self._backoff = min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, self._backoff * 2))
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, self._backoff)
+
+    def _parse(self, batch: list[_Item]) -> list[_Item]:
+        """Read files that came without an upload in memory; broken ones go to broken/."""
+        good = []
+        for item in batch:
+            if item.upload is None:
+                try:
+                    item.upload = decode_sales_file(item.path.read_bytes())[0]
+                except FileNotFoundError:
+                    self._forget([item])
+                    continue
+                except BrokenSalesFile as exc:
+                    log.warning("spool.broken", file=item.path.name, error=str(exc))
+                    self.spool.move([item.path], "broken", _reason("cannot parse", str(exc)))
+                    self._forget([item])
+                    continue
+            good.append(item)
+        return good
+
+    def _load(self, batch: list[_Item]) -> None:
+        batch = self._parse(batch)
+        if not batch:
+            return
+        uploads = [item.upload for item in batch if item.upload is not None]
+        try:
+            outcomes = self.repository.load_batch(uploads)
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning(
+                    "loader.db_unavailable", error=str(exc).splitlines()[0], files=len(batch)
+                )
+                self._requeue(batch)
+                self._sleep_backoff()
+                return
+            if len(batch) > 1:
+                # Isolate the upload that fails: load the batch one by one.
+                for item in batch:
+                    self._load([item])
+                return
+            log.error("loader.load_failed", file=batch[0].path.name, error=str(exc))
+            self._settle_failed(batch[0], exc)
+            return
+        self._backoff = 0.0
+        self._settle(batch, outcomes)
+
+    def _settle(self, batch: list[_Item], outcomes: list[LoadOutcome]) -> None:
+        loaded = [
+            i.path for i, o in zip(batch, outcomes, strict=True) if o.status is UploadStatus.LOADED
+        ]
+        if loaded:
+            self.spool.move(loaded, "processed")
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if outcome.status is UploadStatus.REJECTED:
+                self.spool.move([item.path], "error", _reason(outcome.reason, ""))
+        self._forget(batch)
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if item.ticket is not None:
+                item.ticket.resolve(_result_of(outcome))
+        if self.on_loaded is not None:
+            self.on_loaded(outcomes)
+
+    def _settle_failed(self, item: _Item, exc: BaseException) -> None:
+        self.spool.move([item.path], "error", _reason("database error", str(exc)))
+        self._forget([item])
+        if item.ticket is not None:
+            received = len(item.upload.receipts) if item.upload else 0
+            item.ticket.resolve(
+                UploadResult(0, UploadStatus.QUEUED, received, message="kept for the operator")
+            )
+
+    def _forget(self, items: list[_Item]) -> None:
+        with self._cond:
+            for item in items:
+                self._known.discard(item.path)
+
+
+def _reason(reason: str, error: str) -> dict[str, str | None]:
+    return {"reason": reason, "error": error, "time": iso_utc(now_ms())}

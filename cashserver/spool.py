@@ -1,0 +1,286 @@
+"""The durable spool of sales files: the commit point of every upload.
+
+An upload is durable once :meth:`Spool.put` returns: its sales file was written
+to a hidden temp file in ``incoming/``, fsynced, renamed to its final name, and
+the folder fsynced. Files are named so that name order is arrival order. The
+loader then moves each file to ``processed/``, ``error/`` or ``broken/``; the
+last two get a ``<name>.reason`` JSON file beside them.
+
+The sales file (format ``cashserver.sales``, version 1) is one JSON object::
+
+    {"format": "cashserver.sales", "version": 1, "received_at": <ms>,
+     "source": "grpc" | "thrift" | "pull" | ...,
+     "upload": {"shift": {...}, "receipts": [{..., "lines": [...], "payments": [...]}]}}
+
+with the field names of :mod:`cashserver.domain`; times are integer milliseconds
+since the epoch (ISO 8601 text is accepted too), enums their SPEC integer values
+(their names are accepted too). Files dropped in by other programs may leave out
+``format``, ``version``, ``received_at`` and ``source``, and may put ``shift``
+and ``receipts`` at the top level.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cashserver.domain import (
+    Line,
+    Payment,
+    PaymentMethod,
+    Receipt,
+    ReceiptKind,
+    Shift,
+    ShiftCounters,
+    Upload,
+)
+from cashserver.validate import ValidationError, validate_upload
+
+FORMAT = "cashserver.sales"
+VERSION = 1
+FOLDERS = ("incoming", "processed", "error", "broken")
+TEMP_PREFIX = ".tmp-"
+REASON_SUFFIX = ".reason"
+
+
+class SpoolUnavailable(OSError):
+    """The spool could not make an upload durable (disk full, read-only, gone)."""
+
+
+class BrokenSalesFile(ValueError):
+    """A sales file that cannot be read as an upload."""
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees all of it or nothing.
+
+    Temp file in the same folder, fsync, rename, fsync of the folder. On failure the
+    temp file is removed and the error raised.
+    """
+    temp = path.with_name(f"{TEMP_PREFIX}{path.name}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def encode_sales_file(upload: Upload, source: str, received_at: int) -> bytes:
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "received_at": received_at,
+        "source": source,
+        "upload": upload,
+    }
+    return orjson.dumps(document)
+
+
+def _time(value: Any, field: str) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:
+            pass
+    raise BrokenSalesFile(f"{field}: not a time: {value!r}")
+
+
+def _enum(enum: type[ReceiptKind] | type[PaymentMethod], value: Any, field: str) -> Any:
+    try:
+        return enum[value] if isinstance(value, str) else enum(value)
+    except (KeyError, ValueError):
+        raise BrokenSalesFile(f"{field}: unknown {enum.__name__} {value!r}") from None
+
+
+def _receipt(data: dict[str, Any], path: str) -> Receipt:
+    closed_at = _time(data.get("closed_at"), f"{path}.closed_at")
+    if closed_at is None:
+        raise BrokenSalesFile(f"{path}.closed_at: missing")
+    return Receipt(
+        uid=data["uid"],
+        number=data["number"],
+        kind=_enum(ReceiptKind, data["kind"], f"{path}.kind"),
+        closed_at=closed_at,
+        cashier=data.get("cashier", ""),
+        lines=tuple(Line(**line) for line in data.get("lines", ())),
+        payments=tuple(
+            Payment(_enum(PaymentMethod, p["method"], f"{path}.payments.method"), p["amount"])
+            for p in data.get("payments", ())
+        ),
+    )
+
+
+def decode_sales_file(data: bytes) -> tuple[Upload, dict[str, Any]]:
+    """Parse and validate a sales file; returns the upload and the file's envelope.
+
+    Raises :class:`BrokenSalesFile` naming what is wrong.
+    """
+    try:
+        document = orjson.loads(data)
+        if not isinstance(document, dict):
+            raise BrokenSalesFile("not a JSON object")
+        if document.get("format", FORMAT) != FORMAT or document.get("version", VERSION) != VERSION:
+            raise BrokenSalesFile(
+                f"unsupported format {document.get('format')!r} version {document.get('version')!r}"
+            )
+        body = document.get("upload", document)
+        head = dict(body["shift"])
+        counters = head.get("counters")
+        shift = Shift(
+            store_code=head["store_code"],
+            register_code=head["register_code"],
+            shift_number=head["shift_number"],
+            opened_at=_time(head.get("opened_at"), "shift.opened_at"),
+            closed_at=_time(head.get("closed_at"), "shift.closed_at"),
+            counters=ShiftCounters(**counters) if counters is not None else None,
+        )
+        receipts = tuple(
+            _receipt(r, f"receipts[{i}]") for i, r in enumerate(body.get("receipts") or ())
+        )
+        upload = validate_upload(Upload(shift, receipts))
+    except BrokenSalesFile:
+        raise
+    except ValidationError as exc:
+        raise BrokenSalesFile(str(exc)) from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise BrokenSalesFile(f"{type(exc).__name__}: {detail}") from None
+    envelope = {k: v for k, v in document.items() if k != "upload"}
+    return upload, envelope
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    folder: str
+    files: int
+    oldest_age_s: float | None
+
+
+class Spool:
+    """The four spool folders under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def folder(self, name: str) -> Path:
+        return self.root / name
+
+    def prepare(self) -> int:
+        """Create the folders and remove temp files left by a crash; returns how many."""
+        removed = 0
+        for name in FOLDERS:
+            folder = self.folder(name)
+            folder.mkdir(parents=True, exist_ok=True)
+            for temp in folder.glob(f"{TEMP_PREFIX}*"):
+                temp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def _name(self, upload: Upload, now_ns: int) -> str:
+        with self._lock:
+            seq = next(self._seq) % 1_000_000
+        shift = upload.shift
+        return (
+            f"{now_ns:020d}-{os.getpid() % 100000:05d}{seq:06d}-"
+            f"{shift.store_code}-{shift.register_code}-{shift.shift_number}.json"
+        )
+
+    def new_path(self, upload: Upload) -> Path:
+        """The name a new sales file for ``upload`` will have in ``incoming/``."""
+        return self.folder("incoming") / self._name(upload, time.time_ns())
+
+    def put(self, upload: Upload, source: str, path: Path | None = None) -> Path:
+        """Make ``upload`` durable in ``incoming/``; raises :class:`SpoolUnavailable`."""
+        path = path or self.new_path(upload)
+        try:
+            write_atomically(path, encode_sales_file(upload, source, time.time_ns() // 1_000_000))
+        except OSError as exc:
+            raise SpoolUnavailable(exc.errno, f"spool cannot be written: {exc.strerror}") from exc
+        return path
+
+    def incoming(self) -> list[Path]:
+        """Sales files waiting in ``incoming/``, in arrival (name) order."""
+        folder = self.folder("incoming")
+        names = sorted(
+            entry.name
+            for entry in os.scandir(folder)
+            if entry.is_file() and not entry.name.startswith(".")
+        )
+        return [folder / name for name in names]
+
+    def move(
+        self, paths: Iterable[Path], folder: str, reason: dict[str, Any] | None = None
+    ) -> None:
+        """Move files into ``folder`` (with a reason file each when given), then fsync."""
+        target = self.folder(folder)
+        sources = set()
+        for path in paths:
+            if reason is not None:
+                write_atomically(target / f"{path.name}{REASON_SUFFIX}", orjson.dumps(reason))
+            os.replace(path, target / path.name)
+            sources.add(path.parent)
+        for directory in (*sources, target):
+            fsync_dir(directory)
+
+    def retry(self, names: Iterable[str] = ()) -> list[str]:
+        """Move files from ``error/`` back to ``incoming/`` (all when no names given)."""
+        error = self.folder("error")
+        wanted = list(names) or [
+            p.name
+            for p in sorted(error.iterdir())
+            if not p.name.endswith(REASON_SUFFIX) and not p.name.startswith(".")
+        ]
+        moved = []
+        for name in wanted:
+            path = error / Path(name).name
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file in error/: {name}")
+            self.move([path], "incoming")
+            (error / f"{path.name}{REASON_SUFFIX}").unlink(missing_ok=True)
+            moved.append(path.name)
+        return moved
+
+    def status(self) -> list[FolderStatus]:
+        now = time.time()
+        result = []
+        for name in FOLDERS:
+            folder = self.folder(name)
+            ages = [
+                now - entry.stat().st_mtime
+                for entry in (os.scandir(folder) if folder.is_dir() else ())
+                if entry.is_file()
+                and not entry.name.startswith(".")
+                and not entry.name.endswith(REASON_SUFFIX)
+            ]
+            result.append(FolderStatus(name, len(ages), max(ages) if ages else None))
+        return result

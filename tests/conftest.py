@@ -1,0 +1,78 @@
+"""Fixtures shared by the whole suite: databases on both backends, configs, loaders."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from cashserver.config import Config, parse_config
+from cashserver.store.engine import open_engine, upgrade
+from tests.pg import Cluster, PostgresUnavailable
+
+_pg_problem: list[str] = []
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster for the session, with a migrated template database."""
+    try:
+        cluster = Cluster()
+        cluster.start()
+    except PostgresUnavailable as exc:
+        _pg_problem.append(str(exc))
+        pytest.skip(str(exc))
+    cluster.execute("CREATE DATABASE cashserver_template")
+    engine = open_engine(cluster.url_for("cashserver_template"))
+    upgrade(engine)
+    engine.dispose()
+    yield cluster
+    cluster.destroy()
+
+
+def new_pg_database(cluster: Cluster) -> str:
+    """A fresh, migrated database (a copy of the template); returns its URL."""
+    name = f"t{next(_counter)}"
+    cluster.execute(f"CREATE DATABASE {name} TEMPLATE cashserver_template")
+    return cluster.url_for(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cashserver.db'}"
+        engine = open_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+    return new_pg_database(request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = open_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def config(tmp_path: Path, db_url: str) -> Config:
+    """A configuration whose data lives in this test's temp folder."""
+    return parse_config(
+        {
+            "server": {"data_dir": str(tmp_path / "data"), "database_url": db_url},
+            "grpc": {"listen": ""},
+            "thrift": {"listen": ""},
+        }
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for problem in _pg_problem:
+        terminalreporter.write_sep("!", "PostgreSQL tests skipped", red=True, bold=True)
+        terminalreporter.write_line(problem, red=True, bold=True)

@@ -1,0 +1,138 @@
+"""A throwaway PostgreSQL cluster for the test session, from the server binaries.
+
+``initdb`` and ``postgres`` are looked up on PATH and in Debian's
+``/usr/lib/postgresql/<version>/bin``. PostgreSQL refuses to run as root, so
+when the tests run as root (as CI does) the cluster belongs to the ``postgres``
+system user and is started through ``runuser``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class PostgresUnavailable(RuntimeError):
+    """No server binaries here, or the cluster would not start; the message says why."""
+
+
+def find_binaries() -> tuple[str, str]:
+    initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
+    if initdb and postgres:
+        return initdb, postgres
+    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.exists(f"{bindir}/initdb") and os.path.exists(f"{bindir}/postgres"):
+            return f"{bindir}/initdb", f"{bindir}/postgres"
+    raise PostgresUnavailable(
+        "PostgreSQL server binaries (initdb, postgres) not found: the PostgreSQL tests are SKIPPED"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Cluster:
+    """A running cluster on 127.0.0.1:<port>, user ``postgres``, trust authentication."""
+
+    def __init__(self) -> None:
+        self.initdb, self.postgres = find_binaries()
+        self.as_root = os.getuid() == 0
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="cashserver-pg-"))
+        self.datadir = self.root / "data"
+        self.process: subprocess.Popen[bytes] | None = None
+        if self.as_root:
+            try:
+                entry = pwd.getpwnam("postgres")
+            except KeyError:
+                raise PostgresUnavailable(
+                    "running as root and there is no 'postgres' system user to run the server"
+                ) from None
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        self.root.chmod(0o700)
+
+    def _command(self, *argv: str) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if self.as_root else list(argv)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        if not self.datadir.exists():
+            result = subprocess.run(
+                self._command(
+                    self.initdb, "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
+                    "-E", "UTF8", "--locale=C",
+                ),
+                capture_output=True,
+            )
+            if result.returncode != 0:
+                raise PostgresUnavailable(f"initdb failed: {result.stderr.decode()[-500:]}")
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - lives with the server
+        self.process = subprocess.Popen(
+            self._command(
+                self.postgres, "-D", str(self.datadir), "-p", str(self.port),
+                "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
+                "-c", "fsync=off", "-c", "max_connections=200",
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with psycopg.connect(
+                    f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                    connect_timeout=2,
+                ):
+                    return
+            except psycopg.OperationalError as exc:
+                if self.process is not None and self.process.poll() is not None:
+                    tail = (self.root / "server.log").read_text(errors="replace")[-800:]
+                    raise PostgresUnavailable(f"postgres exited at start: {tail}") from exc
+                if time.monotonic() > deadline:
+                    raise PostgresUnavailable(f"postgres did not accept connections: {exc}") from exc
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown) and wait for it; the data stays."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def execute(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
