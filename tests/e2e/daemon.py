@@ -1,0 +1,135 @@
+"""`cashserver serve` as a real subprocess, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.pg import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASHSERVER_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_cli(*args: str, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a ``cashserver`` subcommand; ``--config`` goes after the subcommand path."""
+    argv = [sys.executable, "-m", "cashserver.cli", *args]
+    if config is not None:
+        argv += ["--config", str(config)]
+    result = subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+class ServeProcess:
+    """One daemon: its config file, data folder and ports; start, stop, kill."""
+
+    def __init__(self, root: Path, database_url: str = "", **sections: dict[str, Any]) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.data_dir = root / "data"
+        self.grpc_port = free_port()
+        self.thrift_port = free_port()
+        settings: dict[str, dict[str, Any]] = {
+            "server": {"data_dir": str(self.data_dir)},
+            "grpc": {"listen": f"127.0.0.1:{self.grpc_port}"},
+            "thrift": {"listen": f"127.0.0.1:{self.thrift_port}"},
+        }
+        if database_url:
+            settings["server"]["database_url"] = database_url
+        for name, values in sections.items():
+            settings.setdefault(name, {}).update(values)
+        self.config = root / "cashserver.toml"
+        self.config.write_text(
+            "".join(
+                f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items())
+                for name, values in settings.items()
+            )
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = root / "serve.log"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def thrift_target(self) -> str:
+        return f"127.0.0.1:{self.thrift_port}"
+
+    def start(self, wait: bool = True) -> None:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cashserver.cli", "serve", "--config", str(self.config)],
+                stdout=log,
+                stderr=log,
+                env=cli_env(),
+            )
+        if wait:
+            self.wait_serving()
+
+    def wait_serving(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        with grpc.insecure_channel(self.grpc_target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if self.process is not None and self.process.poll() is not None:
+                    raise AssertionError(f"serve exited {self.process.returncode}: {self.log_text()[-2000:]}")
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"serve did not come up: {self.log_text()[-2000:]}")
+                time.sleep(0.05)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def terminate(self, timeout_s: float = 60.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout_s)
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def spool_files(self, folder: str) -> list[str]:
+        path = self.data_dir / "spool" / folder
+        if not path.is_dir():
+            return []
+        return sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, config=self.config, check=check)
