@@ -8,6 +8,7 @@ Commands that print data print a table for people, or one JSON document with
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -72,6 +73,11 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
 
 
 def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
+    if config.grpc.tls_cert:
+        # Before grpc is imported: its core reads the log level once, at start.
+        from cashserver.rpc.tls_log import request_core_info_logs
+
+        request_core_info_logs(os.environ)
     from cashserver.daemon import Daemon, default_listeners
 
     Daemon(config, default_listeners(config)).run()
@@ -260,6 +266,24 @@ def cmd_spool_retry(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_emulator_push(_config: Config, args: argparse.Namespace) -> int:
+    from cashserver.emulator.commands import EmulatorError, push
+
+    try:
+        return push(args)
+    except EmulatorError as exc:
+        raise OperationFailed(str(exc)) from None
+
+
+def cmd_emulator_serve(_config: Config, args: argparse.Namespace) -> int:
+    from cashserver.emulator.commands import EmulatorError, serve
+
+    try:
+        return serve(args)
+    except EmulatorError as exc:
+        raise OperationFailed(str(exc)) from None
+
+
 # -- the parser ------------------------------------------------------------------
 
 Handler = Callable[[Config, argparse.Namespace], int]
@@ -344,6 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     retry = add("retry", cmd_spool_retry, "move error/ files back to incoming/", into=spool)
     retry.add_argument("files", nargs="*", metavar="FILE")
 
+    emulator = sub.add_parser("emulator", help="a register emulator").add_subparsers(
+        dest="emulator_command", required=True, metavar="COMMAND"
+    )
+    push = add("push", cmd_emulator_push, "push generated shifts to a server", into=emulator)
+    serve = add("serve", cmd_emulator_serve, "serve RegisterSales for pulls", into=emulator)
+    from cashserver.emulator.commands import add_arguments
+
+    add_arguments(push, serve)
     return parser
 
 
@@ -376,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except BrokenPipeError:  # the reader of our output went away (| head)
+        sys.stderr.close()
+        return EXIT_OK
     finally:
         set_journal(None)
     return code

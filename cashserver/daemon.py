@@ -28,6 +28,7 @@ from cashserver.config import Config
 from cashserver.ingest import Ingest
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger, set_journal
+from cashserver.rpc.tls_log import StderrTap
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.repository import Directory, LoadOutcome, Repository
@@ -96,6 +97,7 @@ class Daemon:
         self._listener_factories = listeners
         self.listeners: list[Listener] = []
         self._stop = threading.Event()
+        self._tap: StderrTap | None = None
 
     def _on_loaded(self, outcomes: Sequence[LoadOutcome]) -> None:
         for hook in self.loaded_hooks:
@@ -115,6 +117,9 @@ class Daemon:
 
     def startup(self) -> None:
         set_journal(self.journal)
+        if self.config.grpc.tls_cert and self.config.grpc.listen:
+            self._tap = StderrTap()
+            self._tap.start()
         try:
             upgrade(self.engine)
         except Exception as exc:
@@ -185,6 +190,9 @@ class Daemon:
         self.flush_journal()
         set_journal(None)
         self.engine.dispose()
+        if self._tap is not None:
+            self._tap.stop()
+            self._tap = None
 
     def run(self) -> None:
         with capture_signals(self.request_stop):

@@ -24,7 +24,9 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, config: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run a ``cashserver`` subcommand; ``--config`` goes after the subcommand path."""
     argv = [sys.executable, "-m", "cashserver.cli", *args]
     if config is not None:
@@ -98,7 +100,9 @@ class ServeProcess:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self.process is not None and self.process.poll() is not None:
-                    raise AssertionError(f"serve exited {self.process.returncode}: {self.log_text()[-2000:]}")
+                    raise AssertionError(
+                        f"serve exited {self.process.returncode}: {self.log_text()[-2000:]}"
+                    )
                 try:
                     reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:

@@ -70,9 +70,7 @@ def test_a_second_daemon_on_a_taken_port_fails_at_start_with_exit_2(
     serve: ServeProcess, tmp_path: Path
 ) -> None:
     other = ServeProcess(tmp_path / "other")
-    config = other.config.read_text().replace(
-        f"127.0.0.1:{other.grpc_port}", serve.grpc_target
-    )
+    config = other.config.read_text().replace(f"127.0.0.1:{other.grpc_port}", serve.grpc_target)
     other.config.write_text(config)
     result = other.cli("serve", check=False)
     assert result.returncode == 2
@@ -186,8 +184,7 @@ def test_database_down_answers_queued_and_loads_when_it_returns(tmp_path: Path) 
             assert first.status is UploadStatus.LOADED
             cluster.stop()
             queued = [
-                pusher.upload(generate_upload(ShiftPlan("S1", "R1", n, 20, seed=1)))
-                for n in (2, 3)
+                pusher.upload(generate_upload(ShiftPlan("S1", "R1", n, 20, seed=1))) for n in (2, 3)
             ]
             assert [r.status for r in queued] == [UploadStatus.QUEUED] * 2
             assert all(r.workshift_id == 0 and r.receipts_received == 20 for r in queued)

@@ -1,0 +1,55 @@
+"""A register's deterministic sales history, for ``emulator serve`` (RegisterSales).
+
+Shift ``n`` of the history is ``generate_upload`` of the same plan whatever the
+query, so a time-range pull and a shift-range pull see the same receipts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cashserver.domain import Upload
+from cashserver.emulator.generate import DAY_MS, ShiftPlan, generate_upload, opened_at_for
+from cashserver.rpc.messages import SalesQuery, ShiftRange, TimeRange
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    store_code: str
+    register_code: str
+    shifts: int = 60
+    receipts: int = 100
+    lines: int = 3
+    seed: int = 0
+
+    def shift(self, number: int) -> Upload:
+        return generate_upload(
+            ShiftPlan(
+                self.store_code,
+                self.register_code,
+                number,
+                self.receipts,
+                self.lines,
+                self.seed,
+            )
+        )
+
+    def sales(self, query: SalesQuery) -> list[Upload]:
+        """The uploads answering ``query``: whole shifts for a shift range; for a time
+        range, every shift with a receipt in ``[from, to)`` and only those receipts."""
+        if isinstance(query, ShiftRange):
+            last = min(query.to_shift, self.shifts)
+            return [self.shift(n) for n in range(max(1, query.from_shift), last + 1)]
+        return self._in_time(query)
+
+    def _in_time(self, query: TimeRange) -> list[Upload]:
+        result = []
+        for number in range(1, self.shifts + 1):
+            opened = opened_at_for(number)
+            if opened >= query.to_ms or opened + DAY_MS <= query.from_ms:
+                continue
+            upload = self.shift(number)
+            inside = tuple(r for r in upload.receipts if query.from_ms <= r.closed_at < query.to_ms)
+            if inside:
+                result.append(replace(upload, receipts=inside))
+        return result
