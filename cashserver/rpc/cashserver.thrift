@@ -4,10 +4,10 @@
 // times as i64 milliseconds since the Unix epoch (UTC) and enums with the same
 // values. Money is i64 minor units (kopecks), quantity i64 thousandths.
 //
-// Fields that protobuf may leave absent are `optional` here. A field without a
-// default that arrives unset is refused by the server (InvalidRequest naming it);
-// an unset list is empty.
-// The 0 enum values are invalid; they exist so that a peer sending them is told so.
+// Fields that protobuf may leave absent are `optional` here. In what a register
+// sends, a field that is neither optional nor defaulted and arrives unset is
+// answered with InvalidRequest naming it; an unset list is empty. The 0 enum
+// values are invalid; they exist so that a peer sending them is told so.
 //
 // An identical copy ships in the Python package as cashserver/rpc/cashserver.thrift.
 
