@@ -180,11 +180,15 @@ def _section(cls: type[Any], prefix: str, values: Mapping[str, Any]) -> Any:
 
 def _env_value(raw: str, annotation: Any) -> Any:
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         if annotation is str:
             return raw
         raise
+    # A string key takes a bare string even when it reads as TOML (an INN, "1.21", "true").
+    if annotation is str and not isinstance(value, str):
+        return raw
+    return value
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:

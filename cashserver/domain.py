@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 EpochMs = int
 """Milliseconds since 1970-01-01T00:00:00Z."""
@@ -69,8 +70,11 @@ class Shift:
         return self.closed_at is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
+    """A receipt line. Lines and payments are named tuples: an upload holds thousands
+    of them, and a tuple is built several times faster than a frozen dataclass (and
+    is written to a sales file as a compact JSON array)."""
+
     position: int
     item_code: str
     barcode: str
@@ -84,8 +88,7 @@ class Line:
     """Hundredths of a percent: 2000 is 20 %."""
 
 
-@dataclass(frozen=True, slots=True)
-class Payment:
+class Payment(NamedTuple):
     method: PaymentMethod
     amount: int
 

@@ -12,9 +12,12 @@ The sales file (format ``cashserver.sales``, version 1) is one JSON object::
      "source": "grpc" | "thrift" | "pull" | ...,
      "upload": {"shift": {...}, "receipts": [{..., "lines": [...], "payments": [...]}]}}
 
-with the field names of :mod:`cashserver.domain`; times are integer milliseconds
-since the epoch (ISO 8601 text is accepted too), enums their SPEC integer values
-(their names are accepted too). Files dropped in by other programs may leave out
+with the field names of :mod:`cashserver.domain`; a receipt's lines and payments
+are arrays of their fields in the domain's order (``[position, item_code, barcode,
+name, department, quantity, price, amount, discount, vat_rate]`` and ``[method,
+amount]``; objects with field names are accepted too); times are integer
+milliseconds since the epoch (ISO 8601 text is accepted too), enums their SPEC
+integer values (their names are accepted too). Files dropped in by other programs may leave out
 ``format``, ``version``, ``received_at`` and ``source``, and may put ``shift``
 and ``receipts`` at the top level.
 """
@@ -91,7 +94,14 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def _named_tuple(value: object) -> tuple[object, ...]:
+    if isinstance(value, tuple):
+        return tuple(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def encode_sales_file(upload: Upload, source: str, received_at: int) -> bytes:
+    """The sales file of ``upload``; lines and payments are written as compact arrays."""
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -99,7 +109,7 @@ def encode_sales_file(upload: Upload, source: str, received_at: int) -> bytes:
         "source": source,
         "upload": upload,
     }
-    return orjson.dumps(document)
+    return orjson.dumps(document, default=_named_tuple)
 
 
 def _time(value: Any, field: str) -> int | None:
@@ -120,6 +130,13 @@ def _enum(enum: type[ReceiptKind] | type[PaymentMethod], value: Any, field: str)
         raise BrokenSalesFile(f"{field}: unknown {enum.__name__} {value!r}") from None
 
 
+def _payment(data: list[Any] | dict[str, Any], path: str) -> Payment:
+    method, amount = data if isinstance(data, list) else (data["method"], data["amount"])
+    if isinstance(method, PaymentMethod):
+        return Payment(method, amount)
+    return Payment(_enum(PaymentMethod, method, f"{path}.method"), amount)
+
+
 def _receipt(data: dict[str, Any], path: str) -> Receipt:
     closed_at = _time(data.get("closed_at"), f"{path}.closed_at")
     if closed_at is None:
@@ -130,11 +147,11 @@ def _receipt(data: dict[str, Any], path: str) -> Receipt:
         kind=_enum(ReceiptKind, data["kind"], f"{path}.kind"),
         closed_at=closed_at,
         cashier=data.get("cashier", ""),
-        lines=tuple(Line(**line) for line in data.get("lines", ())),
-        payments=tuple(
-            Payment(_enum(PaymentMethod, p["method"], f"{path}.payments.method"), p["amount"])
-            for p in data.get("payments", ())
+        lines=tuple(
+            Line(*line) if isinstance(line, list) else Line(**line)
+            for line in data.get("lines", ())
         ),
+        payments=tuple(_payment(p, f"{path}.payments") for p in data.get("payments", ())),
     )
 
 

@@ -29,6 +29,8 @@ from cashserver.domain import (
 CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 UID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 INT64_MAX = 2**63 - 1
+MAX_TIME_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: the last instant calendars and accounting can write."""
 
 _KINDS = {int(k): k for k in ReceiptKind}
 _METHODS = {int(m): m for m in PaymentMethod}
@@ -95,8 +97,8 @@ def _check_time(value: int | None, field: str, required: bool) -> None:
         return
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationError(field, "not a time")
-    if not -(2**53) < value < 2**53:
-        raise ValidationError(field, "out of range")
+    if not 0 <= value <= MAX_TIME_MS:
+        raise ValidationError(field, "out of range (1970-01-01 to 9999-12-31)")
 
 
 def validate_shift(shift: Shift) -> None:

@@ -75,8 +75,15 @@ class Cluster:
         if not self.datadir.exists():
             result = subprocess.run(
                 self._command(
-                    self.initdb, "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                    "-E", "UTF8", "--locale=C",
+                    self.initdb,
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
                 ),
                 capture_output=True,
             )
@@ -85,9 +92,19 @@ class Cluster:
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 - lives with the server
         self.process = subprocess.Popen(
             self._command(
-                self.postgres, "-D", str(self.datadir), "-p", str(self.port),
-                "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
-                "-c", "fsync=off", "-c", "max_connections=200",
+                self.postgres,
+                "-D",
+                str(self.datadir),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
             ),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -110,7 +127,9 @@ class Cluster:
                     tail = (self.root / "server.log").read_text(errors="replace")[-800:]
                     raise PostgresUnavailable(f"postgres exited at start: {tail}") from exc
                 if time.monotonic() > deadline:
-                    raise PostgresUnavailable(f"postgres did not accept connections: {exc}") from exc
+                    raise PostgresUnavailable(
+                        f"postgres did not accept connections: {exc}"
+                    ) from exc
                 time.sleep(0.1)
 
     def stop(self) -> None:

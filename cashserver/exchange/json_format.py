@@ -89,5 +89,4 @@ def document(report: ShiftReport) -> dict[str, object]:
 
 def render(report: ShiftReport, config: Config) -> bytes:
     """The JSON exchange file of one shift; ``config`` plays no part in this format."""
-    del config
     return orjson.dumps(document(report), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

@@ -35,8 +35,6 @@ from cashserver.domain import (
 )
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.messages import (
-    LINE_FIELDS,
-    PAYMENT_FIELDS,
     RECEIPT_FIELDS,
     Handshake,
     SalesQuery,
@@ -96,16 +94,14 @@ def _shift_from_proto(msg: pb.Shift) -> Shift:
     )
 
 
-_LINE_SETTERS = slot_setters(Line, LINE_FIELDS)
-_PAYMENT_SETTERS = slot_setters(Payment, PAYMENT_FIELDS)
 _RECEIPT_SETTERS = slot_setters(Receipt, RECEIPT_FIELDS)
 
 
 def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: list[Receipt]) -> None:
     """Append the batch's receipts to ``out``; ``first_index`` is the first one's index.
 
-    Builds the frozen domain objects through their slot setters (see
-    :func:`~cashserver.rpc.messages.slot_setters`), in the order of ``*_FIELDS``.
+    Builds receipts through their slot setters (see
+    :func:`~cashserver.rpc.messages.slot_setters`); lines and payments are named tuples.
     """
     new = object.__new__
     kinds = _KINDS
@@ -113,8 +109,6 @@ def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: lis
     line_cls = Line
     payment_cls = Payment
     receipt_cls = Receipt
-    l_pos, l_item, l_bar, l_name, l_dep, l_qty, l_price, l_amount, l_disc, l_vat = _LINE_SETTERS
-    p_method, p_amount = _PAYMENT_SETTERS
     r_uid, r_number, r_kind, r_closed, r_cashier, r_lines, r_payments = _RECEIPT_SETTERS
     append = out.append
     for i, r in enumerate(batch, first_index):
@@ -124,37 +118,36 @@ def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: lis
         if not r.HasField("closed_at"):
             raise ValidationError(f"receipts[{i}].closed_at", "missing")
         ts = r.closed_at
-        lines: list[Line] = []
-        add_line = lines.append
-        for ln in r.lines:
-            line = new(line_cls)
-            l_pos(line, ln.position)
-            l_item(line, ln.item_code)
-            l_bar(line, ln.barcode)
-            l_name(line, ln.name)
-            l_dep(line, ln.department)
-            l_qty(line, ln.quantity)
-            l_price(line, ln.price)
-            l_amount(line, ln.amount)
-            l_disc(line, ln.discount)
-            l_vat(line, ln.vat_rate)
-            add_line(line)
+        lines = tuple(
+            [
+                line_cls(
+                    ln.position,
+                    ln.item_code,
+                    ln.barcode,
+                    ln.name,
+                    ln.department,
+                    ln.quantity,
+                    ln.price,
+                    ln.amount,
+                    ln.discount,
+                    ln.vat_rate,
+                )
+                for ln in r.lines
+            ]
+        )
         payments: list[Payment] = []
         for j, p in enumerate(r.payments):
             method = methods.get(p.method)
             if method is None:
                 method = payment_method(p.method, f"receipts[{i}].payments[{j}].method")  # raises
-            payment = new(payment_cls)
-            p_method(payment, method)
-            p_amount(payment, p.amount)
-            payments.append(payment)
+            payments.append(payment_cls(method, p.amount))
         receipt = new(receipt_cls)
         r_uid(receipt, r.uid)
         r_number(receipt, r.number)
         r_kind(receipt, kind)
         r_closed(receipt, ts.seconds * 1000 + ts.nanos // 1_000_000)
         r_cashier(receipt, r.cashier)
-        r_lines(receipt, tuple(lines))
+        r_lines(receipt, lines)
         r_payments(receipt, tuple(payments))
         append(receipt)
 

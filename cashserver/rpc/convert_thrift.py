@@ -37,8 +37,6 @@ from cashserver.domain import (
     UploadStatus,
 )
 from cashserver.rpc.messages import (
-    LINE_FIELDS,
-    PAYMENT_FIELDS,
     RECEIPT_FIELDS,
     Handshake,
     SalesQuery,
@@ -75,12 +73,10 @@ _KINDS: dict[int, ReceiptKind] = {int(k): k for k in ReceiptKind}
 _METHODS: dict[int, PaymentMethod] = {int(m): m for m in PaymentMethod}
 _STATUSES: dict[int, UploadStatus] = {int(s): s for s in UploadStatus}
 
-_LINE_SETTERS = slot_setters(Line, LINE_FIELDS)
-_PAYMENT_SETTERS = slot_setters(Payment, PAYMENT_FIELDS)
 _RECEIPT_SETTERS = slot_setters(Receipt, RECEIPT_FIELDS)
 
-_LINE_REQUIRED = LINE_FIELDS[:8]  # discount and vat_rate default to 0
-_PAYMENT_REQUIRED = PAYMENT_FIELDS
+_LINE_REQUIRED = Line._fields[:8]  # discount and vat_rate default to 0
+_PAYMENT_REQUIRED = Payment._fields
 _RECEIPT_REQUIRED = ("uid", "number", "kind", "closed_at")
 
 
@@ -124,8 +120,6 @@ def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
     line_cls = Line
     payment_cls = Payment
     receipt_cls = Receipt
-    l_pos, l_item, l_bar, l_name, l_dep, l_qty, l_price, l_amount, l_disc, l_vat = _LINE_SETTERS
-    p_method, p_amount = _PAYMENT_SETTERS
     r_uid, r_number, r_kind, r_closed, r_cashier, r_lines, r_payments = _RECEIPT_SETTERS
     out: list[Receipt] = []
     append = out.append
@@ -151,18 +145,20 @@ def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
             )
             if None in line_values:
                 _missing(f"receipts[{i}].lines[{j}]", _LINE_REQUIRED, line_values)
-            line = new(line_cls)
-            l_pos(line, position)
-            l_item(line, item)
-            l_bar(line, barcode)
-            l_name(line, name)
-            l_dep(line, department)
-            l_qty(line, quantity)
-            l_price(line, price)
-            l_amount(line, amount)
-            l_disc(line, ln.discount or 0)
-            l_vat(line, ln.vat_rate or 0)
-            add_line(line)
+            add_line(
+                line_cls(
+                    position,
+                    item,
+                    barcode,
+                    name,
+                    department,
+                    quantity,
+                    price,
+                    amount,
+                    ln.discount or 0,
+                    ln.vat_rate or 0,
+                )
+            )
         payments: list[Payment] = []
         for j, p in enumerate(r.payments or ()):
             method = methods.get(p.method)
@@ -173,10 +169,7 @@ def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
                 method = payment_method(p.method, f"{path}.method")  # raises
             if p.amount is None:
                 raise ValidationError(f"receipts[{i}].payments[{j}].amount", "missing")
-            payment = new(payment_cls)
-            p_method(payment, method)
-            p_amount(payment, p.amount)
-            payments.append(payment)
+            payments.append(payment_cls(method, p.amount))
         receipt = new(receipt_cls)
         r_uid(receipt, uid)
         r_number(receipt, number)

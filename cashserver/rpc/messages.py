@@ -79,19 +79,6 @@ def check_shift_range(query: ShiftRange, path: str) -> ShiftRange:
     return query
 
 
-LINE_FIELDS = (
-    "position",
-    "item_code",
-    "barcode",
-    "name",
-    "department",
-    "quantity",
-    "price",
-    "amount",
-    "discount",
-    "vat_rate",
-)
-PAYMENT_FIELDS = ("method", "amount")
 RECEIPT_FIELDS = ("uid", "number", "kind", "closed_at", "cashier", "lines", "payments")
 
 

@@ -197,7 +197,7 @@ class Reader:
             row = conn.execute(_shift_select().where(shifts.c.workshift_id == workshift_id)).first()
             if row is None:
                 return None
-            stored = _read_receipts(conn, workshift_id)
+            stored = read_receipts(conn, receipts.c.workshift_id == workshift_id)
         return make_report(workshift_id, _shift_from_row(row), stored), row.revision
 
     def export_backlog(self) -> list[int]:
@@ -239,13 +239,13 @@ class Reader:
             ]
 
 
-def _read_receipts(conn: Connection, workshift_id: int) -> list[Receipt]:
-    in_shift = receipts.c.workshift_id == workshift_id
+def read_receipts(conn: Connection, condition: Any) -> list[Receipt]:
+    """Stored receipts matching ``condition`` (an expression on ``receipts``), whole."""
     line_map: defaultdict[int, list[Line]] = defaultdict(list)
     for r in conn.execute(
         select(lines)
         .join(receipts, receipts.c.receipt_id == lines.c.receipt_id)
-        .where(in_shift)
+        .where(condition)
         .order_by(lines.c.receipt_id, lines.c.line_no)
     ):
         line_map[r.receipt_id].append(
@@ -266,7 +266,7 @@ def _read_receipts(conn: Connection, workshift_id: int) -> list[Receipt]:
     for r in conn.execute(
         select(payments)
         .join(receipts, receipts.c.receipt_id == payments.c.receipt_id)
-        .where(in_shift)
+        .where(condition)
         .order_by(payments.c.receipt_id, payments.c.payment_no)
     ):
         pay_map[r.receipt_id].append(Payment(PaymentMethod(r.method), r.amount))
@@ -280,5 +280,5 @@ def _read_receipts(conn: Connection, workshift_id: int) -> list[Receipt]:
             lines=tuple(line_map.get(r.receipt_id, ())),
             payments=tuple(pay_map.get(r.receipt_id, ())),
         )
-        for r in conn.execute(select(receipts).where(in_shift))
+        for r in conn.execute(select(receipts).where(condition))
     ]

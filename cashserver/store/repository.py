@@ -13,13 +13,11 @@ another register is caught by the insert's conflict clause and its row count.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -27,7 +25,16 @@ from cashserver.domain import Receipt, Shift, ShiftCounters, Upload, UploadStatu
 from cashserver.log import get_logger
 from cashserver.rules import Candidate, MergeInto, NewShift, Rejected, decide
 from cashserver.store.engine import write_transaction
-from cashserver.store.schema import COUNTER_COLUMNS, events, exports, registers, shifts, stores
+from cashserver.store.reading import read_receipts
+from cashserver.store.schema import (
+    COUNTER_COLUMNS,
+    events,
+    exports,
+    receipts,
+    registers,
+    shifts,
+    stores,
+)
 
 log = get_logger(__name__)
 
@@ -37,11 +44,6 @@ IN_CHUNK = 900
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def receipt_digest(receipt: Receipt) -> str:
-    """A stable fingerprint of a receipt's content: a hash of its JSON form."""
-    return hashlib.blake2b(orjson.dumps(receipt), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class _Sql:
 
         self.receipts = insert(
             "receipts",
-            "receipt_id, uid, workshift_id, number, kind, closed_at, cashier, digest",
+            "receipt_id, uid, workshift_id, number, kind, closed_at, cashier",
             " ON CONFLICT (uid) DO NOTHING",
         )
         self.lines = insert(
@@ -108,7 +110,7 @@ class _Sql:
 
     def known(self, count: int) -> str:
         marks = ", ".join([self.mark] * count)
-        return f"SELECT uid, workshift_id, digest FROM receipts WHERE uid IN ({marks})"
+        return f"SELECT uid, workshift_id, receipt_id FROM receipts WHERE uid IN ({marks})"
 
 
 class Repository:
@@ -188,17 +190,16 @@ class Repository:
         if isinstance(decision, Rejected):
             return LoadOutcome(status=UploadStatus.REJECTED, reason=decision.reason, **base)
 
-        unique: dict[str, tuple[Receipt, str]] = {}
+        unique: dict[str, Receipt] = {}
         duplicate = 0
         conflicts: list[Conflict] = []
         for receipt in upload.receipts:
-            digest = receipt_digest(receipt)
             first = unique.get(receipt.uid)
             if first is None:
-                unique[receipt.uid] = (receipt, digest)
+                unique[receipt.uid] = receipt
                 continue
             duplicate += 1
-            if first[1] != digest:
+            if first != receipt:
                 conflicts.append(Conflict(receipt.uid, 0, "content differs within the upload"))
         known = self._known_receipts(conn, list(unique))
 
@@ -211,25 +212,31 @@ class Repository:
             workshift_id = decision.workshift_id
             row = next(r for r in stored if r.workshift_id == workshift_id)
 
-        fresh: list[tuple[Receipt, str]] = []
-        for uid, (receipt, digest) in unique.items():
+        fresh: list[Receipt] = []
+        same_shift: list[int] = []
+        for uid, receipt in unique.items():
             seen = known.get(uid)
             if seen is None:
-                fresh.append((receipt, digest))
+                fresh.append(receipt)
                 continue
             duplicate += 1
-            stored_shift, stored_digest = seen
+            stored_shift, receipt_id = seen
             if stored_shift != workshift_id:
                 conflicts.append(Conflict(uid, stored_shift, "stored under another shift"))
-            elif stored_digest != digest:
-                conflicts.append(Conflict(uid, stored_shift, "content differs from the stored"))
+            else:
+                same_shift.append(receipt_id)
+        conflicts.extend(
+            Conflict(stored.uid, workshift_id, "content differs from the stored")
+            for stored in self._stored_receipts(conn, same_shift)
+            if stored != unique[stored.uid]
+        )
         stored_count, raced = self._insert_receipts(conn, workshift_id, fresh)
         duplicate += len(raced)
         conflicts.extend(raced)
 
         changed = isinstance(decision, NewShift) or stored_count > 0
         if row is not None:
-            changed = self._update_header(conn, row, shift, fresh, stored_count > 0, now)
+            changed = self._update_header(conn, row, shift, stored_count > 0, now)
         return LoadOutcome(
             status=UploadStatus.LOADED,
             workshift_id=workshift_id,
@@ -242,14 +249,23 @@ class Repository:
             **base,
         )
 
-    def _known_receipts(self, conn: Connection, uids: list[str]) -> dict[str, tuple[int, str]]:
-        known: dict[str, tuple[int, str]] = {}
+    def _known_receipts(self, conn: Connection, uids: list[str]) -> dict[str, tuple[int, int]]:
+        """Which of ``uids`` are stored: uid -> (workshift_id, receipt_id)."""
+        known: dict[str, tuple[int, int]] = {}
         for chunk in _chunks(uids):
-            for uid, workshift_id, digest in conn.exec_driver_sql(
+            for uid, workshift_id, receipt_id in conn.exec_driver_sql(
                 self._sql.known(len(chunk)), tuple(chunk)
             ):
-                known[uid] = (workshift_id, digest)
+                known[uid] = (workshift_id, receipt_id)
         return known
+
+    def _stored_receipts(self, conn: Connection, receipt_ids: list[int]) -> list[Receipt]:
+        """Stored receipts by id, whole, to compare a re-sent receipt with the first one."""
+        stored: list[Receipt] = []
+        for start in range(0, len(receipt_ids), IN_CHUNK):
+            chunk = receipt_ids[start : start + IN_CHUNK]
+            stored.extend(read_receipts(conn, receipts.c.receipt_id.in_(chunk)))
+        return stored
 
     def _insert_shift(self, conn: Connection, register_id: int, shift: Shift, now: int) -> int:
         values: dict[str, Any] = {
@@ -273,7 +289,7 @@ class Repository:
         return [int(i) for i in conn.exec_driver_sql(self._sql.next_ids, (count,)).scalars()]
 
     def _insert_receipts(
-        self, conn: Connection, workshift_id: int, fresh: list[tuple[Receipt, str]]
+        self, conn: Connection, workshift_id: int, fresh: list[Receipt]
     ) -> tuple[int, list[Conflict]]:
         """Insert new receipts with their lines and payments.
 
@@ -284,15 +300,15 @@ class Repository:
             return 0, []
         ids = self._receipt_ids(conn, len(fresh))
         rows = [
-            (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier, digest)
-            for rid, (r, digest) in zip(ids, fresh, strict=True)
+            (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier)
+            for rid, r in zip(ids, fresh, strict=True)
         ]
         inserted = conn.exec_driver_sql(self._sql.receipts, rows).rowcount
         raced: list[Conflict] = []
-        ours = [(rid, r) for rid, (r, _) in zip(ids, fresh, strict=True)]
+        ours = list(zip(ids, fresh, strict=True))
         if inserted != len(rows):
-            known = self._known_receipts(conn, [r.uid for _, r in ours])
-            mine = {uid for uid, (ws, _) in known.items() if ws == workshift_id}
+            known = self._known_receipts(conn, [r.uid for r in fresh])
+            mine = {uid for uid, (ws, rid) in known.items() if ws == workshift_id}
             raced = [
                 Conflict(r.uid, known[r.uid][0], "stored under another shift")
                 for _, r in ours
@@ -341,7 +357,6 @@ class Repository:
         conn: Connection,
         row: Any,
         shift: Shift,
-        fresh: list[tuple[Receipt, str]],
         receipts_added: bool,
         now: int,
     ) -> bool:

@@ -102,7 +102,6 @@ receipts = Table(
     Column("kind", SmallInteger, nullable=False),
     Column("closed_at", BigInteger, nullable=False),
     Column("cashier", String(128), nullable=False),
-    Column("digest", String(32), nullable=False),
     Index("ix_receipts_workshift_id", "workshift_id"),
 )
 

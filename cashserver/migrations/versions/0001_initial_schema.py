@@ -118,7 +118,6 @@ def upgrade() -> None:
         sa.Column("kind", sa.SmallInteger(), nullable=False),
         sa.Column("closed_at", sa.BigInteger(), nullable=False),
         sa.Column("cashier", sa.String(length=128), nullable=False),
-        sa.Column("digest", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
             ["workshift_id"], ["shifts.workshift_id"], name=op.f("fk_receipts_workshift_id_shifts")
         ),

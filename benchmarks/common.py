@@ -1,0 +1,77 @@
+"""Shared pieces of the benchmarks: the raw SQLite limit, and percentiles.
+
+The raw limit inserts the same rows the loader stores (receipts, lines, payments,
+in the project's own schema) with the plain ``sqlite3`` module's executemany, in
+one transaction: what a loader with no work of its own could reach on this disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from cashserver.domain import Upload
+from cashserver.store.engine import open_engine, upgrade
+
+
+def raw_sqlite_receipts_per_s(uploads: Sequence[Upload]) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "raw.db"
+        engine = open_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        receipts, lines, payments = [], [], []
+        rid = 0
+        for upload in uploads:
+            for r in upload.receipts:
+                rid += 1
+                receipts.append((rid, r.uid, 1, r.number, int(r.kind), r.closed_at, r.cashier))
+                lines.extend(
+                    (
+                        rid,
+                        i,
+                        ln.position,
+                        ln.item_code,
+                        ln.barcode,
+                        ln.name,
+                        ln.department,
+                        ln.quantity,
+                        ln.price,
+                        ln.amount,
+                        ln.discount,
+                        ln.vat_rate,
+                    )
+                    for i, ln in enumerate(r.lines)
+                )
+                payments.extend((rid, i, int(p.method), p.amount) for i, p in enumerate(r.payments))
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("INSERT INTO stores VALUES ('S', 0)")
+        conn.execute(
+            "INSERT INTO registers (store_code, register_code, created_at) VALUES ('S', 'R', 0)"
+        )
+        conn.execute(
+            "INSERT INTO shifts (workshift_id, register_id, shift_number, created_at, updated_at)"
+            " VALUES (1, 1, 1, 0, 0)"
+        )
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?)", receipts)
+        conn.executemany("INSERT INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", lines)
+        conn.executemany("INSERT INTO payments VALUES (?, ?, ?, ?)", payments)
+        conn.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        conn.close()
+        return len(receipts) / elapsed
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]

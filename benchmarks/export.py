@@ -1,0 +1,109 @@
+"""Time to render one large shift in every exchange format (render only, no file I/O).
+
+Prints one JSON line: per format the best and the median of the runs, in seconds,
+and the totals; the goal is a 5,000-receipt shift in all three formats within 1 s.
+
+    PYTHONPATH=. python benchmarks/export.py [--receipts 5000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+import uuid
+
+from cashserver.config import Config, ExchangeConfig, StoreConfig
+from cashserver.domain import Line, Payment, PaymentMethod, Receipt, ReceiptKind, Shift
+from cashserver.exchange import RENDERERS
+from cashserver.reconcile import ShiftReport, compute_totals, counters_from_totals, make_report
+
+GOAL_S = 1.0
+OPENED_AT = 1710485700000
+ITEMS = [
+    (f"{1000 + i}", f"46000000{i:05d}", f"Товар №{i}; вариант «{i % 7}»", (i % 50 + 1) * 1990)
+    for i in range(400)
+]
+
+
+def _receipt(rng: random.Random, number: int) -> Receipt:
+    kind = ReceiptKind.RETURN if rng.random() < 0.03 else ReceiptKind.SALE
+    lines = []
+    for position in range(1, rng.choice((2, 3, 3, 4)) + 1):
+        code, barcode, name, price = rng.choice(ITEMS)
+        quantity = rng.choice((1000, 1000, 2000, 548, 1250))
+        full = price * quantity // 1000
+        discount = full // 20 if rng.random() < 0.2 else 0
+        vat = rng.choice((2000, 1000, 0))
+        amount = full - discount
+        lines.append(
+            Line(position, code, barcode, name, "1", quantity, price, amount, discount, vat)
+        )
+    total = sum(line.amount for line in lines)
+    payments: tuple[Payment, ...]
+    if rng.random() < 0.5:
+        payments = (Payment(rng.choice(list(PaymentMethod)), total),)
+    else:
+        cash = rng.randint(0, total)
+        payments = (Payment(PaymentMethod.CASH, cash), Payment(PaymentMethod.NONCASH, total - cash))
+    uid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    closed_at = OPENED_AT + number * 7_000
+    return Receipt(uid, number, kind, closed_at, "Кассир 1", tuple(lines), payments)
+
+
+def build_report(receipts: int) -> ShiftReport:
+    """A closed shift of ``receipts`` receipts, about 3 lines and 1-2 payments each."""
+    rng = random.Random(20240315)
+    shift_receipts = [_receipt(rng, number) for number in range(1, receipts + 1)]
+    counters = counters_from_totals(compute_totals(shift_receipts), 1, receipts)
+    closed_at = OPENED_AT + (receipts + 1) * 7_000
+    shift = Shift("shop-01", "K1", 42, OPENED_AT, closed_at, counters)
+    return make_report(1001, shift, shift_receipts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--receipts", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    report = build_report(args.receipts)
+    config = Config(
+        exchange=ExchangeConfig(
+            organization_name='ООО "Ромашка"', organization_inn="7701234567", frontol_database_id=1
+        ),
+        stores={"shop-01": StoreConfig(name="Магазин на Ленина")},
+    )
+    formats: dict[str, dict[str, float | int]] = {}
+    for name, render in RENDERERS.items():
+        timings = []
+        size = 0
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            size = len(render(report, config))
+            timings.append(time.perf_counter() - started)
+        formats[name] = {
+            "best_s": round(min(timings), 4),
+            "median_s": round(statistics.median(timings), 4),
+            "bytes": size,
+        }
+    total_best = sum(float(f["best_s"]) for f in formats.values())
+    total_median = sum(float(f["median_s"]) for f in formats.values())
+    result = {
+        "benchmark": "export",
+        "receipts": args.receipts,
+        "lines": sum(len(r.lines) for r in report.receipts),
+        "payments": sum(len(r.payments) for r in report.receipts),
+        "runs": args.runs,
+        "formats": formats,
+        "total_best_s": round(total_best, 4),
+        "total_median_s": round(total_median, 4),
+        "goal_s": GOAL_S,
+        "within_goal": total_median <= GOAL_S,
+    }
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

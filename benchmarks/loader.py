@@ -1,0 +1,69 @@
+"""Spool-to-database load rate: a deep queue of 1,000-receipt sales files on SQLite.
+
+Prints one JSON line: the loader's receipts per second (files written to
+``incoming/`` before the loader starts; parse, rules and inserts all counted),
+beside the raw sqlite3 limit for the same rows measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import raw_sqlite_receipts_per_s
+from cashserver.emulator.generate import ShiftPlan, generate_upload
+from cashserver.loader import Loader
+from cashserver.log import configure_logging
+from cashserver.spool import Spool
+from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.repository import Repository
+
+FILES = 30
+RECEIPTS = 1000
+
+
+def main() -> None:
+    configure_logging(level="warning")
+    uploads = [
+        generate_upload(ShiftPlan("S1", f"R{n % 8}", n, RECEIPTS, seed=7))
+        for n in range(1, FILES + 1)
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        engine = open_engine(f"sqlite:///{root / 'bench.db'}")
+        upgrade(engine)
+        spool = Spool(root / "spool")
+        spool.prepare()
+        for upload in uploads:
+            spool.put(upload, "bench")
+        loader = Loader(spool, Repository(engine))
+        started = time.perf_counter()
+        loader.start()
+        if not loader.drain(600):
+            raise SystemExit("loader did not finish")
+        elapsed = time.perf_counter() - started
+        loader.stop(5)
+        engine.dispose()
+    loader_rate = FILES * RECEIPTS / elapsed
+    raw_rate = raw_sqlite_receipts_per_s(uploads)
+    print(
+        json.dumps(
+            {
+                "benchmark": "loader",
+                "files": FILES,
+                "receipts_per_file": RECEIPTS,
+                "loader_receipts_per_s": round(loader_rate),
+                "raw_sqlite_receipts_per_s": round(raw_rate),
+                "ratio": round(loader_rate / raw_rate, 3),
+                "goal_ratio": 0.5,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()

@@ -1,0 +1,312 @@
+"""The command line (SPEC sections 6 and 7) on SQLite, run as ``python -m cashserver.cli``."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import structlog
+from sqlalchemy import Engine
+
+from cashserver import cli
+from cashserver.config import Config, load_config
+from cashserver.domain import Upload
+from cashserver.emulator.generate import ShiftPlan, generate_upload
+from cashserver.log import Journal, configure_logging, set_journal
+from cashserver.reconcile import compute_totals
+from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.reading import Reader
+from cashserver.store.repository import Directory, Repository
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPEC7_KEYS = {
+    "workshift_id",
+    "store_code",
+    "register_code",
+    "shift_number",
+    "opened_at",
+    "closed_at",
+    "receipts_count",
+    "sales_cash",
+    "sales_noncash",
+    "returns_cash",
+    "returns_noncash",
+    "revenue_cash",
+    "revenue_noncash",
+    "drawer",
+    "cash_in",
+    "cash_out",
+    "exported",
+    "status",
+}
+
+
+@dataclasses.dataclass
+class Site:
+    """A data folder with its configuration file, and a way to run the CLI on it."""
+
+    root: Path
+    config_path: Path
+
+    @property
+    def config(self) -> Config:
+        return load_config(self.config_path, environ={})
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CASHSERVER_")}
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "cashserver.cli", *args, "--config", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.root,
+            timeout=60,
+            check=False,
+        )
+
+    def call(self, *args: str) -> tuple[int, str, str]:
+        """Run ``cashserver.cli.main`` in this process: (exit code, stdout, stderr)."""
+        saved = structlog.get_config()
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = cli.main([*args, "--config", str(self.config_path)])
+        except SystemExit as exc:  # argparse's way of refusing arguments
+            code = int(exc.code or 0)
+        finally:
+            structlog.configure(**saved)
+        return code, out.getvalue(), err.getvalue()
+
+    def json(self, *args: str) -> Any:
+        code, out, err = self.call(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    path = tmp_path / "cashserver.toml"
+    path.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\n[grpc]\nlisten = ""\n[thrift]\nlisten = ""\n',
+        encoding="utf-8",
+    )
+    return Site(tmp_path, path)
+
+
+@pytest.fixture
+def site_engine(site: Site) -> Iterator[Engine]:
+    """The site's database, migrated, for loading through the Repository in-process."""
+    engine = open_engine(site.config.database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def plans() -> list[Upload]:
+    closed = generate_upload(ShiftPlan("S1", "R1", 1, receipts=20, seed=1))
+    still_open = generate_upload(ShiftPlan("S1", "R2", 1, receipts=10, seed=2, closed=False))
+    gap = generate_upload(ShiftPlan("S2", "R1", 2, receipts=12, seed=3))
+    gap = Upload(gap.shift, tuple(r for r in gap.receipts if r.number != 5))
+    wrong = generate_upload(ShiftPlan("S2", "R1", 3, receipts=8, seed=4))
+    assert wrong.shift.counters is not None
+    counters = dataclasses.replace(wrong.shift.counters, sales_noncash=1)
+    wrong = Upload(dataclasses.replace(wrong.shift, counters=counters), wrong.receipts)
+    return [closed, still_open, gap, wrong]
+
+
+def test_db_upgrade_then_shifts_on_an_empty_database(site: Site) -> None:
+    upgraded = site.run("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (site.root / "data" / "cashserver.db").exists()
+    result = site.run("shifts", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    code, out, _ = site.call("shifts")
+    assert code == 0 and out.strip() == "(none)"
+
+
+def test_shifts_lists_every_shift_with_its_sums_and_status(site: Site, site_engine: Engine) -> None:
+    uploads = plans()
+    repo = Repository(site_engine)
+    ids = [repo.load(u).workshift_id for u in uploads]
+    rows = site.json("shifts")
+    assert [r["workshift_id"] for r in rows] == ids
+    for row, u in zip(rows, uploads, strict=True):
+        assert set(row) == SPEC7_KEYS
+        totals = compute_totals(u.receipts)
+        assert row["receipts_count"] == len(u.receipts)
+        assert (row["sales_cash"], row["sales_noncash"]) == (
+            totals.sales_cash,
+            totals.sales_noncash,
+        )
+        assert (row["returns_cash"], row["returns_noncash"]) == (
+            totals.returns_cash,
+            totals.returns_noncash,
+        )
+        assert (row["revenue_cash"], row["revenue_noncash"]) == (
+            totals.revenue_cash,
+            totals.revenue_noncash,
+        )
+        assert (row["cash_in"], row["cash_out"], row["drawer"]) == (
+            totals.cash_in,
+            totals.cash_out,
+            totals.drawer,
+        )
+        assert (row["store_code"], row["register_code"], row["shift_number"]) == (
+            u.shift.store_code,
+            u.shift.register_code,
+            u.shift.shift_number,
+        )
+        assert row["exported"] is False
+        opened = datetime.fromisoformat(row["opened_at"].replace("Z", "+00:00"))
+        assert opened == datetime.fromtimestamp(u.shift.opened_at / 1000, UTC)  # type: ignore[operator]
+    assert rows[1]["closed_at"] is None
+    assert [r["status"] for r in rows] == ["ok", "no_counters", "incomplete", "mismatch"]
+
+    code, out, err = site.call("shifts")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "status" in lines[0] and "id" in lines[0]
+    body = lines[1:]
+    assert len(body) == 4
+    for line, row in zip(body, rows, strict=True):
+        cells = line.split()
+        assert cells[0] == str(row["workshift_id"])
+        assert cells[-1] == row["status"]
+        drawer = row["drawer"]
+        assert f"{drawer // 100}.{drawer % 100:02d}" in cells
+
+
+def test_shifts_filters_from_the_command_line(site: Site, site_engine: Engine) -> None:
+    repo = Repository(site_engine)
+    ids = [repo.load(u).workshift_id for u in plans()]
+    assert [r["workshift_id"] for r in site.json("shifts", "--store", "S2")] == ids[2:]
+    assert [r["workshift_id"] for r in site.json("shifts", "--register", "R2")] == [ids[1]]
+    # Shift n opens at 08:00 UTC on 2026-01-n (11:00 in Moscow, the default zone).
+    assert [r["workshift_id"] for r in site.json("shifts", "--from", "2026-01-02")] == ids[2:]
+    assert [
+        r["workshift_id"] for r in site.json("shifts", "--from", "2026-01-02", "--to", "2026-01-03")
+    ] == [ids[2]]
+
+
+def test_not_exported_lists_only_stale_shifts(site: Site, site_engine: Engine) -> None:
+    repo = Repository(site_engine)
+    ids = [repo.load(u).workshift_id for u in plans()]
+    report = Reader(site_engine, site.config).report(ids[0])
+    assert report is not None
+    Directory(repo).mark_exported(ids[0], report[1], ["json"], "hash")
+    rows = site.json("shifts", "--not-exported")
+    assert [r["workshift_id"] for r in rows] == ids[1:]
+    assert [r["exported"] for r in site.json("shifts")] == [True, False, False, False]
+
+
+@pytest.fixture
+def journal() -> Iterator[Journal]:
+    """Collect this process's dotted log events, as the daemon does, then put logging back."""
+    saved = structlog.get_config()
+    configure_logging(stream=io.StringIO(), as_json=True)
+    collected = Journal()
+    set_journal(collected)
+    yield collected
+    set_journal(None)
+    structlog.configure(**saved)
+
+
+def test_log_lists_loaded_shifts_after_the_journal_is_flushed(
+    site: Site, site_engine: Engine, journal: Journal
+) -> None:
+    repo = Repository(site_engine)
+    before_ms = int(datetime.now(UTC).timestamp() * 1000) - 1000
+    ids = [repo.load(u).workshift_id for u in plans()[:2]]
+    assert site.json("log") == []  # nothing written yet
+    Directory(repo).write_events(journal.drain())
+    after_ms = int(datetime.now(UTC).timestamp() * 1000) + 1000
+
+    events = site.json("log")
+    loaded = [e for e in events if e["event"] == "shift.loaded"]
+    assert [e["workshift_id"] for e in loaded] == ids
+    assert [e["receipts_stored"] for e in loaded] == [20, 10]
+    assert loaded[0]["store_code"] == "S1" and loaded[1]["register_code"] == "R2"
+    for event in events:
+        assert event["time"].endswith("Z")
+        moment = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+        assert before_ms <= moment.timestamp() * 1000 <= after_ms
+
+    code, out, _ = site.call("log")
+    assert code == 0
+    assert sum("shift.loaded" in line for line in out.splitlines()) == 2
+
+
+def test_log_since(site: Site, site_engine: Engine) -> None:
+    day = 86_400_000
+    jan1 = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+    Directory(Repository(site_engine)).write_events(
+        [
+            (jan1, "test.first", orjson.dumps({"n": 1}).decode()),
+            (jan1 + day // 2, "test.noon", orjson.dumps({"n": 2}).decode()),
+            (jan1 + day, "test.second", orjson.dumps({"n": 3}).decode()),
+        ]
+    )
+    assert [e["event"] for e in site.json("log")] == ["test.first", "test.noon", "test.second"]
+    assert site.json("log")[1] == {"time": "2020-01-01T12:00:00Z", "event": "test.noon", "n": 2}
+    since = site.json("log", "--since", "2020-01-01T12:00:00Z")
+    assert [e["event"] for e in since] == ["test.noon", "test.second"]
+    # With an offset: 15:00 in Moscow is 12:00 UTC; without one it is UTC.
+    assert site.json("log", "--since", "2020-01-01T15:00:00+03:00") == since
+    assert [e["event"] for e in site.json("log", "--since", "2020-01-01T12:00:01")] == [
+        "test.second"
+    ]
+    assert site.json("log", "--since", "2020-01-03") == []
+
+
+def test_registers_add_and_list(site: Site) -> None:
+    code, out, err = site.call("registers", "add", "S1", "R7", "--protocol", "3")
+    assert code == 0, err
+    assert "S1/R7 added" in out
+    assert site.call("registers", "add", "S1", "R8")[0] == 0
+    listed = site.json("registers", "list")
+    assert [(r["store_code"], r["register_code"], r["protocol_version"]) for r in listed] == [
+        ("S1", "R7", 3),
+        ("S1", "R8", None),
+    ]
+    assert listed[0]["created_at"].endswith("Z")
+    assert site.call("registers", "add", "S1", "R7", "--protocol", "4")[0] == 0
+    assert site.json("registers", "list")[0]["protocol_version"] == 4
+    code, out, _ = site.call("registers", "list")
+    assert code == 0 and "R7" in out and "R8" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("shifts", "--from", "2026-13-01"),
+        ("shifts", "--to", "01.02.2026"),
+        ("log", "--since", "yesterday"),
+        ("registers", "add", "S 1", "R1"),
+        ("registers", "add", "S1", "R1", "--protocol", "5"),
+    ],
+)
+def test_bad_arguments_exit_2(site: Site, args: tuple[str, ...]) -> None:
+    code, out, err = site.call(*args)
+    assert code == 2
+    assert out == ""
+    assert err.strip()
+
+
+def test_a_bad_date_exits_2_from_the_real_entry_point(site: Site) -> None:
+    result = site.run("shifts", "--from", "2026-02-30", "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "--from" in result.stderr
