@@ -16,11 +16,13 @@ database error is isolated to its one upload, which goes to ``error/``.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -60,7 +62,12 @@ class _Item:
     path: Path
     upload: Upload | None = None
     ticket: Ticket | None = None
-    attempts: int = field(default=0)
+    reading: Future[Upload] | None = None
+    """The file being read ahead by the reader thread."""
+
+
+def _read(path: Path) -> Upload:
+    return decode_sales_file(path.read_bytes())[0]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -103,6 +110,9 @@ class Loader:
         self._last_scan = 0.0
         self._backoff = 0.0
         self._busy = False
+        # Reads the next batch's files while this one is in the database (whose
+        # driver releases the GIL), so parsing and inserting overlap.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader-read")
 
     # -- the senders' side -------------------------------------------------------
 
@@ -149,6 +159,7 @@ class Loader:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(max(0.0, deadline - time.monotonic()) + 5.0)
+        self._reader.shutdown(wait=False, cancel_futures=True)
         log.info("loader.stopped", left_in_incoming=left)
         return left == 0
 
@@ -198,6 +209,7 @@ class Loader:
             batch = self._take()
             if not batch:
                 continue
+            self._read_ahead()
             try:
                 self._load(batch)
             except Exception:  # the loader must outlive any one failure
@@ -208,6 +220,17 @@ class Loader:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _read_ahead(self) -> None:
+        """Start reading the files of the next batch that came without an upload."""
+        with self._cond:
+            ahead = [
+                item
+                for item in itertools.islice(self._queue, self.batch_files)
+                if item.upload is None and item.reading is None
+            ]
+        for item in ahead:
+            item.reading = self._reader.submit(_read, item.path)
 
     def _requeue(self, batch: list[_Item]) -> None:
         with self._cond:
@@ -223,8 +246,9 @@ class Loader:
         good = []
         for item in batch:
             if item.upload is None:
+                reading, item.reading = item.reading, None
                 try:
-                    item.upload = decode_sales_file(item.path.read_bytes())[0]
+                    item.upload = reading.result() if reading else _read(item.path)
                 except FileNotFoundError:
                     self._forget([item])
                     continue

@@ -123,35 +123,39 @@ def _time(value: Any, field: str) -> int | None:
     raise BrokenSalesFile(f"{field}: not a time: {value!r}")
 
 
-def _enum(enum: type[ReceiptKind] | type[PaymentMethod], value: Any, field: str) -> Any:
-    try:
-        return enum[value] if isinstance(value, str) else enum(value)
-    except (KeyError, ValueError):
-        raise BrokenSalesFile(f"{field}: unknown {enum.__name__} {value!r}") from None
+_METHODS: dict[int | str, PaymentMethod] = {int(m): m for m in PaymentMethod}
+_METHODS.update({m.name: m for m in PaymentMethod})
+_KINDS: dict[int | str, ReceiptKind] = {int(k): k for k in ReceiptKind}
+_KINDS.update({k.name: k for k in ReceiptKind})
 
 
 def _payment(data: list[Any] | dict[str, Any], path: str) -> Payment:
     method, amount = data if isinstance(data, list) else (data["method"], data["amount"])
-    if isinstance(method, PaymentMethod):
-        return Payment(method, amount)
-    return Payment(_enum(PaymentMethod, method, f"{path}.method"), amount)
+    known = _METHODS.get(method)
+    if known is None:
+        raise BrokenSalesFile(f"{path}.method: unknown PaymentMethod {method!r}")
+    return Payment(known, amount)
 
 
 def _receipt(data: dict[str, Any], path: str) -> Receipt:
-    closed_at = _time(data.get("closed_at"), f"{path}.closed_at")
-    if closed_at is None:
-        raise BrokenSalesFile(f"{path}.closed_at: missing")
+    closed_at = data.get("closed_at")
+    if type(closed_at) is not int:
+        closed_at = _time(closed_at, f"{path}.closed_at")
+        if closed_at is None:
+            raise BrokenSalesFile(f"{path}.closed_at: missing")
+    kind = _KINDS.get(data["kind"])
+    if kind is None:
+        raise BrokenSalesFile(f"{path}.kind: unknown ReceiptKind {data['kind']!r}")
     return Receipt(
-        uid=data["uid"],
-        number=data["number"],
-        kind=_enum(ReceiptKind, data["kind"], f"{path}.kind"),
-        closed_at=closed_at,
-        cashier=data.get("cashier", ""),
-        lines=tuple(
-            Line(*line) if isinstance(line, list) else Line(**line)
-            for line in data.get("lines", ())
+        data["uid"],
+        data["number"],
+        kind,
+        closed_at,
+        data.get("cashier", ""),
+        tuple(
+            Line(*line) if type(line) is list else Line(**line) for line in data.get("lines", ())
         ),
-        payments=tuple(_payment(p, f"{path}.payments") for p in data.get("payments", ())),
+        tuple(_payment(p, f"{path}.payments") for p in data.get("payments", ())),
     )
 
 

@@ -18,7 +18,6 @@ import re
 from cashserver.domain import (
     COUNTER_FIELDS,
     Line,
-    Payment,
     PaymentMethod,
     Receipt,
     ReceiptKind,
@@ -80,7 +79,7 @@ def _check_code(value: str, field: str) -> None:
 
 
 def _check_int(value: int, field: str, minimum: int = 0) -> None:
-    if type(value) is not int and not isinstance(value, int):
+    if type(value) is not int:
         raise ValidationError(field, "not an integer")
     if value < minimum:
         raise ValidationError(
@@ -112,38 +111,63 @@ def validate_shift(shift: Shift) -> None:
             _check_int(getattr(shift.counters, name), f"shift.counters.{name}")
 
 
-def _validate_line(line: Line, path: str) -> None:
-    if not isinstance(line.position, int) or line.position < 0:
-        raise ValidationError(f"{path}.position", "must not be negative")
-    for name in _LINE_MONEY:
-        value = getattr(line, name)
-        if value < 0 or value > INT64_MAX:
-            _check_int(value, f"{path}.{name}")
+def _line_fault(line: Line, path: str) -> ValidationError:
+    """The first fault of a line that failed the fast check."""
+    if type(line.position) is not int or line.position < 0:
+        return ValidationError(f"{path}.position", "must be a non-negative integer")
     for name in ("item_code", "barcode", "name", "department"):
-        if not isinstance(getattr(line, name), str):
-            raise ValidationError(f"{path}.{name}", "not a string")
+        if type(getattr(line, name)) is not str:
+            return ValidationError(f"{path}.{name}", "not a string")
+    for name in _LINE_MONEY:
+        try:
+            _check_int(getattr(line, name), f"{path}.{name}")
+        except ValidationError as exc:
+            return exc
+    return ValidationError(path, "not a line")
 
 
-def _validate_payment(payment: Payment, path: str) -> None:
-    if not isinstance(payment.method, PaymentMethod):
-        payment_method(payment.method, f"{path}.method")
-    if payment.amount < 0 or payment.amount > INT64_MAX:
-        _check_int(payment.amount, f"{path}.amount")
+def _line_ok(line: Line) -> bool:
+    """The fast check: every field of the right type and in range (spelled out: this
+    runs for every line of every upload, and unrolled it is twice as fast)."""
+    pos, item, barcode, name, dept, qty, price, amount, discount, vat = line
+    top = INT64_MAX
+    return (
+        type(pos) is int
+        and type(qty) is int
+        and type(price) is int
+        and type(amount) is int
+        and type(discount) is int
+        and type(vat) is int
+        and type(item) is str
+        and type(barcode) is str
+        and type(name) is str
+        and type(dept) is str
+        and pos >= 0
+        and 0 <= qty <= top
+        and 0 <= price <= top
+        and 0 <= amount <= top
+        and 0 <= discount <= top
+        and 0 <= vat <= top
+    )
 
 
 def _validate_receipt(receipt: Receipt, path: str) -> Receipt:
     uid = canonical_uid(receipt.uid, f"{path}.uid")
-    if receipt.number < 1 or receipt.number > INT64_MAX:
+    if type(receipt.number) is not int or not 1 <= receipt.number <= INT64_MAX:
         _check_int(receipt.number, f"{path}.number", 1)
     if not isinstance(receipt.kind, ReceiptKind):
         receipt_kind(receipt.kind, f"{path}.kind")
     _check_time(receipt.closed_at, f"{path}.closed_at", True)
-    if not isinstance(receipt.cashier, str):
+    if type(receipt.cashier) is not str:
         raise ValidationError(f"{path}.cashier", "not a string")
     for j, line in enumerate(receipt.lines):
-        _validate_line(line, f"{path}.lines[{j}]")
-    for j, payment in enumerate(receipt.payments):
-        _validate_payment(payment, f"{path}.payments[{j}]")
+        if not _line_ok(line):
+            raise _line_fault(line, f"{path}.lines[{j}]")
+    for j, (method, amount) in enumerate(receipt.payments):
+        if not isinstance(method, PaymentMethod):
+            payment_method(method, f"{path}.payments[{j}].method")
+        if type(amount) is not int or not 0 <= amount <= INT64_MAX:
+            _check_int(amount, f"{path}.payments[{j}].amount")
     return receipt if uid == receipt.uid else dataclasses.replace(receipt, uid=uid)
 
 
