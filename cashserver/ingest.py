@@ -10,6 +10,7 @@ request, :class:`RegisterRefused` a permission fault, and
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from cashserver.config import Config
 from cashserver.domain import Upload, UploadResult
@@ -20,6 +21,10 @@ from cashserver.store.repository import Directory, now_ms
 from cashserver.validate import CODE_RE, ValidationError, validate_upload
 
 log = get_logger(__name__)
+
+
+UPLOADS_AT_ONCE = 4
+"""Uploads built from their streams and spooled at the same time."""
 
 
 class RegisterRefused(PermissionError):
@@ -41,6 +46,7 @@ class Ingest:
         self.directory = directory
         self._known: dict[tuple[str, str], int | None] = {}
         self._lock = threading.Lock()
+        self._gate = threading.BoundedSemaphore(UPLOADS_AT_ONCE)
 
     def admit(self, store_code: str, register_code: str) -> int | None:
         """Let a register in, adding it when allowed; returns its own protocol version.
@@ -98,7 +104,18 @@ class Ingest:
 
     def upload(self, upload: Upload, source: str) -> UploadResult:
         """Validate, admit, spool durably, and wait a short while for the loader's verdict."""
-        upload = validate_upload(upload)
-        self.admit(upload.shift.store_code, upload.shift.register_code)
-        ticket = self.loader.submit(upload, source)
+        return self.upload_from(lambda: upload, source)
+
+    def upload_from(self, read: Callable[[], Upload], source: str) -> UploadResult:
+        """Like :meth:`upload`, with the upload built by ``read`` (say, from a stream).
+
+        Building, validating and spooling happen for a few uploads at a time (the
+        rest wait their turn before reading their stream), which bounds the memory
+        of many registers uploading at once without costing throughput: that work
+        holds the GIL anyway. Waiting for the verdict happens outside that limit.
+        """
+        with self._gate:
+            upload = validate_upload(read())
+            self.admit(upload.shift.store_code, upload.shift.register_code)
+            ticket = self.loader.submit(upload, source)
         return ticket.wait(self.config.spool.verdict_timeout_s)

@@ -101,10 +101,13 @@ class SalesLoaderService(pb_grpc.SalesLoaderServicer):  # type: ignore[misc]
         return settings_to_proto(settings)
 
     def UploadShift(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
-        try:
-            upload: Upload = upload_from_chunks(request_iterator)
+        def read() -> Upload:
+            upload = upload_from_chunks(request_iterator)
             self._check_identity(context, upload.shift.store_code, upload.shift.register_code)
-            result = self.ingest.upload(upload, "grpc")
+            return upload
+
+        try:
+            result = self.ingest.upload_from(read, "grpc")
         except ValidationError as exc:
             log.info("upload.invalid", protocol=4, peer=context.peer(), error=str(exc))
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

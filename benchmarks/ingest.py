@@ -1,0 +1,182 @@
+"""End-to-end ingest speed of `cashserver serve` on SQLite, over protocol 4 or 3.
+
+    python benchmarks/ingest.py --protocol 4     (or 3)
+
+Starts the daemon as a subprocess on a fresh data folder and prints one JSON line:
+
+- idle: one register pushes 1,000-receipt shifts one after another; p50 and p99 of
+  the round trip (message prepared before timing, so only the server's work and
+  the transfer are measured);
+- concurrent: 32 registers push at once (from two load-generator processes); the
+  rate is receipts per second from the start until the last upload is in the
+  database, and the daemon's peak RSS;
+- the raw sqlite3 limit for the same rows, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import percentile, raw_sqlite_receipts_per_s  # noqa: E402
+from cashserver.emulator.generate import ShiftPlan, generate_upload  # noqa: E402
+from tests.e2e.daemon import ServeProcess  # noqa: E402
+
+RECEIPTS = 1000
+
+
+def prepared_pusher(protocol: int, target: str) -> tuple[Any, Any]:
+    """A client and the function that prepares one upload's wire message for it."""
+    if protocol == 4:
+        from cashserver.emulator.push import GrpcPusher
+        from cashserver.rpc.convert_proto import upload_to_chunks
+
+        pusher = GrpcPusher(target)
+        return pusher, (lambda u: upload_to_chunks(u, 500), pusher.upload_chunks)
+    from cashserver.emulator.thrift_push import ThriftPusher
+    from cashserver.rpc.convert_thrift import upload_to_thrift
+
+    thrift_pusher = ThriftPusher(target, None)
+    return thrift_pusher, (upload_to_thrift, thrift_pusher.upload_struct)
+
+
+def idle_latency(protocol: int, target: str, shifts: int) -> list[float]:
+    pusher, (prepare, send) = prepared_pusher(protocol, target)
+    messages = [
+        prepare(generate_upload(ShiftPlan("S1", "IDLE", n, RECEIPTS, seed=1)))
+        for n in range(1, shifts + 1)
+    ]
+    send(messages[0])  # warm up: connection, first register, caches
+    timings = []
+    for message in messages[1:]:
+        started = time.perf_counter()
+        result = send(message)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert result.status.name == "LOADED", result
+    pusher.close()
+    return timings
+
+
+def generator_process(
+    protocol: int, target: str, registers: list[str], shifts: int, start: Any, done: Any
+) -> None:
+    """One load-generator process: a thread per register, messages prepared first."""
+    work = []
+    for register in registers:
+        pusher, (prepare, send) = prepared_pusher(protocol, target)
+        messages = [
+            prepare(generate_upload(ShiftPlan("S2", register, n, RECEIPTS, seed=2)))
+            for n in range(1, shifts + 1)
+        ]
+        work.append((pusher, send, messages))
+    statuses: list[str] = []
+
+    def run(send: Any, messages: list[Any]) -> None:
+        for message in messages:
+            statuses.append(send(message).status.name)
+
+    threads = [threading.Thread(target=run, args=(send, msgs)) for _, send, msgs in work]
+    start.wait()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for pusher, _, _ in work:
+        pusher.close()
+    done.put(statuses)
+
+
+def concurrent_rate(
+    protocol: int, daemon: ServeProcess, registers: int, shifts: int, processes: int = 2
+) -> tuple[float, dict[str, int]]:
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    done = context.Queue()
+    names = [f"C{n:02d}" for n in range(registers)]
+    target = daemon.grpc_target if protocol == 4 else daemon.thrift_target
+    workers = [
+        context.Process(
+            target=generator_process,
+            args=(protocol, target, names[i::processes], shifts, start, done),
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    time.sleep(3 + registers * shifts * 0.05)  # let every generator prepare its messages
+    started = time.perf_counter()
+    start.set()
+    statuses: list[str] = []
+    for _ in workers:
+        statuses.extend(done.get(timeout=600))
+    while daemon.spool_files("incoming"):
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    counts = {s: statuses.count(s) for s in set(statuses)}
+    return registers * shifts * RECEIPTS / elapsed, counts
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--protocol", type=int, choices=(3, 4), default=4)
+    parser.add_argument("--registers", type=int, default=32)
+    parser.add_argument("--shifts", type=int, default=3, help="shifts each register pushes")
+    parser.add_argument("--idle-shifts", type=int, default=31)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        daemon = ServeProcess(Path(folder), spool={"verdict_timeout_s": 5.0})
+        daemon.start()
+        try:
+            target = daemon.grpc_target if args.protocol == 4 else daemon.thrift_target
+            timings = idle_latency(args.protocol, target, args.idle_shifts)
+            rate, statuses = concurrent_rate(args.protocol, daemon, args.registers, args.shifts)
+            assert daemon.process is not None
+            rss = peak_rss_mb(daemon.process.pid)
+        finally:
+            daemon.kill()
+    raw = raw_sqlite_receipts_per_s(
+        [generate_upload(ShiftPlan("S3", "RAW", n, RECEIPTS, seed=3)) for n in range(1, 33)]
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "ingest",
+                "protocol": args.protocol,
+                "idle_p50_ms": round(percentile(timings, 50), 1),
+                "idle_p99_ms": round(percentile(timings, 99), 1),
+                "concurrent_registers": args.registers,
+                "concurrent_receipts_per_s": round(rate),
+                "concurrent_statuses": statuses,
+                "daemon_peak_rss_mb": round(rss, 1),
+                "raw_sqlite_receipts_per_s": round(raw),
+                "goals": {
+                    "idle_p50_ms": 50,
+                    "idle_p99_ms": 100,
+                    "receipts_per_s": 20000,
+                    "rss_mb": 150,
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
