@@ -48,15 +48,17 @@ class Ingest:
         self._lock = threading.Lock()
         self._gate = threading.BoundedSemaphore(UPLOADS_AT_ONCE)
 
-    def admit(self, store_code: str, register_code: str) -> int | None:
+    def admit(self, store_code: str, register_code: str, fresh: bool = False) -> int | None:
         """Let a register in, adding it when allowed; returns its own protocol version.
 
+        Known registers are remembered, so uploads cost no query; ``fresh`` reads
+        the directory anyway (Handshake does, to see ``registers add`` changes).
         Raises :class:`RegisterRefused` for an unknown register when
         ``auto_register`` is off.
         """
         key = (store_code, register_code)
         with self._lock:
-            if key in self._known:
+            if key in self._known and not fresh:
                 return self._known[key]
         known, protocol = self.directory.find_register(store_code, register_code)
         if not known:
@@ -83,7 +85,7 @@ class Ingest:
         ):
             if CODE_RE.fullmatch(value) is None:
                 raise ValidationError(field, "must be 1-32 characters of A-Z a-z 0-9 _ -")
-        protocol = self.admit(request.store_code, request.register_code)
+        protocol = self.admit(request.store_code, request.register_code, fresh=True)
         self.directory.register_seen(
             request.store_code, request.register_code, request.software_version
         )
