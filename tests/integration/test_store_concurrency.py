@@ -19,11 +19,12 @@ from sqlalchemy import Engine, func, select
 from cashserver.domain import Upload, UploadStatus
 from cashserver.emulator.generate import HOUR_MS, ShiftPlan, generate_upload
 from cashserver.store.engine import open_engine
-from cashserver.store.repository import LoadOutcome, Repository
+from cashserver.store.repository import Directory, LoadOutcome, Repository
 from cashserver.store.schema import lines, payments, receipts, registers, shifts
 
 THREADS = 8
 PROCESSES = 3
+ROUNDS = 3
 BARRIER_TIMEOUT_S = 60.0
 
 
@@ -74,10 +75,22 @@ def assert_stored_once(outcomes: Sequence[LoadOutcome], received: int) -> int:
 
 
 def test_one_upload_from_many_threads_at_once_is_stored_once(engine: Engine) -> None:
-    shift = generate_upload(ShiftPlan("S1", "R1", 3, receipts=60, seed=1))
-    outcomes = race(engine, [shift] * THREADS)
-    assert_stored_once(outcomes, 60)
-    assert table_counts(engine) == expected_counts(shift)
+    known = Directory(Repository(engine))
+    for register, is_known in (("R1", True), ("R2", False)):
+        if is_known:  # the register row exists: only locking keeps the loads apart
+            known.add_register("S1", register, None)
+        shift = generate_upload(ShiftPlan("S1", register, 3, receipts=60, seed=1))
+        outcomes = race(engine, [shift] * THREADS)
+        assert_stored_once(outcomes, 60)
+        with engine.connect() as conn:
+            query = (
+                select(func.count())
+                .select_from(shifts.join(registers))
+                .where(registers.c.register_code == register)
+            )
+            assert conn.execute(query).scalar_one() == 1
+    counts = table_counts(engine)
+    assert (counts["registers"], counts["shifts"], counts["receipts"]) == (2, 2, 120)
 
 
 def test_parts_of_one_new_shift_racing_make_one_shift(engine: Engine) -> None:
@@ -120,59 +133,94 @@ def test_the_same_shift_from_two_registers_racing_keeps_each_uid_once(engine: En
 # -- processes ---------------------------------------------------------------------------
 
 
-def _load_in_process(url: str, upload: Upload, barrier: Any, results: Any) -> None:
-    """Run in a spawned process: open an engine, wait for the others, load."""
+Outcome = tuple[int, int, bool, int, int]
+"""A LoadOutcome as plain data: status, workshift_id, created, stored, duplicate."""
+
+
+def _load_in_process(url: str, rounds: list[Upload], barrier: Any, results: Any) -> None:
+    """Run in a spawned process: for each round, wait for the others, then load."""
     engine = open_engine(url)
     try:
-        with engine.connect():
-            pass
-        barrier.wait()
-        o = Repository(engine).load(upload)
-        results.put(
-            (int(o.status), o.workshift_id, o.created, o.receipts_stored, o.receipts_duplicate)
-        )
+        repo = Repository(engine)
+        for round_no, upload in enumerate(rounds):
+            barrier.wait()
+            o = repo.load(upload)
+            outcome = (
+                int(o.status),
+                o.workshift_id,
+                o.created,
+                o.receipts_stored,
+                o.receipts_duplicate,
+            )
+            results.put((round_no, outcome))
     finally:
         engine.dispose()
 
 
-def run_processes(url: str, uploads: Sequence[Upload]) -> list[tuple[int, int, bool, int, int]]:
+def run_processes(url: str, rounds_per_process: Sequence[list[Upload]]) -> list[list[Outcome]]:
+    """Each process loads its uploads round by round, every round released at once."""
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(uploads), timeout=BARRIER_TIMEOUT_S)
+    barrier = ctx.Barrier(len(rounds_per_process), timeout=BARRIER_TIMEOUT_S)
     results = ctx.Queue()
     workers = [
-        ctx.Process(target=_load_in_process, args=(url, upload, barrier, results))
-        for upload in uploads
+        ctx.Process(target=_load_in_process, args=(url, rounds, barrier, results))
+        for rounds in rounds_per_process
     ]
     for worker in workers:
         worker.start()
     try:
-        collected = [results.get(timeout=120) for _ in workers]
+        collected = [results.get(timeout=120) for rounds in rounds_per_process for _ in rounds]
     finally:
         for worker in workers:
             worker.join(timeout=30)
     assert [w.exitcode for w in workers] == [0] * len(workers)
-    return collected
+    by_round: list[list[Outcome]] = [[] for _ in rounds_per_process[0]]
+    for round_no, outcome in collected:
+        by_round[round_no].append(outcome)
+    return by_round
+
+
+def assert_round_stored_once(outcomes: list[Outcome], receipts_count: int) -> None:
+    assert all(status == UploadStatus.LOADED for status, *_ in outcomes)
+    assert len({ws for _, ws, *_ in outcomes}) == 1
+    assert sum(created for _, _, created, _, _ in outcomes) == 1
+    assert sum(stored for *_, stored, _ in outcomes) == receipts_count
 
 
 def test_one_upload_from_several_processes_at_once_is_stored_once(
     db_url: str, engine: Engine
 ) -> None:
-    shift = generate_upload(ShiftPlan("S1", "R1", 3, receipts=50, seed=3))
-    results = run_processes(db_url, [shift] * PROCESSES)
-    assert all(status == UploadStatus.LOADED for status, *_ in results)
-    assert len({ws for _, ws, *_ in results}) == 1
-    assert sum(created for _, _, created, _, _ in results) == 1
-    assert sum(stored for *_, stored, _ in results) == 50
-    assert sum(duplicate for *_, duplicate in results) == 50 * (PROCESSES - 1)
-    assert table_counts(engine) == expected_counts(shift)
+    Directory(Repository(engine)).add_register("S1", "R1", None)
+    rounds = [
+        generate_upload(ShiftPlan("S1", "R1", number, receipts=20, seed=3))
+        for number in range(1, ROUNDS + 1)
+    ]
+    for outcomes in run_processes(db_url, [rounds] * PROCESSES):
+        assert_round_stored_once(outcomes, 20)
+        assert sum(duplicate for *_, duplicate in outcomes) == 20 * (PROCESSES - 1)
+    expected = {name: 0 for name in ("registers", "shifts", "receipts", "lines", "payments")}
+    for upload in rounds:
+        for name, count in expected_counts(upload).items():
+            expected[name] += count
+    expected["registers"] = 1
+    assert table_counts(engine) == expected
 
 
 def test_parts_of_one_new_shift_from_several_processes_make_one_shift(
     db_url: str, engine: Engine
 ) -> None:
-    whole = generate_upload(ShiftPlan("S1", "R1", 8, receipts=30, seed=4))
-    parts = [Upload(whole.shift, whole.receipts[i::PROCESSES]) for i in range(PROCESSES)]
-    results = run_processes(db_url, parts)
-    assert len({ws for _, ws, *_ in results}) == 1
-    assert sum(stored for *_, stored, _ in results) == 30
-    assert table_counts(engine) == expected_counts(whole)
+    directory = Directory(Repository(engine))
+    wholes = []
+    for number in range(1, ROUNDS + 1):
+        register = f"R{number}"
+        if number % 2:  # half the rounds on a register the store already knows
+            directory.add_register("S1", register, None)
+        wholes.append(generate_upload(ShiftPlan("S1", register, 8, receipts=21, seed=number)))
+    per_process = [
+        [Upload(whole.shift, whole.receipts[i::PROCESSES]) for whole in wholes]
+        for i in range(PROCESSES)
+    ]
+    for outcomes in run_processes(db_url, per_process):
+        assert_round_stored_once(outcomes, 21)
+    counts = table_counts(engine)
+    assert (counts["shifts"], counts["receipts"]) == (ROUNDS, 21 * ROUNDS)

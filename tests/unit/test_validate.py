@@ -32,7 +32,7 @@ BASE = generate_upload(ShiftPlan("S1", "R1", 5, receipts=15, seed=3))
 
 def replaced(item: Any, **changes: Any) -> Any:
     """A copy of a domain value with some fields changed (dataclass or named tuple)."""
-    if dataclasses.is_dataclass(item):
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
         return dataclasses.replace(item, **changes)
     return item._replace(**changes)
 
