@@ -13,12 +13,15 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cashserver.config import Config, ConfigError, load_config
 from cashserver.log import Journal, configure_logging, set_journal
+
+if TYPE_CHECKING:
+    from cashserver.exchange.exporter import Summary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -161,6 +164,60 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
     ]
     print_table(shown, SHIFT_COLUMNS)
     return EXIT_OK
+
+
+def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shift: bool) -> int:
+    """Print what an export did (every shift, or only the failed ones) and its exit code."""
+    from cashserver.exchange.exporter import ExportStatus
+
+    if args.json:
+        print_json(
+            {
+                "written": summary.written,
+                "unchanged": summary.unchanged,
+                "failed": summary.failed,
+                "shifts": [
+                    {
+                        "workshift_id": o.workshift_id,
+                        "result": str(o.status),
+                        "revision": o.revision,
+                        "written": list(o.written),
+                        "error": o.error or None,
+                    }
+                    for o in summary.outcomes
+                ],
+            }
+        )
+    else:
+        for o in summary.outcomes:
+            if o.status is ExportStatus.FAILED:
+                print(f"shift {o.workshift_id}: failed: {o.error}")
+            elif every_shift:
+                written = f" ({', '.join(o.written)})" if o.written else ""
+                print(f"shift {o.workshift_id}: {o.status}{written}")
+        print(
+            f"{len(summary.outcomes)} shift(s): {summary.written} written,"
+            f" {summary.unchanged} unchanged, {summary.failed} failed"
+        )
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.exchange.exporter import Exporter
+
+    summary = Exporter(_engine(config), config).export_backlog()
+    if not summary.outcomes and not args.json:
+        print("nothing to export: the files of every closed shift are up to date")
+        return EXIT_OK
+    return _print_export_summary(summary, args, every_shift=False)
+
+
+def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.exchange.exporter import Exporter
+
+    ids = list(dict.fromkeys(args.workshift_ids))
+    summary = Exporter(_engine(config), config).export_shifts(ids)
+    return _print_export_summary(summary, args, every_shift=True)
 
 
 def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
@@ -339,6 +396,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only shifts whose exchange files are missing or stale",
     )
+
+    add(
+        "export",
+        cmd_export,
+        "write exchange files for every closed shift not yet exported",
+        json_flag,
+    )
+    reexport = add(
+        "reexport",
+        cmd_reexport,
+        "write the exchange files of the named shifts again, open or closed",
+        json_flag,
+    )
+    reexport.add_argument("workshift_ids", nargs="+", type=int, metavar="WORKSHIFT_ID")
 
     registers = sub.add_parser("registers", help="the registers directory").add_subparsers(
         dest="registers_command", required=True, metavar="COMMAND"

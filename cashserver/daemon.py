@@ -25,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from cashserver import jobs
 from cashserver.config import Config
+from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
 from cashserver.ingest import Ingest
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger, set_journal
@@ -63,6 +64,10 @@ def default_listeners(config: Config) -> list[ListenerFactory]:
         from cashserver.rpc.grpc_server import GrpcListener
 
         factories.append(lambda daemon: GrpcListener(daemon.config, daemon.ingest))
+    if config.thrift.listen:
+        from cashserver.rpc.thrift_server import ThriftListener
+
+        factories.append(lambda daemon: ThriftListener(daemon.config, daemon.ingest))
     return factories
 
 
@@ -89,6 +94,9 @@ class Daemon:
         self.directory = Directory(self.repository)
         self.spool = Spool(config.spool_dir)
         self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
+        self.exporter = Exporter(self.engine, config)
+        self.export_worker = ExportWorker(self.exporter)
+        self.loaded_hooks.append(self.export_worker.shifts_loaded)
         self.loader = Loader(
             self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
         )
@@ -124,6 +132,7 @@ class Daemon:
             upgrade(self.engine)
         except Exception as exc:
             raise StartupError(f"database {self.engine.url!r}: {exc}".splitlines()[0]) from exc
+        self.export_worker.start()
         self.loader.start()
         for factory in self._listener_factories:
             listener = factory(self)
@@ -162,6 +171,12 @@ class Daemon:
             coalesce=True,
         )
         self.scheduler.add_job(
+            self.export_worker.request_backlog,
+            IntervalTrigger(seconds=BACKLOG_INTERVAL_S),
+            id="export_backlog",
+            coalesce=True,
+        )
+        self.scheduler.add_job(
             self.flush_journal, IntervalTrigger(seconds=TICK_S), id="flush_journal", coalesce=True
         )
 
@@ -183,6 +198,7 @@ class Daemon:
         for listener in reversed(self.listeners):
             listener.stop(grace_s / 2)
         self.loader.stop(grace_s)
+        self.export_worker.stop(grace_s / 2)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.flush_journal()
