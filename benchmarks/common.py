@@ -24,7 +24,9 @@ def raw_sqlite_receipts_per_s(uploads: Sequence[Upload]) -> float:
         engine = open_engine(f"sqlite:///{path}")
         upgrade(engine)
         engine.dispose()
-        receipts, lines, payments = [], [], []
+        receipts: list[tuple[object, ...]] = []
+        lines: list[tuple[object, ...]] = []
+        payments: list[tuple[object, ...]] = []
         rid = 0
         for upload in uploads:
             for r in upload.receipts:

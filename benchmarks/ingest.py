@@ -27,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import percentile, raw_sqlite_receipts_per_s  # noqa: E402
-from cashserver.emulator.generate import ShiftPlan, generate_upload  # noqa: E402
-from tests.e2e.daemon import ServeProcess  # noqa: E402
+from benchmarks.common import percentile, raw_sqlite_receipts_per_s
+from cashserver.emulator.generate import ShiftPlan, generate_upload
+from tests.e2e.daemon import ServeProcess
 
 RECEIPTS = 1000
 

@@ -253,6 +253,11 @@ def _check(config: Config) -> None:
     hh, _, mm = config.jobs.archive_time.partition(":")
     if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
         raise ConfigError("jobs.archive_time: expected HH:MM")
+    for section, tls in (("grpc", config.grpc), ("thrift", config.thrift)):
+        if bool(tls.tls_cert) != bool(tls.tls_key):
+            raise ConfigError(f"{section}.tls_cert / {section}.tls_key: set both or neither")
+    if config.grpc.tls_client_ca and not config.grpc.tls_cert:
+        raise ConfigError("grpc.tls_client_ca: needs grpc.tls_cert and grpc.tls_key")
     for code, store in config.stores.items():
         if store.timezone:
             _check_timezone(f"stores.{code}.timezone", store.timezone)

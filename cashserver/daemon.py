@@ -10,6 +10,7 @@ raises :class:`StartupError`, which the CLI turns into exit code 2.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -143,6 +144,11 @@ class Daemon:
             self.listeners.append(listener)
         self._schedule()
         self.scheduler.start()
+        # Everything made so far lives as long as the daemon: keep it out of the
+        # collector's sight, and collect less often, so a full collection (which
+        # walks every object) does not land in the middle of an upload.
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         log.info(
             "daemon.started",
             pid=os.getpid(),

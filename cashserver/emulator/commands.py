@@ -149,5 +149,8 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     from cashserver.emulator.thrift_register import serve_register_thrift
 
-    serve_register_thrift(args.listen, history, stop)
+    try:
+        serve_register_thrift(args.listen, history, stop)
+    except OSError as exc:
+        raise EmulatorError(str(exc)) from exc
     return 0

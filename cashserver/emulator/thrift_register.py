@@ -9,7 +9,7 @@ from thriftpy2.thrift import TApplicationException, TProcessor
 
 from cashserver.emulator.history import History
 from cashserver.rpc.convert_thrift import THRIFT, sales_query_from_thrift, upload_to_thrift
-from cashserver.rpc.thrift_server import FramedServer
+from cashserver.rpc.thrift_framed import FramedServer
 from cashserver.validate import ValidationError
 
 MAX_FRAME_BYTES = 64 << 20

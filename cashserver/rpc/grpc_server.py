@@ -35,6 +35,7 @@ from cashserver.rpc.convert_proto import (
     settings_to_proto,
     upload_from_chunks,
 )
+from cashserver.rpc.errors import BindError
 from cashserver.spool import SpoolUnavailable
 from cashserver.validate import ValidationError
 
@@ -50,10 +51,6 @@ KEEPALIVE_OPTIONS = (
     ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
     ("grpc.http2.max_pings_without_data", 0),
 )
-
-
-class BindError(OSError):
-    """The listen address cannot be bound (taken, or not ours)."""
 
 
 def _tls_identity(context: grpc.ServicerContext) -> str | None:

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from cashserver.domain import Upload
 from cashserver.emulator.generate import DAY_MS, opened_at_for
 from cashserver.emulator.history import History
+from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2_grpc as pb_grpc
 from cashserver.rpc.convert_proto import sales_query_to_proto, upload_from_chunks
 from cashserver.rpc.messages import ShiftRange, TimeRange
@@ -94,7 +96,8 @@ def test_serve_answers_shift_ranges_and_time_ranges(register_server: str) -> Non
 
         def pull(query: ShiftRange | TimeRange) -> list[tuple[int, int]]:
             chunks = list(stub.GetSales(sales_query_to_proto(query), timeout=10))
-            uploads, current = [], []
+            uploads: list[Upload] = []
+            current: list[pb.UploadChunk] = []
             for chunk in chunks:
                 if chunk.WhichOneof("body") == "shift" and current:
                     uploads.append(upload_from_chunks(current))

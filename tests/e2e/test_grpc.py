@@ -188,8 +188,13 @@ def test_unknown_registers_are_refused_when_auto_register_is_off(tmp_path: Path)
             pusher.upload(upload)
         assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
         assert "S1/R7" in (refused.value.details() or "")
-        events = json.loads(daemon.cli("log", "--json").stdout)
-        assert any(e["event"] == "register.refused" and e["register_code"] == "R7" for e in events)
+        deadline = time.monotonic() + 10  # the journal reaches the table within a second
+        while not any(
+            e["event"] == "register.refused" and e["register_code"] == "R7"
+            for e in json.loads(daemon.cli("log", "--json").stdout)
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         daemon.cli("registers", "add", "S1", "R7")
         assert pusher.upload(upload).status is UploadStatus.LOADED
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -128,22 +127,6 @@ def test_sigkill_at_random_moments_loses_nothing_and_stores_nothing_twice(
     assert sorted((r["register_code"], r["shift_number"]) for r in rows) == sorted(uploads)
     assert all(r["receipts_count"] == 40 and r["status"] == "ok" for r in rows)
     assert daemon.terminate() == 0
-
-
-@pytest.fixture
-def tiny_spool(tmp_path: Path) -> Path:
-    """A data folder on a 256 KiB tmpfs (disk full); skipped where mounting is not allowed."""
-    data = tmp_path / "tiny"
-    data.mkdir()
-    if os.getuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; the read-only case is covered in test_spool")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(data)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    yield data
-    subprocess.run(["umount", "-l", str(data)], check=False)
 
 
 def test_a_full_disk_refuses_the_upload_and_acknowledges_nothing(

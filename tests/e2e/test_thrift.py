@@ -24,7 +24,6 @@ from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.history import History
 from cashserver.emulator.thrift_push import ThriftPusher, connect
 from cashserver.rpc.convert_thrift import THRIFT, upload_from_thrift, upload_to_thrift
-from tests.e2e import test_serve
 from tests.e2e.daemon import ServeProcess, cli_env
 from tests.unit.test_thrift_generated_client import ApacheSalesLoader, to_apache, ttypes
 
@@ -73,9 +72,6 @@ def wait_event(daemon: ServeProcess, name: str, **fields: Any) -> dict[str, Any]
 
 def shift(register: str, number: int, receipts: int = 10, store: str = "S1") -> Any:
     return generate_upload(ShiftPlan(store, register, number, receipts, seed=3))
-
-
-tiny_spool = test_serve.tiny_spool  # a 256 KiB data folder: the disk is full
 
 
 # -- one daemon for the tests that can share it -----------------------------------------

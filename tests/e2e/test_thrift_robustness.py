@@ -28,7 +28,7 @@ from cashserver.emulator.push import TlsFiles
 from cashserver.emulator.thrift_push import ThriftPusher, connect
 from cashserver.rpc import thrift_server
 from cashserver.rpc.convert_thrift import THRIFT
-from cashserver.rpc.thrift_server import FramedServer
+from cashserver.rpc.thrift_framed import FramedServer
 from tests.e2e.daemon import ServeProcess
 from tests.e2e.test_thrift import events, shift, wait_event, wait_for
 
