@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,16 @@ class ServeProcess:
         if not path.is_dir():
             return []
         return sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+
+    def events(self, name: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """The logged events named ``name``, waiting for the first one to reach the
+        events table (the daemon writes its journal there every second)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [e for e in json.loads(self.cli("log", "--json").stdout) if e["event"] == name]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, config=self.config, check=check)

@@ -26,7 +26,7 @@ from thriftpy2.transport.memory import TMemoryBuffer
 from cashserver.domain import UploadStatus
 from cashserver.emulator.push import TlsFiles
 from cashserver.emulator.thrift_push import ThriftPusher, connect
-from cashserver.rpc import thrift_server
+from cashserver.rpc import thrift_framed
 from cashserver.rpc.convert_thrift import THRIFT
 from cashserver.rpc.thrift_framed import FramedServer
 from tests.e2e.daemon import ServeProcess
@@ -337,9 +337,9 @@ def test_connections_over_the_bound_are_refused_at_once_and_logged() -> None:
 
 def test_the_pure_python_thriftpy2_path_serves_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where thriftpy2 has no compiled extensions, its pure Python classes do the work."""
-    monkeypatch.setattr(thrift_server, "BinaryProtocol", TBinaryProtocol)
-    monkeypatch.setattr(thrift_server, "BufferedTransport", TBufferedTransport)
-    monkeypatch.setattr(thrift_server, "MemoryBuffer", TMemoryBuffer)
+    monkeypatch.setattr(thrift_framed, "BinaryProtocol", TBinaryProtocol)
+    monkeypatch.setattr(thrift_framed, "BufferedTransport", TBufferedTransport)
+    monkeypatch.setattr(thrift_framed, "MemoryBuffer", TMemoryBuffer)
     handler = _SlowLoader()
     handler.release.set()
     server = FramedServer(
