@@ -272,7 +272,7 @@ def cmd_log(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_spool_show(_config: Config, args: argparse.Namespace) -> int:
-    from cashserver.spool import BrokenSalesFile, decode_sales_file
+    from cashserver.spool import BrokenSalesFile, decode_sales_file, upload_as_json
 
     path = Path(args.file)
     try:
@@ -283,7 +283,7 @@ def cmd_spool_show(_config: Config, args: argparse.Namespace) -> int:
         upload, envelope = decode_sales_file(data)
     except BrokenSalesFile as exc:
         raise OperationFailed(f"{path}: broken sales file: {exc}") from None
-    print_json({**envelope, "upload": upload})
+    print_json({**envelope, "upload": upload_as_json(upload)})
     return EXIT_OK
 
 

@@ -65,7 +65,7 @@ class RegistersConfig:
 @dataclass(frozen=True)
 class SpoolConfig:
     verdict_timeout_s: float = 2.0
-    batch_files: int = 32
+    batch_files: int = 8
     """How many queued sales files the loader may take into one transaction."""
 
 

@@ -188,6 +188,7 @@ class Loader:
                     self._known.add(path)
                     self._queue.append(_Item(path))
             self._cond.notify()
+        self._read_ahead()
 
     def _take(self) -> list[_Item]:
         with self._cond:
@@ -222,11 +223,11 @@ class Loader:
                     self._cond.notify_all()
 
     def _read_ahead(self) -> None:
-        """Start reading the files of the next batch that came without an upload."""
+        """Start reading the files of the next two batches that came without an upload."""
         with self._cond:
             ahead = [
                 item
-                for item in itertools.islice(self._queue, self.batch_files)
+                for item in itertools.islice(self._queue, 2 * self.batch_files)
                 if item.upload is None and item.reading is None
             ]
         for item in ahead:

@@ -142,3 +142,28 @@ def test_an_unwritable_spool_refuses_and_leaves_nothing(spool: Spool) -> None:
         spool.folder("incoming").chmod(0o500)
     with pytest.raises(SpoolUnavailable):
         spool.put(generate_upload(ShiftPlan("S1", "R1", 1, 2, seed=1)), "grpc")
+
+
+def test_spool_commands_show_status_and_retry(
+    spool: Spool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cashserver.cli import main
+
+    config = tmp_path / "cashserver.toml"
+    config.write_text(f'[server]\ndata_dir = "{spool.root.parent}"\n')
+    upload = generate_upload(ShiftPlan("S1", "R1", 1, 4, seed=1))
+    path = spool.put(upload, "grpc")
+    assert main(["spool", "show", str(path), "--config", str(config)]) == 0
+    shown = capsys.readouterr().out
+    assert '"kind": "CASH_IN"' in shown and '"item_code"' in shown
+    # What `spool show` prints is itself a sales file that loads as the same upload.
+    assert decode_sales_file(shown.encode())[0] == upload
+    assert main(["spool", "status", "--json", "--config", str(config)]) == 0
+    status = {row["folder"]: row["files"] for row in orjson.loads(capsys.readouterr().out)}
+    assert status == {"incoming": 1, "processed": 0, "error": 0, "broken": 0}
+    spool.move([path], "error", {"reason": "r", "error": "", "time": "t"})
+    assert main(["spool", "retry", "--config", str(config)]) == 0
+    assert f"retry: {path.name}" in capsys.readouterr().out
+    assert main(["spool", "retry", "nope.json", "--config", str(config)]) == 1
+    (tmp_path / "garbage.json").write_bytes(b"{]")
+    assert main(["spool", "show", str(tmp_path / "garbage.json"), "--config", str(config)]) == 1
