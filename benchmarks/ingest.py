@@ -11,6 +11,9 @@ Starts the daemon as a subprocess on a fresh data folder and prints one JSON lin
   rate is receipts per second from the start until the last upload is in the
   database, and the daemon's peak RSS;
 - the raw sqlite3 limit for the same rows, measured in the same run.
+
+Exchange files are off (they have their own benchmark, export.py); ``--export``
+turns JSON files on, as the default configuration has them.
 """
 
 from __future__ import annotations
@@ -140,9 +143,16 @@ def main() -> None:
     parser.add_argument("--registers", type=int, default=32)
     parser.add_argument("--shifts", type=int, default=3, help="shifts each register pushes")
     parser.add_argument("--idle-shifts", type=int, default=31)
+    parser.add_argument(
+        "--export", action="store_true", help="also write JSON exchange files (off: ingest only)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        daemon = ServeProcess(Path(folder), spool={"verdict_timeout_s": 5.0})
+        daemon = ServeProcess(
+            Path(folder),
+            spool={"verdict_timeout_s": 5.0},
+            exchange={"formats": ["json"] if args.export else []},
+        )
         daemon.start()
         try:
             target = daemon.grpc_target if args.protocol == 4 else daemon.thrift_target
@@ -163,6 +173,7 @@ def main() -> None:
                 "idle_p50_ms": round(percentile(timings, 50), 1),
                 "idle_p99_ms": round(percentile(timings, 99), 1),
                 "concurrent_registers": args.registers,
+                "exchange_files": args.export,
                 "concurrent_receipts_per_s": round(rate),
                 "concurrent_statuses": statuses,
                 "daemon_peak_rss_mb": round(rss, 1),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from cashserver.config import Config
 from cashserver.domain import Upload, UploadResult
-from cashserver.loader import Loader
+from cashserver.loader import Loader, Ticket
 from cashserver.log import get_logger
 from cashserver.rpc.messages import Handshake, SyncSettings
 from cashserver.store.repository import Directory, now_ms
@@ -23,7 +23,7 @@ from cashserver.validate import CODE_RE, ValidationError, validate_upload
 log = get_logger(__name__)
 
 
-UPLOADS_AT_ONCE = 4
+UPLOADS_AT_ONCE = 2
 """Uploads built from their streams and spooled at the same time."""
 
 
@@ -117,7 +117,12 @@ class Ingest:
         holds the GIL anyway. Waiting for the verdict happens outside that limit.
         """
         with self._gate:
-            upload = validate_upload(read())
-            self.admit(upload.shift.store_code, upload.shift.register_code)
-            ticket = self.loader.submit(upload, source)
+            ticket = self._accept(read, source)
+        # The upload itself is not referenced while waiting (only the loader holds
+        # it, within its memory budget): many registers waiting cost little memory.
         return ticket.wait(self.config.spool.verdict_timeout_s)
+
+    def _accept(self, read: Callable[[], Upload], source: str) -> Ticket:
+        upload = validate_upload(read())
+        self.admit(upload.shift.store_code, upload.shift.register_code)
+        return self.loader.submit(upload, source)

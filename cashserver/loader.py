@@ -36,6 +36,9 @@ from cashserver.store.repository import LoadOutcome, Repository, now_ms
 log = get_logger(__name__)
 
 SCAN_INTERVAL_S = 0.25
+HELD_RECEIPTS = 4_000
+"""Receipts of queued uploads kept in memory; beyond that, a queued upload is read
+again from its sales file when its turn comes, so a deep queue costs disk, not RAM."""
 BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 15.0
 
@@ -64,6 +67,8 @@ class _Item:
     ticket: Ticket | None = None
     reading: Future[Upload] | None = None
     """The file being read ahead by the reader thread."""
+    held: int = 0
+    """Receipts of this item's upload counted against :data:`HELD_RECEIPTS`."""
 
 
 def _read(path: Path) -> Upload:
@@ -95,7 +100,7 @@ class Loader:
         self,
         spool: Spool,
         repository: Repository,
-        batch_files: int = 32,
+        batch_files: int = 8,
         on_loaded: Callable[[Sequence[LoadOutcome]], None] | None = None,
     ) -> None:
         self.spool = spool
@@ -110,6 +115,7 @@ class Loader:
         self._last_scan = 0.0
         self._backoff = 0.0
         self._busy = False
+        self._held = 0
         # Reads the next batch's files while this one is in the database (whose
         # driver releases the GIL), so parsing and inserting overlap.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader-read")
@@ -126,9 +132,14 @@ class Loader:
         except BaseException:
             self._forget([_Item(path)])
             raise
-        ticket = Ticket(len(upload.receipts))
+        count = len(upload.receipts)
+        ticket = Ticket(count)
         with self._cond:
-            self._queue.append(_Item(path, upload, ticket))
+            if self._held + count <= HELD_RECEIPTS:
+                self._held += count
+                self._queue.append(_Item(path, upload, ticket, held=count))
+            else:  # a deep queue: the file will be read again when its turn comes
+                self._queue.append(_Item(path, None, ticket))
             self._cond.notify()
         return ticket
 
@@ -223,11 +234,11 @@ class Loader:
                     self._cond.notify_all()
 
     def _read_ahead(self) -> None:
-        """Start reading the files of the next two batches that came without an upload."""
+        """Start reading the files of the next batch that came without an upload."""
         with self._cond:
             ahead = [
                 item
-                for item in itertools.islice(self._queue, 2 * self.batch_files)
+                for item in itertools.islice(self._queue, self.batch_files)
                 if item.upload is None and item.reading is None
             ]
         for item in ahead:
@@ -316,6 +327,8 @@ class Loader:
         with self._cond:
             for item in items:
                 self._known.discard(item.path)
+                self._held -= item.held
+                item.held = 0
 
 
 def _reason(reason: str, error: str) -> dict[str, str | None]:

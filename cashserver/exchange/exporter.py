@@ -153,8 +153,11 @@ class Exporter:
         self._lock = threading.Lock()
 
     def backlog(self) -> list[int]:
-        """Closed shifts whose current revision has not been exported, oldest first."""
-        return self.reader.export_backlog()
+        """Closed shifts whose current revision has not been exported, oldest first.
+
+        With no formats configured there are no exchange files, so nothing to do.
+        """
+        return self.reader.export_backlog() if self.formats else []
 
     def export_backlog(self) -> Summary:
         """Export every closed shift whose current revision has not been exported.
@@ -274,6 +277,8 @@ class ExportWorker:
 
     def shifts_loaded(self, outcomes: Sequence[LoadOutcome]) -> None:
         """Queue the closed shifts that a loaded batch stored or changed; never blocks."""
+        if not self.exporter.formats:
+            return
         ids = [
             o.workshift_id
             for o in outcomes

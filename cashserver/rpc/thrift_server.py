@@ -12,6 +12,7 @@ from typing import Any
 from thriftpy2.thrift import TApplicationException, TProcessor
 
 from cashserver.config import Config
+from cashserver.domain import Upload
 from cashserver.ingest import Ingest, RegisterRefused
 from cashserver.log import get_logger
 from cashserver.rpc.convert_thrift import (
@@ -66,7 +67,14 @@ class SalesLoaderHandler:
         try:
             if upload is None:
                 raise ValidationError("upload", "missing")
-            result = self.ingest.upload_from(lambda: upload_from_thrift(upload), "thrift")
+
+            def read() -> Upload:
+                converted = upload_from_thrift(upload)
+                # Free the wire structs now, not after the wait for the verdict.
+                upload.receipts = None
+                return converted
+
+            result = self.ingest.upload_from(read, "thrift")
         except ValidationError as exc:
             log.info("upload.invalid", protocol=3, peer=self.peer, error=str(exc))
             raise invalid_request(exc) from exc
