@@ -41,8 +41,12 @@ class GrpcConfig:
     tls_key: str = ""
     tls_client_ca: str = ""
     max_message_bytes: int = 16 * 1024 * 1024
-    workers: int = 32
-    """Threads serving RPCs at once (one per register uploading concurrently)."""
+    workers: int = 8
+    """Threads serving calls at once; more registers calling at once wait their turn
+    (up to ``queued_calls``), which bounds memory and loses no throughput: the
+    work of an upload holds the GIL."""
+    queued_calls: int = 1000
+    """Calls that may wait for a thread; beyond this a call is RESOURCE_EXHAUSTED."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,7 @@ def _check(config: Config) -> None:
     positive = {
         "grpc.max_message_bytes": config.grpc.max_message_bytes,
         "grpc.workers": config.grpc.workers,
+        "grpc.queued_calls": config.grpc.queued_calls,
         "thrift.max_frame_bytes": config.thrift.max_frame_bytes,
         "registers.upload_batch_size": config.registers.upload_batch_size,
         "spool.batch_files": config.spool.batch_files,

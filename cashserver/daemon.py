@@ -59,7 +59,8 @@ class Listener(Protocol):
 ListenerFactory = Callable[["Daemon"], Listener]
 
 
-FULL_GC_EVERY_TICKS = 30
+YOUNG_GC_EVERY_TICKS = 10
+FULL_GC_EVERY_TICKS = 60
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 
 
@@ -70,9 +71,9 @@ def manual_gc() -> None:
     a moment; Python's automatic collector, triggered by allocation counts, then
     walks them again and again and took half the loader's time. Objects made at
     start-up are frozen out of the collector's sight, the automatic collector is
-    off, and :meth:`Daemon.main_loop` collects the young generations every second
-    and everything every 30 seconds (cycles are rare here: reference counting
-    frees nearly everything at once).
+    off, and :meth:`Daemon.main_loop` collects the young generations every 10
+    seconds and everything every minute (cycles are rare here: reference
+    counting frees nearly everything at once).
     """
     gc.freeze()
     gc.disable()
@@ -211,7 +212,8 @@ class Daemon:
         ticks = 0
         while not self._stop.wait(TICK_S):
             ticks += 1
-            gc.collect(2 if ticks % FULL_GC_EVERY_TICKS == 0 else 1)
+            if ticks % YOUNG_GC_EVERY_TICKS == 0:
+                gc.collect(2 if ticks % FULL_GC_EVERY_TICKS == 0 else 1)
             if watchdog:
                 sd_notify("WATCHDOG=1")
 

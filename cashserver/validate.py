@@ -27,6 +27,7 @@ from cashserver.domain import (
 
 CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 UID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UID_MATCH = UID_RE.fullmatch
 INT64_MAX = 2**63 - 1
 MAX_TIME_MS = 253_402_300_799_999
 """9999-12-31T23:59:59.999Z: the last instant calendars and accounting can write."""
@@ -151,32 +152,43 @@ def _line_ok(line: Line) -> bool:
     )
 
 
-def _validate_receipt(receipt: Receipt, path: str) -> Receipt:
-    uid = canonical_uid(receipt.uid, f"{path}.uid")
-    if type(receipt.number) is not int or not 1 <= receipt.number <= INT64_MAX:
-        _check_int(receipt.number, f"{path}.number", 1)
-    if not isinstance(receipt.kind, ReceiptKind):
-        receipt_kind(receipt.kind, f"{path}.kind")
-    _check_time(receipt.closed_at, f"{path}.closed_at", True)
-    if type(receipt.cashier) is not str:
-        raise ValidationError(f"{path}.cashier", "not a string")
-    for j, line in enumerate(receipt.lines):
+def _validate_receipt(receipt: Receipt, index: int) -> Receipt:
+    """Check one receipt; paths are spelled out only for the fault that is raised."""
+    uid, number, kind, closed_at, cashier, lines, payments = (
+        receipt.uid,
+        receipt.number,
+        receipt.kind,
+        receipt.closed_at,
+        receipt.cashier,
+        receipt.lines,
+        receipt.payments,
+    )
+    lowered = uid.lower() if type(uid) is str else ""
+    if _UID_MATCH(lowered) is None:
+        canonical_uid(uid, f"receipts[{index}].uid")
+    if type(number) is not int or not 1 <= number <= INT64_MAX:
+        _check_int(number, f"receipts[{index}].number", 1)
+    if kind.__class__ is not ReceiptKind:
+        receipt_kind(kind, f"receipts[{index}].kind")
+    if type(closed_at) is not int or not 0 <= closed_at <= MAX_TIME_MS:
+        _check_time(closed_at, f"receipts[{index}].closed_at", True)
+    if type(cashier) is not str:
+        raise ValidationError(f"receipts[{index}].cashier", "not a string")
+    for j, line in enumerate(lines):
         if not _line_ok(line):
-            raise _line_fault(line, f"{path}.lines[{j}]")
-    for j, (method, amount) in enumerate(receipt.payments):
-        if not isinstance(method, PaymentMethod):
-            payment_method(method, f"{path}.payments[{j}].method")
+            raise _line_fault(line, f"receipts[{index}].lines[{j}]")
+    for j, (method, amount) in enumerate(payments):
+        if method.__class__ is not PaymentMethod:
+            payment_method(method, f"receipts[{index}].payments[{j}].method")
         if type(amount) is not int or not 0 <= amount <= INT64_MAX:
-            _check_int(amount, f"{path}.payments[{j}].amount")
-    return receipt if uid == receipt.uid else dataclasses.replace(receipt, uid=uid)
+            _check_int(amount, f"receipts[{index}].payments[{j}].amount")
+    return receipt if lowered == uid else dataclasses.replace(receipt, uid=lowered)
 
 
 def validate_upload(upload: Upload) -> Upload:
     """Return ``upload`` with canonical uids, or raise :class:`ValidationError`."""
     validate_shift(upload.shift)
-    receipts = tuple(
-        _validate_receipt(receipt, f"receipts[{i}]") for i, receipt in enumerate(upload.receipts)
-    )
+    receipts = tuple([_validate_receipt(receipt, i) for i, receipt in enumerate(upload.receipts)])
     if all(a is b for a, b in zip(receipts, upload.receipts, strict=True)):
         return upload
     return Upload(upload.shift, receipts)

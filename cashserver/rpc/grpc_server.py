@@ -153,7 +153,7 @@ class GrpcListener:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="grpc"),
             options=options,
-            maximum_concurrent_rpcs=cfg.workers * 4,
+            maximum_concurrent_rpcs=cfg.workers + cfg.queued_calls,
         )
         mutual = self.tls and bool(cfg.tls_client_ca)
         pb_grpc.add_SalesLoaderServicer_to_server(

@@ -52,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from thriftpy2.thrift import TProcessor
+from thriftpy2.thrift import TApplicationException, TProcessor
 
 from cashserver.log import get_logger
 from cashserver.rpc.errors import BindError
@@ -73,6 +73,9 @@ except ImportError:  # no compiled extensions (PyPy, a source build without Cyth
 
 log = get_logger(__name__)
 
+DECODING_AT_ONCE = 2
+"""Frames decoded at once: a decoded 1,000-receipt upload is several MB of structs,
+and decoding holds the GIL anyway, so more at once would cost memory, not time."""
 MAX_CONNECTIONS = 1000
 """Connections served at once; each holds a thread (mostly idle, waiting on its socket)."""
 RECEIVE_CHUNK = 1 << 20
@@ -190,6 +193,23 @@ class _Connection:
     calls: int = 0
 
 
+def _call(processor: TProcessor, oprot: Any, api: str, seqid: int, result: Any, call: Any) -> None:
+    """The second half of thriftpy2's ``TProcessor.process``: call, then reply."""
+    if isinstance(result, TApplicationException):
+        processor.send_exception(oprot, api, result, seqid)
+        return
+    try:
+        result.success = call()
+    except TApplicationException as exc:
+        processor.send_exception(oprot, api, exc, seqid)
+        return
+    except Exception as exc:
+        if not processor.handle_exception(exc, result):
+            raise
+    if not result.oneway:
+        processor.send_result(oprot, api, result, seqid)
+
+
 class FramedServer:
     """A threaded server of framed binary Thrift: frames, timeouts, TLS and stop.
 
@@ -213,6 +233,7 @@ class FramedServer:
         self.idle_timeout_s = idle_timeout_s
         self.tls = tls
         self.max_connections = max_connections
+        self._decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
         self.port = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -363,10 +384,13 @@ class FramedServer:
             return None
         out = MemoryBuffer()
         try:
-            check_message(body)
-            source = BufferedTransport(_FrameSource(body), max(size, 4096))
-            iprot = BinaryProtocol(source, strict_read=False, strict_decode=True)
-            processor.process(iprot, BinaryProtocol(out))
+            with self._decoding:
+                check_message(body)
+                source = BufferedTransport(_FrameSource(body), max(size, 4096))
+                iprot = BinaryProtocol(source, strict_read=False, strict_decode=True)
+                api, seqid, result, call = processor.process_in(iprot)
+                del body, source, iprot  # the frame is decoded: let its bytes go
+            _call(processor, BinaryProtocol(out), api, seqid, result, call)
         except Exception as exc:
             self._connection_error(
                 conn, "protocol_error", size=size, error=f"{type(exc).__name__}: {exc}"
