@@ -31,9 +31,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cashserver tests benchmarks tools
 
-## make bench: every benchmark, one JSON line each
+## make bench: every benchmark, one JSON line each (not timed tests: compare ratios)
 bench: $(STAMP)
-	@for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	PYTHONPATH=. $(BIN)/python benchmarks/loader.py
+	PYTHONPATH=. $(BIN)/python benchmarks/export.py
+	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 4
+	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 3
 
 ## make generate: regenerate the gRPC code and the Apache Thrift test client from the IDL
 generate: $(STAMP)

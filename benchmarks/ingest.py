@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import percentile, raw_sqlite_receipts_per_s
+from cashserver.domain import Upload, UploadResult
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from tests.e2e.daemon import ServeProcess
 
