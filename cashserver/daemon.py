@@ -33,8 +33,9 @@ from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger, set_journal
 from cashserver.rpc.tls_log import StderrTap
 from cashserver.spool import Spool
+from cashserver.store.directory import Directory
 from cashserver.store.engine import open_engine, upgrade
-from cashserver.store.repository import Directory, LoadOutcome, Repository
+from cashserver.store.repository import LoadOutcome, Repository
 
 log = get_logger(__name__)
 

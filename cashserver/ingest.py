@@ -17,7 +17,8 @@ from cashserver.domain import Upload, UploadResult
 from cashserver.loader import Loader, Ticket
 from cashserver.log import get_logger
 from cashserver.rpc.messages import Handshake, SyncSettings
-from cashserver.store.repository import Directory, now_ms
+from cashserver.store.directory import Directory
+from cashserver.store.repository import now_ms
 from cashserver.validate import CODE_RE, ValidationError, validate_upload
 
 log = get_logger(__name__)

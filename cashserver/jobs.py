@@ -21,7 +21,8 @@ from pathlib import Path
 
 from cashserver.log import get_logger
 from cashserver.spool import REASON_SUFFIX, TEMP_PREFIX, Spool, fsync_dir
-from cashserver.store.repository import Directory, now_ms
+from cashserver.store.directory import Directory
+from cashserver.store.repository import now_ms
 
 log = get_logger(__name__)
 

@@ -11,12 +11,13 @@ which the daemon and the CLI flush into the events table.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import threading
 import time
 from collections.abc import MutableMapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import orjson
 import structlog
@@ -73,6 +74,20 @@ def _to_journal(
     return event_dict
 
 
+class _CurrentStderr(io.TextIOBase):
+    """Whatever ``sys.stderr`` is at the moment of writing (it may be replaced later,
+    as test runners do), instead of the object it was when logging was set up."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def _json_dumps(obj: Any, **_kw: Any) -> str:
     text: str = orjson.dumps(obj, default=str).decode()
     return text
@@ -82,7 +97,7 @@ def configure_logging(
     level: str = "info", stream: TextIO | None = None, as_json: bool | None = None
 ) -> None:
     """Configure structlog for the process; safe to call more than once."""
-    out = stream if stream is not None else sys.stderr
+    out: TextIO = stream if stream is not None else cast(TextIO, _CurrentStderr())
     if as_json is None:
         as_json = not out.isatty()
     renderer: Any = (

@@ -42,8 +42,9 @@ from cashserver.domain import Shift, UploadStatus
 from cashserver.exchange import EXTENSIONS, RENDERERS
 from cashserver.log import get_logger
 from cashserver.spool import write_atomically
+from cashserver.store.directory import Directory
 from cashserver.store.reading import Reader
-from cashserver.store.repository import Directory, LoadOutcome, Repository
+from cashserver.store.repository import LoadOutcome, Repository
 from cashserver.store.schema import exports
 
 log = get_logger(__name__)

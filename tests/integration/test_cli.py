@@ -25,9 +25,10 @@ from cashserver.domain import Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.log import Journal, configure_logging, set_journal
 from cashserver.reconcile import compute_totals
+from cashserver.store.directory import Directory
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader
-from cashserver.store.repository import Directory, Repository
+from cashserver.store.repository import Repository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC7_KEYS = {

@@ -31,8 +31,9 @@ from cashserver.domain import (
 )
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.reconcile import compute_totals, make_report, reconciliation_row
+from cashserver.store.directory import Directory
 from cashserver.store.reading import Reader, ShiftFilter
-from cashserver.store.repository import Directory, LoadOutcome, Repository
+from cashserver.store.repository import LoadOutcome, Repository
 from cashserver.store.schema import (
     events,
     exports,

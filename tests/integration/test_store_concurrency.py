@@ -18,8 +18,9 @@ from sqlalchemy import Engine, func, select
 
 from cashserver.domain import Upload, UploadStatus
 from cashserver.emulator.generate import HOUR_MS, ShiftPlan, generate_upload
+from cashserver.store.directory import Directory
 from cashserver.store.engine import open_engine
-from cashserver.store.repository import Directory, LoadOutcome, Repository
+from cashserver.store.repository import LoadOutcome, Repository
 from cashserver.store.schema import lines, payments, receipts, registers, shifts
 
 THREADS = 8
