@@ -196,8 +196,6 @@ class Repository:
             duplicate += 1
             if first != receipt:
                 conflicts.append(Conflict(receipt.uid, 0, "content differs within the upload"))
-        known = self._known_receipts(conn, list(unique))
-
         now = now_ms()
         if isinstance(decision, NewShift):
             workshift_id = self._insert_shift(conn, register_id, shift, now)
@@ -207,15 +205,11 @@ class Repository:
             workshift_id = decision.workshift_id
             row = next(r for r in stored if r.workshift_id == workshift_id)
 
-        fresh: list[Receipt] = []
+        stored_count, others = self._insert_receipts(conn, workshift_id, list(unique.values()))
+        # ``others``: uids that were stored already (before, or by a racing load).
         same_shift: list[int] = []
-        for uid, receipt in unique.items():
-            seen = known.get(uid)
-            if seen is None:
-                fresh.append(receipt)
-                continue
+        for uid, (stored_shift, receipt_id) in others.items():
             duplicate += 1
-            stored_shift, receipt_id = seen
             if stored_shift != workshift_id:
                 conflicts.append(Conflict(uid, stored_shift, "stored under another shift"))
             else:
@@ -225,9 +219,6 @@ class Repository:
             for stored in self._stored_receipts(conn, same_shift)
             if stored != unique[stored.uid]
         )
-        stored_count, raced = self._insert_receipts(conn, workshift_id, fresh)
-        duplicate += len(raced)
-        conflicts.extend(raced)
 
         changed = isinstance(decision, NewShift) or stored_count > 0
         if row is not None:
@@ -284,32 +275,30 @@ class Repository:
         return [int(i) for i in conn.exec_driver_sql(self._sql.next_ids, (count,)).scalars()]
 
     def _insert_receipts(
-        self, conn: Connection, workshift_id: int, fresh: list[Receipt]
-    ) -> tuple[int, list[Conflict]]:
-        """Insert new receipts with their lines and payments.
+        self, conn: Connection, workshift_id: int, candidates: list[Receipt]
+    ) -> tuple[int, dict[str, tuple[int, int]]]:
+        """Insert the receipts whose uid is not stored yet, with their lines and payments.
 
-        Returns how many were stored, and the uids another transaction stored first
-        (only possible on PostgreSQL, between our look-up and our insert).
+        The insert's conflict clause skips stored uids; only when its row count
+        says some were skipped are the uids looked up. Returns how many were
+        stored, and the skipped uids: uid -> (workshift_id, receipt_id) of the
+        stored receipt (stored before, or by another transaction meanwhile).
         """
-        if not fresh:
-            return 0, []
-        ids = self._receipt_ids(conn, len(fresh))
+        if not candidates:
+            return 0, {}
+        ids = self._receipt_ids(conn, len(candidates))
         rows = [
             (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier)
-            for rid, r in zip(ids, fresh, strict=True)
+            for rid, r in zip(ids, candidates, strict=True)
         ]
         inserted = conn.exec_driver_sql(self._sql.receipts, rows).rowcount
-        raced: list[Conflict] = []
-        ours = list(zip(ids, fresh, strict=True))
+        ours = list(zip(ids, candidates, strict=True))
+        others: dict[str, tuple[int, int]] = {}
         if inserted != len(rows):
-            known = self._known_receipts(conn, [r.uid for r in fresh])
-            mine = {uid for uid, (ws, rid) in known.items() if ws == workshift_id}
-            raced = [
-                Conflict(r.uid, known[r.uid][0], "stored under another shift")
-                for _, r in ours
-                if r.uid not in mine
-            ]
-            ours = [(rid, r) for rid, r in ours if r.uid in mine]
+            known = self._known_receipts(conn, [r.uid for r in candidates])
+            mine = {rid for rid, _ in ours}
+            others = {uid: seen for uid, seen in known.items() if seen[1] not in mine}
+            ours = [(rid, r) for rid, r in ours if r.uid not in others]
         # A line is a named tuple in the table's column order: unpacking it is C-fast.
         line_rows = [(rid, i, *ln) for rid, r in ours for i, ln in enumerate(r.lines)]
         payment_rows = [
@@ -329,7 +318,7 @@ class Repository:
                 )
                 .values(first_receipt_at=first_at)
             )
-        return len(ours), raced
+        return len(ours), others
 
     def _update_header(
         self,
