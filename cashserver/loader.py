@@ -36,7 +36,7 @@ from cashserver.store.repository import LoadOutcome, Repository, now_ms
 log = get_logger(__name__)
 
 SCAN_INTERVAL_S = 0.25
-HELD_RECEIPTS = 4_000
+HELD_RECEIPTS = 12_000
 """Receipts of queued uploads kept in memory; beyond that, a queued upload is read
 again from its sales file when its turn comes, so a deep queue costs disk, not RAM."""
 BACKOFF_FIRST_S = 0.2
