@@ -42,6 +42,8 @@ from cashserver.validate import ValidationError
 log = get_logger(__name__)
 
 SERVICE_NAME = "cashserver.v1.SalesLoader"
+HARD_LIMIT = 64 * 1024 * 1024
+"""gRPC's own receive limit is at least this (and 4 times the configured one)."""
 KEEPALIVE_OPTIONS = (
     # Registers behind NAT ping every 60 s; accept pings that often, even with no call
     # in flight, and ping idle connections ourselves every 2 minutes.
@@ -60,8 +62,9 @@ def _tls_identity(context: grpc.ServicerContext) -> str | None:
 
 
 class SalesLoaderService(pb_grpc.SalesLoaderServicer):  # type: ignore[misc]
-    def __init__(self, ingest: Ingest, tls: bool, mutual_tls: bool) -> None:
+    def __init__(self, ingest: Ingest, tls: bool, mutual_tls: bool, max_message_bytes: int) -> None:
         self.ingest = ingest
+        self.max_message_bytes = max_message_bytes
         self.tls = tls
         self.mutual_tls = mutual_tls
 
@@ -98,8 +101,20 @@ class SalesLoaderService(pb_grpc.SalesLoaderServicer):  # type: ignore[misc]
         return settings_to_proto(settings)
 
     def UploadShift(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        def bounded(chunks: Iterator[Any]) -> Iterator[Any]:
+            for index, chunk in enumerate(chunks):
+                size = chunk.ByteSize()
+                if size > self.max_message_bytes:
+                    log.warning("upload.too_large", protocol=4, peer=context.peer(), size=size)
+                    context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"chunks[{index}]: {size} bytes, over the limit of"
+                        f" {self.max_message_bytes}",
+                    )
+                yield chunk
+
         def read() -> Upload:
-            upload = upload_from_chunks(request_iterator)
+            upload = upload_from_chunks(bounded(request_iterator))
             self._check_identity(context, upload.shift.store_code, upload.shift.register_code)
             return upload
 
@@ -146,7 +161,10 @@ class GrpcListener:
         cfg = self.config
         options = [
             ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", cfg.max_message_bytes),
+            # gRPC's own limit is only a hard stop well above ours: when gRPC ends a
+            # call over its limit, the stream can look to Python as if the register
+            # had finished, so the configured limit is checked here, chunk by chunk.
+            ("grpc.max_receive_message_length", max(4 * cfg.max_message_bytes, HARD_LIMIT)),
             ("grpc.max_send_message_length", cfg.max_message_bytes),
             *KEEPALIVE_OPTIONS,
         ]
@@ -157,7 +175,7 @@ class GrpcListener:
         )
         mutual = self.tls and bool(cfg.tls_client_ca)
         pb_grpc.add_SalesLoaderServicer_to_server(
-            SalesLoaderService(self.ingest, self.tls, mutual), server
+            SalesLoaderService(self.ingest, self.tls, mutual, cfg.max_message_bytes), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         try:
