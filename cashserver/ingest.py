@@ -74,11 +74,6 @@ class Ingest:
             self._known[key] = protocol
         return protocol
 
-    def forget_registers(self) -> None:
-        """Drop the cache of admitted registers (after the directory changed)."""
-        with self._lock:
-            self._known.clear()
-
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
         for field, value in (
             ("store_code", request.store_code),

@@ -46,10 +46,6 @@ class ValidationError(ValueError):
         self.message = message
 
 
-class PayloadTooLarge(ValidationError):
-    """The payload is over the configured size limit."""
-
-
 def receipt_kind(value: int, field: str) -> ReceiptKind:
     try:
         return _KINDS[value]

@@ -76,7 +76,6 @@ _STATUSES: dict[int, UploadStatus] = {int(s): s for s in UploadStatus}
 _RECEIPT_SETTERS = slot_setters(Receipt, RECEIPT_FIELDS)
 
 _LINE_REQUIRED = Line._fields[:8]  # discount and vat_rate default to 0
-_PAYMENT_REQUIRED = Payment._fields
 _RECEIPT_REQUIRED = ("uid", "number", "kind", "closed_at")
 
 
