@@ -10,7 +10,8 @@ request, :class:`RegisterRefused` a permission fault, and
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from cashserver.config import Config
 from cashserver.domain import Upload, UploadResult
@@ -26,6 +27,37 @@ log = get_logger(__name__)
 
 UPLOADS_AT_ONCE = 2
 """Uploads built from their streams and spooled at the same time."""
+
+
+class BuildGate:
+    """At most :data:`UPLOADS_AT_ONCE` uploads are decoded, built, validated and
+    spooled at once. A transport that must decode a whole message before it can
+    call :meth:`Ingest.upload_from` (Thrift) takes its turn before decoding, with
+    :meth:`turn`; the upload then goes on in the same turn and gives it up as soon
+    as the upload is spooled, before waiting for the verdict."""
+
+    def __init__(self, at_once: int) -> None:
+        self._slots = threading.BoundedSemaphore(at_once)
+        self._local = threading.local()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold a turn (or keep the one this thread holds already)."""
+        if getattr(self._local, "held", False):
+            yield
+            return
+        self._slots.acquire()
+        self._local.held = True
+        try:
+            yield
+        finally:
+            self.give_up()
+
+    def give_up(self) -> None:
+        """Hand this thread's turn on, if it holds one."""
+        if getattr(self._local, "held", False):
+            self._local.held = False
+            self._slots.release()
 
 
 class RegisterRefused(PermissionError):
@@ -47,7 +79,7 @@ class Ingest:
         self.directory = directory
         self._known: dict[tuple[str, str], int | None] = {}
         self._lock = threading.Lock()
-        self._gate = threading.BoundedSemaphore(UPLOADS_AT_ONCE)
+        self.gate = BuildGate(UPLOADS_AT_ONCE)
 
     def admit(self, store_code: str, register_code: str, fresh: bool = False) -> int | None:
         """Let a register in, adding it when allowed; returns its own protocol version.
@@ -112,8 +144,9 @@ class Ingest:
         of many registers uploading at once without costing throughput: that work
         holds the GIL anyway. Waiting for the verdict happens outside that limit.
         """
-        with self._gate:
+        with self.gate.turn():
             ticket = self._accept(read, source)
+            self.gate.give_up()
         # The upload itself is not referenced while waiting (only the loader holds
         # it, within its memory budget): many registers waiting cost little memory.
         return ticket.wait(self.config.spool.verdict_timeout_s)

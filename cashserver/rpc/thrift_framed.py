@@ -49,6 +49,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,9 +74,6 @@ except ImportError:  # no compiled extensions (PyPy, a source build without Cyth
 
 log = get_logger(__name__)
 
-DECODING_AT_ONCE = 2
-"""Frames decoded at once: a decoded 1,000-receipt upload is several MB of structs,
-and decoding holds the GIL anyway, so more at once would cost memory, not time."""
 MAX_CONNECTIONS = 1000
 """Connections served at once; each holds a thread (mostly idle, waiting on its socket)."""
 RECEIVE_CHUNK = 1 << 20
@@ -226,6 +224,7 @@ class FramedServer:
         idle_timeout_s: float,
         tls: ssl.SSLContext | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        gate: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
         self.listen = listen
         self.processor_for = processor_for
@@ -233,7 +232,9 @@ class FramedServer:
         self.idle_timeout_s = idle_timeout_s
         self.tls = tls
         self.max_connections = max_connections
-        self._decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
+        self.gate = gate
+        """Taken around decoding a frame and its call: a decoded 1,000-receipt upload is
+        several MB of structs, so frames wait for their turn as bytes, not as structs."""
         self.port = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -384,13 +385,13 @@ class FramedServer:
             return None
         out = MemoryBuffer()
         try:
-            with self._decoding:
+            with self.gate():
                 check_message(body)
                 source = BufferedTransport(_FrameSource(body), max(size, 4096))
                 iprot = BinaryProtocol(source, strict_read=False, strict_decode=True)
                 api, seqid, result, call = processor.process_in(iprot)
                 del body, source, iprot  # the frame is decoded: let its bytes go
-            _call(processor, BinaryProtocol(out), api, seqid, result, call)
+                _call(processor, BinaryProtocol(out), api, seqid, result, call)
         except Exception as exc:
             self._connection_error(
                 conn, "protocol_error", size=size, error=f"{type(exc).__name__}: {exc}"

@@ -127,6 +127,7 @@ class ThriftListener:
             max_frame_bytes=cfg.max_frame_bytes,
             idle_timeout_s=cfg.idle_timeout_s,
             tls=server_tls_context(cfg.tls_cert, cfg.tls_key) if self.tls else None,
+            gate=self.ingest.gate.turn,
         )
         self.port = server.start()
         self.server = server
