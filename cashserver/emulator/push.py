@@ -14,7 +14,6 @@ from typing import Any, Protocol
 import grpc
 
 from cashserver.domain import Upload, UploadResult
-from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2_grpc as pb_grpc
 from cashserver.rpc.convert_proto import (
     handshake_to_proto,
     result_from_proto,
@@ -22,6 +21,7 @@ from cashserver.rpc.convert_proto import (
     upload_to_chunks,
 )
 from cashserver.rpc.messages import Handshake, SyncSettings
+from cashserver.rpc.services import SALES_LOADER, Stub
 
 SOFTWARE_VERSION = "cashserver-emulator/1"
 
@@ -64,7 +64,7 @@ class GrpcPusher:
         self, target: str, tls: TlsFiles | None = None, batch_size: int = 500, timeout_s: float = 60
     ) -> None:
         self.channel = grpc_channel(target, tls)
-        self.stub = pb_grpc.SalesLoaderStub(self.channel)
+        self.stub = Stub(self.channel, SALES_LOADER)
         self.batch_size = batch_size
         self.timeout_s = timeout_s
 

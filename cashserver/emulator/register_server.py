@@ -9,12 +9,12 @@ from typing import Any
 import grpc
 
 from cashserver.emulator.history import History
-from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2_grpc as pb_grpc
 from cashserver.rpc.convert_proto import sales_query_from_proto, upload_to_chunks
+from cashserver.rpc.services import REGISTER_SALES, add_service
 from cashserver.validate import ValidationError
 
 
-class RegisterSalesService(pb_grpc.RegisterSalesServicer):  # type: ignore[misc]
+class RegisterSalesService:
     def __init__(self, history: History, batch_size: int = 500) -> None:
         self.history = history
         self.batch_size = batch_size
@@ -31,7 +31,7 @@ class RegisterSalesService(pb_grpc.RegisterSalesServicer):  # type: ignore[misc]
 def serve_register_grpc(listen: str, history: History) -> tuple[grpc.Server, int]:
     """Start a RegisterSales server; returns it and the bound port."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    pb_grpc.add_RegisterSalesServicer_to_server(RegisterSalesService(history), server)
+    add_service(server, REGISTER_SALES, RegisterSalesService(history))
     port = server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")

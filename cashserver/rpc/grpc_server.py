@@ -28,7 +28,6 @@ from cashserver.domain import Upload
 from cashserver.ingest import Ingest, RegisterRefused
 from cashserver.log import get_logger
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
-from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2_grpc as pb_grpc
 from cashserver.rpc.convert_proto import (
     handshake_from_proto,
     result_to_proto,
@@ -36,6 +35,7 @@ from cashserver.rpc.convert_proto import (
     upload_from_chunks,
 )
 from cashserver.rpc.errors import BindError
+from cashserver.rpc.services import SALES_LOADER, add_service
 from cashserver.spool import SpoolUnavailable
 from cashserver.validate import ValidationError
 
@@ -61,7 +61,7 @@ def _tls_identity(context: grpc.ServicerContext) -> str | None:
     return bytes(names[0]).decode() if names else None
 
 
-class SalesLoaderService(pb_grpc.SalesLoaderServicer):  # type: ignore[misc]
+class SalesLoaderService:
     def __init__(self, ingest: Ingest, tls: bool, mutual_tls: bool, max_message_bytes: int) -> None:
         self.ingest = ingest
         self.max_message_bytes = max_message_bytes
@@ -174,8 +174,10 @@ class GrpcListener:
             maximum_concurrent_rpcs=cfg.workers + cfg.queued_calls,
         )
         mutual = self.tls and bool(cfg.tls_client_ca)
-        pb_grpc.add_SalesLoaderServicer_to_server(
-            SalesLoaderService(self.ingest, self.tls, mutual, cfg.max_message_bytes), server
+        add_service(
+            server,
+            SALES_LOADER,
+            SalesLoaderService(self.ingest, self.tls, mutual, cfg.max_message_bytes),
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         try:

@@ -14,9 +14,9 @@ from cashserver.domain import Upload
 from cashserver.emulator.generate import DAY_MS, opened_at_for
 from cashserver.emulator.history import History
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
-from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2_grpc as pb_grpc
 from cashserver.rpc.convert_proto import sales_query_to_proto, upload_from_chunks
 from cashserver.rpc.messages import ShiftRange, TimeRange
+from cashserver.rpc.services import REGISTER_SALES, Stub
 from tests.e2e.daemon import ServeProcess, cli_env, run_cli
 from tests.pg import free_port
 
@@ -92,7 +92,7 @@ def register_server() -> Iterator[str]:
 def test_serve_answers_shift_ranges_and_time_ranges(register_server: str) -> None:
     history = History("S1", "R1", 10, 30, 3, 4)
     with grpc.insecure_channel(register_server) as channel:
-        stub = pb_grpc.RegisterSalesStub(channel)
+        stub = Stub(channel, REGISTER_SALES)
 
         def pull(query: ShiftRange | TimeRange) -> list[tuple[int, int]]:
             chunks = list(stub.GetSales(sales_query_to_proto(query), timeout=10))

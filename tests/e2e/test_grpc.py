@@ -18,8 +18,8 @@ from cashserver.domain import Shift, Upload, UploadStatus
 from cashserver.emulator.generate import DAY_MS, ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
-from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2_grpc as pb_grpc
 from cashserver.rpc.convert_proto import upload_to_chunks
+from cashserver.rpc.services import SALES_LOADER, Stub
 from tests.e2e.daemon import REPO, ServeProcess
 
 
@@ -128,7 +128,7 @@ def test_an_open_shift_pushed_again_with_more_receipts(
 
 def raw_upload(target: str, chunks: list[pb.UploadChunk]) -> grpc.RpcError:
     with grpc.insecure_channel(target) as channel:
-        stub = pb_grpc.SalesLoaderStub(channel)
+        stub = Stub(channel, SALES_LOADER)
         with pytest.raises(grpc.RpcError) as failure:
             stub.UploadShift(iter(chunks), timeout=10)
     return failure.value
