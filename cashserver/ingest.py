@@ -125,8 +125,10 @@ class Ingest:
         )
         return SyncSettings(
             protocol_version=protocol or self.config.registers.protocol_version,
-            grpc_endpoint=_advertised(self.config.grpc.listen, host),
-            thrift_endpoint=_advertised(self.config.thrift.listen, host),
+            grpc_endpoint=self.config.registers.advertise_grpc
+            or _advertised(self.config.grpc.listen, host),
+            thrift_endpoint=self.config.registers.advertise_thrift
+            or _advertised(self.config.thrift.listen, host),
             tls_required=tls,
             upload_batch_size=self.config.registers.upload_batch_size,
             server_time=now_ms(),
