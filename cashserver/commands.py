@@ -102,13 +102,12 @@ def _engine(config: Config) -> Any:
 
 def flush_journal(journal: Journal) -> None:
     """Write the events this command logged, if it opened the database."""
-    from cashserver.store.directory import Directory
-    from cashserver.store.repository import Repository
+    from cashserver.store.events import Events
 
     pending = journal.drain()
     for engine in _engines.values():
         if pending:
-            Directory(Repository(engine)).write_events(pending)
+            Events(engine).write(pending)
         engine.dispose()
     _engines.clear()
 
@@ -221,7 +220,7 @@ def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_log(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.reconcile import iso_utc
+    from cashserver.clock import iso_utc
     from cashserver.store.reading import Reader
 
     events = Reader(_engine(config), config).events(args.since)

@@ -144,10 +144,9 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def _directory(config: Config) -> Any:
     from cashserver.commands import _engine
-    from cashserver.store.directory import Directory
-    from cashserver.store.repository import Repository
+    from cashserver.store.registers import Registers
 
-    return Directory(Repository(_engine(config)))
+    return Registers(_engine(config))
 
 
 def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
@@ -184,8 +183,8 @@ def cmd_registers_remove(config: Config, args: argparse.Namespace) -> int:
 
 def register_rows(config: Config, store_code: str | None = None) -> list[dict[str, Any]]:
     """``registers list --json`` rows (SPEC 10): values as stored, times ISO 8601 UTC."""
+    from cashserver.clock import iso_utc
     from cashserver.commands import _engine
-    from cashserver.reconcile import iso_utc
     from cashserver.store.reading import Reader
 
     rows = []

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from cashserver.clock import iso_utc
 from cashserver.config import parse_config
 from cashserver.emulator.generate import ShiftPlan, generate_upload
-from cashserver.reconcile import iso_utc
-from cashserver.store.directory import Directory
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader, RegisterInfo
+from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
 from tests.integration.test_cli import Site
 
@@ -121,7 +121,7 @@ def test_a_load_records_last_load_and_last_sale(engine: Engine) -> None:
 
 
 def test_state_is_written_through_the_directory(engine: Engine) -> None:
-    directory = Directory(Repository(engine))
+    directory = Registers(engine)
     directory.add_entry("S1", "R1", {"address": "h:1"})
     directory.set_state("S1", "R1", "ERROR", "timed out", 1234)
     row = _registers(engine)[0]

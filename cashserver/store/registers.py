@@ -1,32 +1,99 @@
-"""The registers directory, export state and the events table: the store's small writes."""
+"""The registers directory (and the stores it names): the only writer of both tables.
+
+:class:`Registers` is the directory's own door (``registers add``, the daemon's
+last-seen updates); :func:`lock_register` is the loader's, inside its load
+transaction, creating a register the first time one of its shifts loads.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, Engine, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
+from cashserver.clock import now_ms
 from cashserver.store.engine import write_transaction
-from cashserver.store.schema import events, exports, registers
-
-if TYPE_CHECKING:
-    from cashserver.store.repository import Repository
+from cashserver.store.schema import registers, stores
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> int:
+    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    result = conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+    return int(result.rowcount or 0)
 
 
-class Directory:
-    """The registers directory, export state and the events table: small writes."""
+def create_register(
+    conn: Connection, store_code: str, register_code: str, protocol: int | None
+) -> bool:
+    """Add the store and the register if they are not there; True when the register is new."""
+    created_at = now_ms()
+    _insert_ignore(conn, stores, {"store_code": store_code, "created_at": created_at})
+    values = {
+        "store_code": store_code,
+        "register_code": register_code,
+        "protocol_version": protocol,
+        "created_at": created_at,
+    }
+    return _insert_ignore(conn, registers, values) > 0
 
-    def __init__(self, repository: Repository) -> None:
-        self.repository = repository
-        self.engine = repository.engine
 
-    def find_register(self, store_code: str, register_code: str) -> tuple[bool, int | None]:
+def lock_register(conn: Connection, store_code: str, register_code: str) -> int:
+    """The register's id, creating store and register if new; locks the row on PostgreSQL."""
+    query = (
+        select(registers.c.register_id)
+        .where(registers.c.store_code == store_code)
+        .where(registers.c.register_code == register_code)
+        .with_for_update()
+    )
+    register_id = conn.execute(query).scalar()
+    if register_id is None:
+        create_register(conn, store_code, register_code, None)
+        register_id = conn.execute(query).scalar_one()
+    return int(register_id)
+
+
+DIRECTORY_FIELDS = (
+    "address",
+    "protocol_version",
+    "pull_interval_s",
+    "timezone",
+    "department",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+)
+"""The columns ``registers add`` and ``registers set`` write (SPEC 10)."""
+
+
+def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - set(DIRECTORY_FIELDS)
+    if unknown:
+        raise ValueError(f"not directory fields: {sorted(unknown)}")
+    return dict(fields)
+
+
+def note_loaded(conn: Connection, register_id: int, now: int, last_sale_at: int | None) -> None:
+    """Inside a load's transaction: the register loaded a shift now (pushed or pulled,
+    even when every receipt was a duplicate), and its latest stored sale is at least
+    ``last_sale_at``. A removed register that loads again is back in the directory."""
+    values: dict[str, Any] = {"last_load_at": now, "removed_at": None}
+    if last_sale_at is not None:
+        column = registers.c.last_sale_at
+        values["last_sale_at"] = case(
+            (column.is_(None) | (column < last_sale_at), last_sale_at), else_=column
+        )
+    conn.execute(update(registers).where(registers.c.register_id == register_id).values(**values))
+
+
+class Registers:
+    """The registers directory on ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def find(self, store_code: str, register_code: str) -> tuple[bool, int | None]:
         """Whether the register is known, and its own protocol version if it has one."""
         query = (
             select(registers.c.protocol_version)
@@ -38,10 +105,10 @@ class Directory:
             row = conn.execute(query).first()
         return (False, None) if row is None else (True, row.protocol_version)
 
-    def add_register(self, store_code: str, register_code: str, protocol: int | None) -> bool:
+    def add(self, store_code: str, register_code: str, protocol: int | None) -> bool:
         """Add a register (or set its protocol if it exists); True when it is new."""
         with write_transaction(self.engine) as conn:
-            created = self.repository._create_register(conn, store_code, register_code, protocol)
+            created = create_register(conn, store_code, register_code, protocol)
             if not created and protocol is not None:
                 conn.execute(
                     update(registers)
@@ -57,7 +124,7 @@ class Directory:
         A removed register is added again, with only the given fields set.
         """
         with write_transaction(self.engine) as conn:
-            created = self.repository._create_register(conn, store_code, register_code, None)
+            created = create_register(conn, store_code, register_code, None)
             where = (registers.c.store_code == store_code) & (
                 registers.c.register_code == register_code
             )
@@ -115,7 +182,8 @@ class Directory:
                 .values(state=state, state_message=message, state_at=at_ms)
             )
 
-    def register_seen(self, store_code: str, register_code: str, software_version: str) -> None:
+    def seen(self, store_code: str, register_code: str, software_version: str) -> None:
+        """Record that the register called now, with this software version."""
         with write_transaction(self.engine) as conn:
             conn.execute(
                 update(registers)
@@ -123,61 +191,3 @@ class Directory:
                 .where(registers.c.register_code == register_code)
                 .values(last_seen_at=now_ms(), software_version=software_version[:64])
             )
-
-    def mark_exported(
-        self, workshift_id: int, revision: int, formats: Sequence[str], content_hash: str
-    ) -> None:
-        values = {
-            "workshift_id": workshift_id,
-            "revision": revision,
-            "formats": ",".join(formats),
-            "content_hash": content_hash,
-            "exported_at": now_ms(),
-        }
-        with write_transaction(self.engine) as conn:
-            conn.execute(exports.delete().where(exports.c.workshift_id == workshift_id))
-            conn.execute(exports.insert().values(**values))
-
-    def write_events(self, pending: Sequence[tuple[int, str, str]]) -> None:
-        if not pending:
-            return
-        rows = [{"time": t, "event": e, "fields": f} for t, e, f in pending]
-        with write_transaction(self.engine) as conn:
-            conn.execute(events.insert(), rows)
-
-    def trim_events(self, before_ms: int) -> int:
-        with write_transaction(self.engine) as conn:
-            return int(conn.execute(events.delete().where(events.c.time < before_ms)).rowcount)
-
-
-DIRECTORY_FIELDS = (
-    "address",
-    "protocol_version",
-    "pull_interval_s",
-    "timezone",
-    "department",
-    "tls_ca",
-    "tls_cert",
-    "tls_key",
-)
-"""The columns ``registers add`` and ``registers set`` write (SPEC 10)."""
-
-
-def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(fields) - set(DIRECTORY_FIELDS)
-    if unknown:
-        raise ValueError(f"not directory fields: {sorted(unknown)}")
-    return dict(fields)
-
-
-def note_loaded(conn: Connection, register_id: int, now: int, last_sale_at: int | None) -> None:
-    """Inside a load's transaction: the register loaded a shift now (pushed or pulled,
-    even when every receipt was a duplicate), and its latest stored sale is at least
-    ``last_sale_at``. A removed register that loads again is back in the directory."""
-    values: dict[str, Any] = {"last_load_at": now, "removed_at": None}
-    if last_sale_at is not None:
-        column = registers.c.last_sale_at
-        values["last_sale_at"] = case(
-            (column.is_(None) | (column < last_sale_at), last_sale_at), else_=column
-        )
-    conn.execute(update(registers).where(registers.c.register_id == register_id).values(**values))
