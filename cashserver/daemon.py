@@ -31,10 +31,14 @@ from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWor
 from cashserver.ingest import Ingest
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger, set_journal
+from cashserver.pull.handoff import ServeLock
+from cashserver.pull.runner import Puller
+from cashserver.pull.schedule import PullScheduler
 from cashserver.rpc.tls_log import StderrTap
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
+from cashserver.store.reading import Reader
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
@@ -131,6 +135,9 @@ class Daemon:
         self.listeners: list[Listener] = []
         self._stop = threading.Event()
         self._tap: StderrTap | None = None
+        self.serve_lock = ServeLock(config.data_dir)
+        self.puller = Puller(config, self.loader, self.registers)
+        self.pull_scheduler: PullScheduler | None = None
 
     def _on_loaded(self, outcomes: Sequence[LoadOutcome]) -> None:
         for hook in self.loaded_hooks:
@@ -158,6 +165,10 @@ class Daemon:
             upgrade(self.engine)
         except Exception as exc:
             raise StartupError(f"database {self.engine.url!r}: {exc}".splitlines()[0]) from exc
+        try:
+            self.serve_lock.acquire_for_serve()
+        except RuntimeError as exc:
+            raise StartupError(str(exc)) from exc
         self.export_worker.start()
         self.loader.start()
         for factory in self._listener_factories:
@@ -169,6 +180,11 @@ class Daemon:
             self.listeners.append(listener)
         self._schedule()
         self.scheduler.start()
+        if self.config.pull.enabled:
+            self.pull_scheduler = PullScheduler(
+                self.config, self.puller, Reader(self.engine, self.config), self.scheduler
+            )
+            self.pull_scheduler.start()
         manual_gc()
         log.info(
             "daemon.started",
@@ -226,6 +242,7 @@ class Daemon:
     def shutdown(self, grace_s: float = GRACE_S) -> None:
         sd_notify("STOPPING=1")
         log.info("daemon.stopping", queued=self.loader.queued)
+        self.puller.close()
         for listener in reversed(self.listeners):
             listener.stop(grace_s / 2)
         self.loader.stop(grace_s)
@@ -236,6 +253,7 @@ class Daemon:
         log.info("daemon.stopped")
         self.flush_journal()
         set_journal(None)
+        self.serve_lock.release()
         self.engine.dispose()
         if self._tap is not None:
             self._tap.stop()
