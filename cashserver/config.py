@@ -93,6 +93,13 @@ class JobsConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    load_mode: str = "line"
+    """Where a department report takes the department: "line" (the line's own) or
+    "register" (the register's ``department`` in the directory), like Artix's loadMode."""
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """Per-store details under ``[stores.<store_code>]``."""
 
@@ -110,6 +117,7 @@ class Config:
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     stores: Mapping[str, StoreConfig] = field(default_factory=dict)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -148,6 +156,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "spool": SpoolConfig,
     "exchange": ExchangeConfig,
     "jobs": JobsConfig,
+    "reports": ReportsConfig,
 }
 
 
@@ -263,6 +272,8 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{section}.tls_cert / {section}.tls_key: set both or neither")
     if config.grpc.tls_client_ca and not config.grpc.tls_cert:
         raise ConfigError("grpc.tls_client_ca: needs grpc.tls_cert and grpc.tls_key")
+    if config.reports.load_mode not in ("line", "register"):
+        raise ConfigError('reports.load_mode: expected "line" or "register"')
     for code, store in config.stores.items():
         if store.timezone:
             _check_timezone(f"stores.{code}.timezone", store.timezone)
