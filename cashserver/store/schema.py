@@ -153,6 +153,18 @@ events = Table(
     Index("ix_events_time", "time"),
 )
 
+leases = Table(
+    "leases",
+    metadata,
+    Column("job", String(64), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("fence", BigInteger, nullable=False),
+    Column("acquired_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("job", "key", name="pk_leases"),
+)
+
 # Totals kept by the loader in the same transaction as the receipts (cashserver.store.totals),
 # so reconciliation and the store-day report never scan receipts. The six money columns
 # are the sums of SPEC 7: payments of SALE and RETURN per method, CASH_IN and CASH_OUT cash.
