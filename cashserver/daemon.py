@@ -34,8 +34,9 @@ from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger, set_journal
 from cashserver.rpc.tls_log import StderrTap
 from cashserver.spool import Spool
-from cashserver.store.directory import Directory
 from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.events import Events
+from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
 log = get_logger(__name__)
@@ -117,7 +118,8 @@ class Daemon:
         self.journal = Journal()
         self.engine = open_engine(config.database_url)
         self.repository = Repository(self.engine)
-        self.directory = Directory(self.repository)
+        self.registers = Registers(self.engine)
+        self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
         self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
         self.exporter = Exporter(self.engine, config)
@@ -126,7 +128,7 @@ class Daemon:
         self.loader = Loader(
             self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
         )
-        self.ingest = Ingest(config, self.loader, self.directory)
+        self.ingest = Ingest(config, self.loader, self.registers)
         self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
         self._listener_factories = listeners
         self.listeners: list[Listener] = []
@@ -142,7 +144,7 @@ class Daemon:
         if not pending:
             return
         try:
-            self.directory.write_events(pending)
+            self.events.write(pending)
         except Exception as exc:  # the database may be down: keep the events for later
             self.journal.put_back(pending)
             log.debug("journal.flush_failed", error=str(exc))
@@ -193,7 +195,7 @@ class Daemon:
         self.scheduler.add_job(
             jobs.trim_events,
             CronTrigger(hour=hour, minute=minute),
-            args=[self.directory, self.config.jobs.events_keep_days],
+            args=[self.events, self.config.jobs.events_keep_days],
             id="trim_events",
             misfire_grace_time=3600,
             coalesce=True,
