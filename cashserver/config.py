@@ -130,6 +130,24 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class PullConfig:
+    """``[pull]`` (SPEC 10): the server asks registers for their sales."""
+
+    enabled: bool = True
+    """Scheduled pulls; on-demand pulls work either way."""
+    interval_s: int = 900
+    overlap_s: int = 7200
+    first_window_s: int = 86400
+    concurrency: int = 16
+    timeout_s: float = 60.0
+    """One register's whole answer, connecting included."""
+    confirm_days: int = 7
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """Per-store details under ``[stores.<store_code>]``."""
 
@@ -147,6 +165,7 @@ class Config:
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    pull: PullConfig = field(default_factory=PullConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stores: Mapping[str, StoreConfig] = field(default_factory=dict)
 
@@ -188,6 +207,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "exchange": ExchangeConfig,
     "jobs": JobsConfig,
     "http": HttpConfig,
+    "pull": PullConfig,
     "cluster": ClusterConfig,
 }
 
@@ -319,6 +339,7 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{section}.tls_cert / {section}.tls_key: set both or neither")
     if config.grpc.tls_client_ca and not config.grpc.tls_cert:
         raise ConfigError("grpc.tls_client_ca: needs grpc.tls_cert and grpc.tls_key")
+    _check_pull(config.pull)
     _check_cluster(config)
     for code, store in config.stores.items():
         if store.timezone:
@@ -344,6 +365,16 @@ def _check_ops(config: Config) -> None:
     root = config.jobs.dicts_allowed_root
     if root and not Path(root).is_absolute():
         raise ConfigError("jobs.dicts_allowed_root: must be an absolute path")
+
+
+def _check_pull(pull: PullConfig) -> None:
+    for key in ("interval_s", "concurrency", "timeout_s", "confirm_days", "first_window_s"):
+        if getattr(pull, key) <= 0:
+            raise ConfigError(f"pull.{key}: must be positive")
+    if pull.overlap_s < 0:
+        raise ConfigError("pull.overlap_s: must not be negative")
+    if bool(pull.tls_cert) != bool(pull.tls_key):
+        raise ConfigError("pull.tls_cert / pull.tls_key: set both or neither")
 
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
