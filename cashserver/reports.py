@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import Connection, Engine, select
 
 from cashserver.config import Config
 from cashserver.domain import ReceiptKind
@@ -24,6 +24,7 @@ from cashserver.store.schema import (
     TOTAL_COLUMNS,
     lines,
     receipts,
+    registers,
     shift_quarter_totals,
     shifts,
     stores,
@@ -208,15 +209,8 @@ def _department_row(name: str, receipts_count: int, acc: list[int]) -> dict[str,
 
 
 def _register_department(conn: Connection, register_id: int) -> str:
-    """The register's ``department`` in the directory; "" when it has none.
-
-    The column comes with the pull directory's migration; a database without it
-    has no register departments, which reads the same as every one being empty.
-    """
-    names = {c["name"] for c in inspect(conn).get_columns("registers")}
-    if "department" not in names:
-        return ""
+    """The register's ``department`` in the directory; "" when it has none."""
     value = conn.execute(
-        text("SELECT department FROM registers WHERE register_id = :id"), {"id": register_id}
+        select(registers.c.department).where(registers.c.register_id == register_id)
     ).scalar()
     return str(value or "")

@@ -25,7 +25,7 @@ from cashserver.log import get_logger
 from cashserver.rules import Candidate, MergeInto, NewShift, Rejected, decide
 from cashserver.store.engine import write_transaction
 from cashserver.store.reading import read_receipts
-from cashserver.store.registers import lock_register
+from cashserver.store.registers import lock_register, note_loaded
 from cashserver.store.schema import (
     COUNTER_COLUMNS,
     receipts,
@@ -167,7 +167,9 @@ class Repository:
             workshift_id = decision.workshift_id
             row = next(r for r in stored if r.workshift_id == workshift_id)
 
-        inserted, others = self._insert_receipts(conn, workshift_id, list(unique.values()))
+        inserted, others, stored_last_sale = self._insert_receipts(
+            conn, workshift_id, list(unique.values())
+        )
         stored_count = len(inserted)
         # ``others``: uids that were stored already (before, or by a racing load).
         same_shift: list[int] = []
@@ -183,6 +185,7 @@ class Repository:
             if stored != unique[stored.uid]
         )
 
+        note_loaded(conn, register_id, now, stored_last_sale)
         changed = isinstance(decision, NewShift) or stored_count > 0
         if row is not None:
             changed = self._update_header(conn, row, shift, stored_count > 0, now)
@@ -240,16 +243,17 @@ class Repository:
 
     def _insert_receipts(
         self, conn: Connection, workshift_id: int, candidates: list[Receipt]
-    ) -> tuple[list[Receipt], dict[str, tuple[int, int]]]:
+    ) -> tuple[list[Receipt], dict[str, tuple[int, int]], int | None]:
         """Insert the receipts whose uid is not stored yet, with their lines and payments.
 
         The insert's conflict clause skips stored uids; only when its row count
         says some were skipped are the uids looked up. Returns the receipts
-        stored, and the skipped uids: uid -> (workshift_id, receipt_id) of the
-        stored receipt (stored before, or by another transaction meanwhile).
+        stored, the skipped uids: uid -> (workshift_id, receipt_id) of the
+        stored receipt (stored before, or by another transaction meanwhile), and
+        the latest ``closed_at`` of the receipts stored now.
         """
         if not candidates:
-            return [], {}
+            return [], {}, None
         ids = self._receipt_ids(conn, len(candidates))
         rows = [
             (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier)
@@ -273,6 +277,7 @@ class Repository:
         if payment_rows:
             conn.exec_driver_sql(self._sql.payments, payment_rows)
         first_at = min(r.closed_at for _, r in ours) if ours else None
+        last_at = max(r.closed_at for _, r in ours) if ours else None
         if first_at is not None:
             conn.execute(
                 update(shifts)
@@ -282,7 +287,7 @@ class Repository:
                 )
                 .values(first_receipt_at=first_at)
             )
-        return [r for _, r in ours], others
+        return [r for _, r in ours], others, last_at
 
     def _keep_totals(
         self,

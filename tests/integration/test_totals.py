@@ -39,6 +39,7 @@ from cashserver.reconcile import compute_totals, numbers_in_range
 from cashserver.reports import STORE_DAY_KEYS, Reports
 from cashserver.store.engine import alembic_config, open_engine, upgrade, write_transaction
 from cashserver.store.reading import Reader, ShiftFilter, read_receipts
+from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
 from cashserver.store.schema import (
     TOTAL_COLUMNS,
@@ -460,6 +461,10 @@ def test_department_report(engine: Engine, tmp_path: Path) -> None:
     assert [d["department"] for d in report["departments"]] == [""]
     assert report["departments"][0]["receipts_count"] == 2
     assert Reports(engine, by_register).departments(outcome.workshift_id + 99) is None
+    Registers(engine).update_entry("S1", "R1", {"department": "Grocery"})
+    report = Reports(engine, by_register).departments(outcome.workshift_id)
+    assert report is not None
+    assert [(d["department"], d["sales"]) for d in report["departments"]] == [("Grocery", 1050)]
 
 
 def test_the_migration_backfills_totals_of_stored_receipts(engine: Engine) -> None:
