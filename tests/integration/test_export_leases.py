@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def load_shifts(engine: Engine, count: int, seed: int = 1) -> list[int]:
     return [o.workshift_id for o in Repository(engine).load_batch(uploads)]
 
 
-def exported_events(logs: list[dict[str, Any]]) -> Counter[tuple[int, int, str]]:
+def exported_events(logs: list[MutableMapping[str, Any]]) -> Counter[tuple[int, int, str]]:
     return Counter(
         (e["workshift_id"], e["revision"], e["result"])
         for e in logs
