@@ -221,40 +221,6 @@ def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
     return _print_export_summary(summary, args, every_shift=True)
 
 
-def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.store.registers import Registers
-    from cashserver.validate import CODE_RE
-
-    for what, code in (("STORE", args.store), ("REGISTER", args.register)):
-        if CODE_RE.fullmatch(code) is None:
-            raise UsageError(f"{what} {code!r}: must be 1-32 characters of A-Z a-z 0-9 _ -")
-    created = Registers(_engine(config)).add(args.store, args.register, args.protocol)
-    print(f"register {args.store}/{args.register} {'added' if created else 'updated'}")
-    return EXIT_OK
-
-
-def cmd_registers_list(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.clock import iso_utc
-    from cashserver.store.reading import Reader
-
-    rows = [
-        {
-            "store_code": r.store_code,
-            "register_code": r.register_code,
-            "protocol_version": r.protocol_version,
-            "software_version": r.software_version,
-            "created_at": iso_utc(r.created_at),
-            "last_seen_at": iso_utc(r.last_seen_at),
-        }
-        for r in Reader(_engine(config), config).registers()
-    ]
-    if args.json:
-        print_json(rows)
-    else:
-        print_table(rows, [(k, k.replace("_", " ")) for k in rows[0]] if rows else [])
-    return EXIT_OK
-
-
 def cmd_log(config: Config, args: argparse.Namespace) -> int:
     from cashserver.clock import iso_utc
     from cashserver.store.reading import Reader

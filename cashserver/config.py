@@ -114,6 +114,24 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class PullConfig:
+    """``[pull]`` (SPEC 10): the server asks registers for their sales."""
+
+    enabled: bool = True
+    """Scheduled pulls; on-demand pulls work either way."""
+    interval_s: int = 900
+    overlap_s: int = 7200
+    first_window_s: int = 86400
+    concurrency: int = 16
+    timeout_s: float = 60.0
+    """One register's whole answer, connecting included."""
+    confirm_days: int = 7
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """Per-store details under ``[stores.<store_code>]``."""
 
@@ -130,6 +148,7 @@ class Config:
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    pull: PullConfig = field(default_factory=PullConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stores: Mapping[str, StoreConfig] = field(default_factory=dict)
 
@@ -170,6 +189,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "spool": SpoolConfig,
     "exchange": ExchangeConfig,
     "jobs": JobsConfig,
+    "pull": PullConfig,
     "cluster": ClusterConfig,
 }
 
@@ -296,10 +316,21 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{section}.tls_cert / {section}.tls_key: set both or neither")
     if config.grpc.tls_client_ca and not config.grpc.tls_cert:
         raise ConfigError("grpc.tls_client_ca: needs grpc.tls_cert and grpc.tls_key")
+    _check_pull(config.pull)
     _check_cluster(config)
     for code, store in config.stores.items():
         if store.timezone:
             _check_timezone(f"stores.{code}.timezone", store.timezone)
+
+
+def _check_pull(pull: PullConfig) -> None:
+    for key in ("interval_s", "concurrency", "timeout_s", "confirm_days", "first_window_s"):
+        if getattr(pull, key) <= 0:
+            raise ConfigError(f"pull.{key}: must be positive")
+    if pull.overlap_s < 0:
+        raise ConfigError("pull.overlap_s: must not be negative")
+    if bool(pull.tls_cert) != bool(pull.tls_key):
+        raise ConfigError("pull.tls_cert / pull.tls_key: set both or neither")
 
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
