@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cashserver.emulator.commands import add_arguments
 
     add_arguments(push, serve)
+
+    from cashserver.ops_cli import add_commands as add_ops_commands
+
+    add_ops_commands(sub, add, json_flag)
     return parser
 
 
