@@ -42,6 +42,7 @@ from cashserver.domain import Shift, UploadStatus
 from cashserver.durable import write_atomically
 from cashserver.exchange import EXTENSIONS, RENDERERS
 from cashserver.log import get_logger
+from cashserver.metrics import count_export
 from cashserver.store.exports import Exports
 from cashserver.store.reading import Reader
 from cashserver.store.repository import LoadOutcome
@@ -180,9 +181,11 @@ class Exporter:
         with self._lock:
             try:
                 with _outbox_lock(self.outbox):
-                    return self._export(workshift_id)
+                    outcome = self._export(workshift_id)
             except (OSError, SQLAlchemyError) as exc:
-                return self._failed(workshift_id, None, None, _describe(exc))
+                outcome = self._failed(workshift_id, None, None, _describe(exc))
+        count_export(str(outcome.status))
+        return outcome
 
     def _export(self, workshift_id: int) -> Outcome:
         found = self.reader.report(workshift_id)

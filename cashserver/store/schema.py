@@ -180,3 +180,11 @@ leases = Table(
     Column("expires_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("job", "key", name="pk_leases"),
 )
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
