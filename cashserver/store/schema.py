@@ -181,6 +181,14 @@ leases = Table(
     PrimaryKeyConstraint("job", "key", name="pk_leases"),
 )
 
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 # Totals kept by the loader in the same transaction as the receipts (cashserver.store.totals),
 # so reconciliation and the store-day report never scan receipts. The six money columns
 # are the sums of SPEC 7: payments of SALE and RETURN per method, CASH_IN and CASH_OUT cash.

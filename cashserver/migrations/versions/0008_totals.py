@@ -1,7 +1,7 @@
 """per-shift and per-shift-quarter-hour totals, backfilled from the stored receipts
 
 Revision ID: 0004_totals
-Revises: 0002_pull_directory
+Revises: 0003_settings
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_totals"
-down_revision: str | None = "0002_pull_directory"
+down_revision: str | None = "0003_settings"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
