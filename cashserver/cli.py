@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     retry = add("retry", cmd_spool_retry, "move error/ files back to incoming/", into=spool)
     retry.add_argument("files", nargs="*", metavar="FILE")
 
+    from cashserver.report_commands import add_report_commands
+
+    add_report_commands(sub, common, json_flag)
+
     emulator = sub.add_parser("emulator", help="a register emulator").add_subparsers(
         dest="emulator_command", required=True, metavar="COMMAND"
     )
@@ -141,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cashserver.emulator.commands import add_arguments
 
     add_arguments(push, serve)
+
+    from cashserver.ops_cli import add_commands as add_ops_commands
+
+    add_ops_commands(sub, add, json_flag)
     return parser
 
 

@@ -65,7 +65,7 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
     for line in cells:
         print(
             "  ".join(
-                cell.rjust(w) if cell.lstrip("-").isdigit() else cell.ljust(w)
+                cell.rjust(w) if cell.lstrip("-").replace(".", "", 1).isdigit() else cell.ljust(w)
                 for cell, w in zip(line, widths, strict=True)
             ).rstrip()
         )
@@ -175,6 +175,7 @@ def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shif
                 "written": summary.written,
                 "unchanged": summary.unchanged,
                 "failed": summary.failed,
+                "skipped": summary.skipped,
                 "shifts": [
                     {
                         "workshift_id": o.workshift_id,
@@ -197,6 +198,7 @@ def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shif
         print(
             f"{len(summary.outcomes)} shift(s): {summary.written} written,"
             f" {summary.unchanged} unchanged, {summary.failed} failed"
+            + (f", {summary.skipped} skipped (another daemon's)" if summary.skipped else "")
         )
     return EXIT_FAILED if summary.failed else EXIT_OK
 

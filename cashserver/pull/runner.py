@@ -29,6 +29,7 @@ from cashserver.clock import iso_utc, now_ms
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, Upload, UploadResult, UploadStatus
 from cashserver.log import get_logger
+from cashserver.metrics import count_pull
 from cashserver.pull.clients import BrokenPart, Cancellation, PullFailed, TlsFiles, fetch
 from cashserver.pull.locks import PullLocks
 from cashserver.spool import SpoolUnavailable
@@ -227,6 +228,7 @@ class Puller:
             tally.count(verdict.wait(max(0.0, deadline - time.monotonic())), shift_number)
         result = self._finish(target, tally, failure, time.monotonic() - started)
         self._record(target, result.state, result.state_message)
+        count_pull(result.state)
         return result
 
     def _hand_over(
