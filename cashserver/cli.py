@@ -36,7 +36,7 @@ from cashserver.commands import (
     parse_datetime_ms,
 )
 from cashserver.config import Config, ConfigError, load_config
-from cashserver.log import Journal, configure_logging, set_journal
+from cashserver.log import Journal, configure_logging, set_journal, set_node_name
 
 # -- the parser ------------------------------------------------------------------
 
@@ -156,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cashserver: configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    set_node_name(config.cluster.node_name)
     from sqlalchemy.exc import SQLAlchemyError
 
     from cashserver.daemon import StartupError

@@ -102,13 +102,12 @@ def _engine(config: Config) -> Any:
 
 def flush_journal(journal: Journal) -> None:
     """Write the events this command logged, if it opened the database."""
-    from cashserver.store.directory import Directory
-    from cashserver.store.repository import Repository
+    from cashserver.store.events import Events
 
     pending = journal.drain()
     for engine in _engines.values():
         if pending:
-            Directory(Repository(engine)).write_events(pending)
+            Events(engine).write(pending)
         engine.dispose()
     _engines.clear()
 
@@ -221,21 +220,19 @@ def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.store.directory import Directory
-    from cashserver.store.repository import Repository
+    from cashserver.store.registers import Registers
     from cashserver.validate import CODE_RE
 
     for what, code in (("STORE", args.store), ("REGISTER", args.register)):
         if CODE_RE.fullmatch(code) is None:
             raise UsageError(f"{what} {code!r}: must be 1-32 characters of A-Z a-z 0-9 _ -")
-    directory = Directory(Repository(_engine(config)))
-    created = directory.add_register(args.store, args.register, args.protocol)
+    created = Registers(_engine(config)).add(args.store, args.register, args.protocol)
     print(f"register {args.store}/{args.register} {'added' if created else 'updated'}")
     return EXIT_OK
 
 
 def cmd_registers_list(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.reconcile import iso_utc
+    from cashserver.clock import iso_utc
     from cashserver.store.reading import Reader
 
     rows = [
@@ -257,7 +254,7 @@ def cmd_registers_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_log(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.reconcile import iso_utc
+    from cashserver.clock import iso_utc
     from cashserver.store.reading import Reader
 
     events = Reader(_engine(config), config).events(args.since)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,11 @@ class RegistersConfig:
     auto_register: bool = True
     protocol_version: int = 4
     upload_batch_size: int = 500
+    advertise_grpc: str = ""
+    """The gRPC endpoint Handshake tells registers (say, a balancer's HOST:PORT);
+    empty: this daemon's own ``[grpc] listen`` address."""
+    advertise_thrift: str = ""
+    """The same for Thrift; empty: ``[thrift] listen``."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,21 @@ class JobsConfig:
     """Events older than this are trimmed daily."""
 
 
+def _host_name() -> str:
+    return socket.gethostname() or "cashserver"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Several daemons on one PostgreSQL (SPEC section 14)."""
+
+    node_name: str = field(default_factory=_host_name)
+    """Names this daemon in events and as the owner of its leases."""
+    lease_ttl_s: float = 30.0
+    """A lease not renewed for this long is free for another daemon (a dead one's
+    work moves within it); holders renew every third of it."""
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     """Per-store details under ``[stores.<store_code>]``."""
@@ -109,6 +130,7 @@ class Config:
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stores: Mapping[str, StoreConfig] = field(default_factory=dict)
 
     @property
@@ -148,6 +170,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "spool": SpoolConfig,
     "exchange": ExchangeConfig,
     "jobs": JobsConfig,
+    "cluster": ClusterConfig,
 }
 
 
@@ -229,6 +252,16 @@ def _check_timezone(key: str, value: str) -> None:
         raise ConfigError(f"{key}: unknown time zone {value!r}") from None
 
 
+def _check_cluster(config: Config) -> None:
+    name = config.cluster.node_name
+    if not 1 <= len(name) <= 128 or not name.isprintable():
+        raise ConfigError("cluster.node_name: expected 1-128 printable characters")
+    if not 1.0 <= config.cluster.lease_ttl_s <= 300.0:
+        raise ConfigError("cluster.lease_ttl_s: expected 1 to 300 seconds")
+    _check_listen("registers.advertise_grpc", config.registers.advertise_grpc)
+    _check_listen("registers.advertise_thrift", config.registers.advertise_thrift)
+
+
 def _check(config: Config) -> None:
     _check_timezone("server.timezone", config.server.timezone)
     _check_listen("grpc.listen", config.grpc.listen)
@@ -263,6 +296,7 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{section}.tls_cert / {section}.tls_key: set both or neither")
     if config.grpc.tls_client_ca and not config.grpc.tls_cert:
         raise ConfigError("grpc.tls_client_ca: needs grpc.tls_cert and grpc.tls_key")
+    _check_cluster(config)
     for code, store in config.stores.items():
         if store.timezone:
             _check_timezone(f"stores.{code}.timezone", store.timezone)

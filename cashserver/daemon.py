@@ -140,7 +140,7 @@ class Daemon:
             self._tap = None
 
     def _start_ingest(self) -> None:
-        self.ingest = Ingest(self.config, self.writer.loader, self.writer.directory)
+        self.ingest = Ingest(self.config, self.writer.loader, self.writer.registers)
 
     def _start_listeners(self) -> None:
         # Each listener is its own stage, so one that fails to bind stops the others.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 EpochMs = int
 """Milliseconds since 1970-01-01T00:00:00Z."""
@@ -64,10 +64,6 @@ class Shift:
     opened_at: EpochMs | None = None
     closed_at: EpochMs | None = None
     counters: ShiftCounters | None = None
-
-    @property
-    def closed(self) -> bool:
-        return self.closed_at is not None
 
 
 class Line(NamedTuple):
@@ -123,3 +119,45 @@ class UploadResult:
     receipts_stored: int = 0
     receipts_duplicate: int = 0
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """A register's HandshakeRequest, as received (codes are not validated here)."""
+
+    store_code: str
+    register_code: str
+    software_version: str = ""
+    supported_protocols: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """What the server tells a register in answer to its Handshake."""
+
+    protocol_version: int
+    grpc_endpoint: str
+    thrift_endpoint: str
+    tls_required: bool
+    upload_batch_size: int
+    server_time: EpochMs
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Sales whose time falls in the half-open range ``[from_ms, to_ms)``."""
+
+    from_ms: EpochMs
+    to_ms: EpochMs
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftRange:
+    """Sales of the shifts numbered ``from_shift`` to ``to_shift``, both included."""
+
+    from_shift: int
+    to_shift: int
+
+
+SalesQuery: TypeAlias = TimeRange | ShiftRange
+"""A SalesRequest: exactly one of the two ranges."""

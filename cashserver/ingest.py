@@ -13,13 +13,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from cashserver.clock import now_ms
 from cashserver.config import Config
-from cashserver.domain import Upload, UploadResult
+from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
 from cashserver.loader import Loader, Ticket
 from cashserver.log import get_logger
-from cashserver.rpc.messages import Handshake, SyncSettings
-from cashserver.store.directory import Directory
-from cashserver.store.repository import now_ms
+from cashserver.store.registers import Registers
 from cashserver.validate import CODE_RE, ValidationError, validate_upload
 
 log = get_logger(__name__)
@@ -73,10 +72,10 @@ def _advertised(listen: str, host: str) -> str:
 
 
 class Ingest:
-    def __init__(self, config: Config, loader: Loader, directory: Directory) -> None:
+    def __init__(self, config: Config, loader: Loader, registers: Registers) -> None:
         self.config = config
         self.loader = loader
-        self.directory = directory
+        self.registers = registers
         self._known: dict[tuple[str, str], int | None] = {}
         self._lock = threading.Lock()
         self.gate = BuildGate(UPLOADS_AT_ONCE)
@@ -93,14 +92,14 @@ class Ingest:
         with self._lock:
             if key in self._known and not fresh:
                 return self._known[key]
-        known, protocol = self.directory.find_register(store_code, register_code)
+        known, protocol = self.registers.find(store_code, register_code)
         if not known:
             if not self.config.registers.auto_register:
                 log.warning("register.refused", store_code=store_code, register_code=register_code)
                 raise RegisterRefused(
                     f"register {store_code}/{register_code} is not in the registers directory"
                 )
-            if self.directory.add_register(store_code, register_code, None):
+            if self.registers.add(store_code, register_code, None):
                 log.info("register.added", store_code=store_code, register_code=register_code)
         with self._lock:
             self._known[key] = protocol
@@ -114,9 +113,7 @@ class Ingest:
             if CODE_RE.fullmatch(value) is None:
                 raise ValidationError(field, "must be 1-32 characters of A-Z a-z 0-9 _ -")
         protocol = self.admit(request.store_code, request.register_code, fresh=True)
-        self.directory.register_seen(
-            request.store_code, request.register_code, request.software_version
-        )
+        self.registers.seen(request.store_code, request.register_code, request.software_version)
         log.info(
             "register.handshake",
             store_code=request.store_code,
@@ -125,8 +122,10 @@ class Ingest:
         )
         return SyncSettings(
             protocol_version=protocol or self.config.registers.protocol_version,
-            grpc_endpoint=_advertised(self.config.grpc.listen, host),
-            thrift_endpoint=_advertised(self.config.thrift.listen, host),
+            grpc_endpoint=self.config.registers.advertise_grpc
+            or _advertised(self.config.grpc.listen, host),
+            thrift_endpoint=self.config.registers.advertise_thrift
+            or _advertised(self.config.thrift.listen, host),
             tls_required=tls,
             upload_batch_size=self.config.registers.upload_batch_size,
             server_time=now_ms(),

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from cashserver.clock import now_ms
+from cashserver.durable import TEMP_PREFIX, fsync_dir
 from cashserver.log import get_logger
-from cashserver.spool import REASON_SUFFIX, TEMP_PREFIX, Spool, fsync_dir
-from cashserver.store.directory import Directory
-from cashserver.store.repository import now_ms
+from cashserver.spool import REASON_SUFFIX, Spool
+from cashserver.store.events import Events
 
 log = get_logger(__name__)
 
@@ -109,8 +110,8 @@ def archive_spool(spool: Spool, backup_dir: Path, keep_days: int, day: date | No
         log.info("spool.archives_pruned", archives=removed, keep_days=keep_days)
 
 
-def trim_events(directory: Directory, keep_days: int) -> None:
+def trim_events(events: Events, keep_days: int) -> None:
     """The daily trim of the events table."""
-    removed = directory.trim_events(now_ms() - keep_days * DAY_S * 1000)
+    removed = events.trim(now_ms() - keep_days * DAY_S * 1000)
     if removed:
         log.info("events.trimmed", events=removed, keep_days=keep_days)

@@ -25,13 +25,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
+from cashserver.clock import iso_utc, now_ms
 from cashserver.domain import Upload, UploadResult, UploadStatus
 from cashserver.log import get_logger
-from cashserver.reconcile import iso_utc
 from cashserver.spool import BrokenSalesFile, Spool, decode_sales_file
-from cashserver.store.repository import LoadOutcome, Repository, now_ms
+from cashserver.store.errors import is_transient
+from cashserver.store.repository import LoadOutcome, Repository
 
 log = get_logger(__name__)
 
@@ -73,13 +72,6 @@ class _Item:
 
 def _read(path: Path) -> Upload:
     return decode_sales_file(path.read_bytes())[0]
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Errors that go away by themselves: the database is busy, restarting or unreachable."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def _result_of(outcome: LoadOutcome) -> UploadResult:

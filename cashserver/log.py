@@ -23,6 +23,7 @@ import orjson
 import structlog
 
 _journal: Journal | None = None
+_node_name: str | None = None
 _JOURNAL_LEVELS = frozenset({"info", "warning", "error", "critical"})
 
 
@@ -54,6 +55,21 @@ def set_journal(journal: Journal | None) -> None:
     """Collect dotted events into ``journal`` from now on (None stops collecting)."""
     global _journal
     _journal = journal
+
+
+def set_node_name(name: str | None) -> None:
+    """Name this daemon (``[cluster] node_name``) in every event from now on, so a
+    log shared by several daemons shows which one did what."""
+    global _node_name
+    _node_name = name
+
+
+def _add_node(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if _node_name is not None:
+        event_dict.setdefault("node", _node_name)
+    return event_dict
 
 
 def _to_journal(
@@ -109,6 +125,7 @@ def configure_logging(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            _add_node,
             _to_journal,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 
+from cashserver.clock import iso_utc
 from cashserver.domain import PaymentMethod, Receipt, ReceiptKind, Shift, ShiftCounters
 
 
@@ -133,15 +133,6 @@ def make_report(workshift_id: int, shift: Shift, receipts: Iterable[Receipt]) ->
     present = numbers_in_range(shift.counters, (r.number for r in ordered))
     status = shift_status(shift.counters, totals, present)
     return ShiftReport(workshift_id, shift, ordered, totals, status)
-
-
-def iso_utc(ms: int | None) -> str | None:
-    """ISO 8601 UTC with a ``Z``; milliseconds are shown only when not zero."""
-    if ms is None:
-        return None
-    seconds, millis = divmod(ms, 1000)
-    text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
 def reconciliation_row(

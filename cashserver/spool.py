@@ -37,6 +37,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from cashserver.clock import now_ms
 from cashserver.domain import (
     Line,
     Payment,
@@ -47,12 +48,12 @@ from cashserver.domain import (
     ShiftCounters,
     Upload,
 )
+from cashserver.durable import TEMP_PREFIX, fsync_dir, write_atomically
 from cashserver.validate import ValidationError, validate_upload
 
 FORMAT = "cashserver.sales"
 VERSION = 1
 FOLDERS = ("incoming", "processed", "error", "broken")
-TEMP_PREFIX = ".tmp-"
 REASON_SUFFIX = ".reason"
 
 
@@ -62,37 +63,6 @@ class SpoolUnavailable(OSError):
 
 class BrokenSalesFile(ValueError):
     """A sales file that cannot be read as an upload."""
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees all of it or nothing.
-
-    Temp file in the same folder, fsync, rename, fsync of the folder. On failure the
-    temp file is removed and the error raised.
-    """
-    temp = path.with_name(f"{TEMP_PREFIX}{path.name}")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 class SalesFile(msgspec.Struct, frozen=True):
@@ -284,7 +254,7 @@ class Spool:
         """Make ``upload`` durable in ``incoming/``; raises :class:`SpoolUnavailable`."""
         path = path or self.new_path(upload)
         try:
-            write_atomically(path, encode_sales_file(upload, source, time.time_ns() // 1_000_000))
+            write_atomically(path, encode_sales_file(upload, source, now_ms()))
         except OSError as exc:
             raise SpoolUnavailable(exc.errno, f"spool cannot be written: {exc.strerror}") from exc
         return path

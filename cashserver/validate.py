@@ -22,6 +22,8 @@ from cashserver.domain import (
     Receipt,
     ReceiptKind,
     Shift,
+    ShiftRange,
+    TimeRange,
     Upload,
 )
 
@@ -188,3 +190,23 @@ def validate_upload(upload: Upload) -> Upload:
     if all(a is b for a, b in zip(receipts, upload.receipts, strict=True)):
         return upload
     return Upload(upload.shift, receipts)
+
+
+def check_time_range(query: TimeRange, path: str, from_name: str, to_name: str) -> TimeRange:
+    """Return ``query`` or raise :class:`ValidationError` if it runs backwards.
+
+    ``path`` names the range on the wire (``time_range``); ``from_name`` and
+    ``to_name`` are its bounds' wire names, which differ between protocols.
+    """
+    if query.to_ms < query.from_ms:
+        raise ValidationError(f"{path}.{to_name}", f"must not be before {from_name}")
+    return query
+
+
+def check_shift_range(query: ShiftRange, path: str) -> ShiftRange:
+    """Return ``query`` or raise :class:`ValidationError` if a bound is below 1 or inverted."""
+    if query.from_shift < 1:
+        raise ValidationError(f"{path}.from_shift", "must be >= 1")
+    if query.to_shift < query.from_shift:
+        raise ValidationError(f"{path}.to_shift", "must not be below from_shift")
+    return query

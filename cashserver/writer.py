@@ -23,8 +23,9 @@ from cashserver.lifecycle import Deadline, Stage
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger
 from cashserver.spool import Spool
-from cashserver.store.directory import Directory
 from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.events import Events
+from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
 log = get_logger(__name__)
@@ -41,7 +42,8 @@ class Writer:
 
     engine: Engine
     repository: Repository
-    directory: Directory
+    registers: Registers
+    events: Events
     spool: Spool
     exporter: Exporter
     export_worker: ExportWorker
@@ -59,7 +61,8 @@ class Writer:
         config = self.config
         self.engine = open_engine(config.database_url)
         self.repository = Repository(self.engine)
-        self.directory = Directory(self.repository)
+        self.registers = Registers(self.engine)
+        self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
         self.exporter = Exporter(self.engine, config)
         self.export_worker = ExportWorker(self.exporter)
@@ -116,7 +119,7 @@ class Writer:
         self.scheduler.add_job(
             jobs.trim_events,
             CronTrigger(hour=hour, minute=minute),
-            args=[self.directory, self.config.jobs.events_keep_days],
+            args=[self.events, self.config.jobs.events_keep_days],
             id="trim_events",
             misfire_grace_time=3600,
             coalesce=True,
@@ -146,7 +149,7 @@ class Writer:
         if not pending:
             return
         try:
-            self.directory.write_events(pending)
+            self.events.write(pending)
         except Exception as exc:  # the database may be down: keep the events for later
             self.journal.put_back(pending)
             log.debug("journal.flush_failed", error=str(exc))

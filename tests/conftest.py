@@ -7,11 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine
 
 from cashserver.config import Config, parse_config
 from cashserver.store.engine import open_engine, upgrade
 from tests.pg import Cluster, PostgresUnavailable
+
+# The suite runs on shared, busy machines: time is no measure of a strategy or a test.
+settings.register_profile("cashserver", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("cashserver")
 
 _pg_problem: list[str] = []
 _counter = itertools.count()

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from cashserver.domain import Upload
+from cashserver.domain import SalesQuery, ShiftRange, TimeRange, Upload
 from cashserver.emulator.generate import DAY_MS, ShiftPlan, generate_upload, opened_at_for
-from cashserver.rpc.messages import SalesQuery, ShiftRange, TimeRange
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,13 @@ from typing import Any, Protocol
 
 import grpc
 
-from cashserver.domain import Upload, UploadResult
+from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
 from cashserver.rpc.convert_proto import (
     handshake_to_proto,
     result_from_proto,
     settings_from_proto,
     upload_to_chunks,
 )
-from cashserver.rpc.messages import Handshake, SyncSettings
 from cashserver.rpc.services import SALES_LOADER, Stub
 
 SOFTWARE_VERSION = "cashserver-emulator/1"

@@ -22,7 +22,7 @@ from thriftpy2.transport import (
     TTransportException,
 )
 
-from cashserver.domain import Upload, UploadResult
+from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
 from cashserver.emulator.push import SOFTWARE_VERSION, TlsFiles
 from cashserver.rpc.convert_thrift import (
     THRIFT,
@@ -31,7 +31,6 @@ from cashserver.rpc.convert_thrift import (
     settings_from_thrift,
     upload_to_thrift,
 )
-from cashserver.rpc.messages import Handshake, SyncSettings
 
 
 def split_target(target: str) -> tuple[str, int, socket.AddressFamily]:

@@ -4,7 +4,7 @@
 every format of ``exchange.formats``, writes each file atomically to
 ``outbox/<format>/<store>/<register>/shift-<workshift_id>.<ext>`` (a file whose
 bytes are already there is left alone), then records the revision it read and a
-hash of the bytes with :meth:`Directory.mark_exported`. Recording the revision
+hash of the bytes with :meth:`Exports.mark_exported`. Recording the revision
 that was *read* is what makes a change racing the export safe: the shift's
 revision has moved on by then, so it stays "not exported" until the next export.
 
@@ -34,18 +34,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from cashserver.config import Config
 from cashserver.domain import Shift, UploadStatus
+from cashserver.durable import write_atomically
 from cashserver.exchange import EXTENSIONS, RENDERERS
 from cashserver.log import get_logger
-from cashserver.spool import write_atomically
-from cashserver.store.directory import Directory
+from cashserver.store.exports import Exports
 from cashserver.store.reading import Reader
-from cashserver.store.repository import LoadOutcome, Repository
-from cashserver.store.schema import exports
+from cashserver.store.repository import LoadOutcome
 
 log = get_logger(__name__)
 
@@ -150,7 +149,7 @@ class Exporter:
         self.formats = tuple(config.exchange.formats)
         self.outbox = config.outbox_dir
         self.reader = Reader(engine, config)
-        self.directory = Directory(Repository(engine))
+        self.exports = Exports(engine)
         self._lock = threading.Lock()
 
     def backlog(self) -> list[int]:
@@ -212,8 +211,8 @@ class Exporter:
                 workshift_id, ExportStatus.FAILED, revision, tuple(written), "; ".join(errors)
             )
         content_hash = digest.hexdigest()
-        if self._recorded(workshift_id) != (revision, ",".join(self.formats), content_hash):
-            self.directory.mark_exported(workshift_id, revision, self.formats, content_hash)
+        if self.exports.recorded(workshift_id) != (revision, ",".join(self.formats), content_hash):
+            self.exports.mark_exported(workshift_id, revision, self.formats, content_hash)
         status = ExportStatus.WRITTEN if written else ExportStatus.UNCHANGED
         log.info(
             "shift.exported",
@@ -224,15 +223,6 @@ class Exporter:
             written=written,
         )
         return Outcome(workshift_id, status, revision, tuple(written))
-
-    def _recorded(self, workshift_id: int) -> tuple[int, str, str] | None:
-        """The export state stored for the shift: (revision, formats, content hash)."""
-        query = select(exports.c.revision, exports.c.formats, exports.c.content_hash).where(
-            exports.c.workshift_id == workshift_id
-        )
-        with self.reader.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
 
     @staticmethod
     def _failed(workshift_id: int, revision: int | None, fmt: str | None, error: str) -> Outcome:

@@ -17,9 +17,10 @@ from typing import Any
 
 import orjson
 
+from cashserver.clock import iso_utc
 from cashserver.config import Config
 from cashserver.domain import Line, Payment, Receipt, ShiftCounters
-from cashserver.reconcile import ShiftReport, iso_utc, reconciliation_row
+from cashserver.reconcile import ShiftReport, reconciliation_row
 
 SCHEMA_RESOURCE = "shift.schema.json"
 

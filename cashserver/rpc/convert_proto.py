@@ -22,30 +22,31 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from cashserver.domain import (
     COUNTER_FIELDS,
     EpochMs,
+    Handshake,
     Line,
     Payment,
     PaymentMethod,
     Receipt,
     ReceiptKind,
+    SalesQuery,
     Shift,
     ShiftCounters,
+    ShiftRange,
+    SyncSettings,
+    TimeRange,
     Upload,
     UploadResult,
     UploadStatus,
 )
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
-from cashserver.rpc.messages import (
-    RECEIPT_FIELDS,
-    Handshake,
-    SalesQuery,
-    ShiftRange,
-    SyncSettings,
-    TimeRange,
+from cashserver.rpc.messages import RECEIPT_FIELDS, slot_setters
+from cashserver.validate import (
+    ValidationError,
     check_shift_range,
     check_time_range,
-    slot_setters,
+    payment_method,
+    receipt_kind,
 )
-from cashserver.validate import ValidationError, payment_method, receipt_kind
 
 __all__ = [
     "handshake_from_proto",

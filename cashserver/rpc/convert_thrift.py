@@ -25,29 +25,30 @@ import thriftpy2
 
 from cashserver.domain import (
     COUNTER_FIELDS,
+    Handshake,
     Line,
     Payment,
     PaymentMethod,
     Receipt,
     ReceiptKind,
+    SalesQuery,
     Shift,
     ShiftCounters,
+    ShiftRange,
+    SyncSettings,
+    TimeRange,
     Upload,
     UploadResult,
     UploadStatus,
 )
-from cashserver.rpc.messages import (
-    RECEIPT_FIELDS,
-    Handshake,
-    SalesQuery,
-    ShiftRange,
-    SyncSettings,
-    TimeRange,
+from cashserver.rpc.messages import RECEIPT_FIELDS, slot_setters
+from cashserver.validate import (
+    ValidationError,
     check_shift_range,
     check_time_range,
-    slot_setters,
+    payment_method,
+    receipt_kind,
 )
-from cashserver.validate import ValidationError, payment_method, receipt_kind
 
 __all__ = [
     "IDL_PATH",

@@ -13,35 +13,29 @@ another register is caught by the insert's conflict clause and its row count.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from cashserver.clock import now_ms
 from cashserver.domain import Line, Receipt, Shift, ShiftCounters, Upload, UploadStatus
 from cashserver.log import get_logger
 from cashserver.rules import Candidate, MergeInto, NewShift, Rejected, decide
 from cashserver.store.engine import write_transaction
 from cashserver.store.reading import read_receipts
+from cashserver.store.registers import lock_register
 from cashserver.store.schema import (
     COUNTER_COLUMNS,
     receipts,
-    registers,
     shifts,
-    stores,
 )
 
 log = get_logger(__name__)
 
 IN_CHUNK = 900
 """uids per ``IN (...)`` query: under SQLite's oldest variable limit of 999."""
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,46 +103,12 @@ class _Sql:
 
 
 class Repository:
-    """The store's write side, plus the register directory it needs."""
+    """The store's write side for shifts and receipts."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sql = _Sql(self.dialect)
-
-    # -- registers ---------------------------------------------------------------
-
-    def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> int:
-        dialect_insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
-        result = conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-        return int(result.rowcount or 0)
-
-    def _register_id(self, conn: Connection, store_code: str, register_code: str) -> int:
-        """The register's id, creating store and register if new; locks the row on PG."""
-        query = (
-            select(registers.c.register_id)
-            .where(registers.c.store_code == store_code)
-            .where(registers.c.register_code == register_code)
-            .with_for_update()
-        )
-        register_id = conn.execute(query).scalar()
-        if register_id is None:
-            self._create_register(conn, store_code, register_code, None)
-            register_id = conn.execute(query).scalar_one()
-        return int(register_id)
-
-    def _create_register(
-        self, conn: Connection, store_code: str, register_code: str, protocol: int | None
-    ) -> bool:
-        created_at = now_ms()
-        self._insert_ignore(conn, stores, {"store_code": store_code, "created_at": created_at})
-        values = {
-            "store_code": store_code,
-            "register_code": register_code,
-            "protocol_version": protocol,
-            "created_at": created_at,
-        }
-        return self._insert_ignore(conn, registers, values) > 0
 
     # -- loading -----------------------------------------------------------------
 
@@ -169,7 +129,7 @@ class Repository:
 
     def _load_one(self, conn: Connection, upload: Upload) -> LoadOutcome:
         shift = upload.shift
-        register_id = self._register_id(conn, shift.store_code, shift.register_code)
+        register_id = lock_register(conn, shift.store_code, shift.register_code)
         stored = conn.execute(
             select(shifts)
             .where(shifts.c.register_id == register_id)

@@ -152,3 +152,15 @@ events = Table(
     Column("fields", Text, nullable=False),
     Index("ix_events_time", "time"),
 )
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("job", String(64), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("fence", BigInteger, nullable=False),
+    Column("acquired_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("job", "key", name="pk_leases"),
+)

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from cashserver.domain import Upload
+from cashserver.domain import ShiftRange, TimeRange, Upload
 from cashserver.emulator.generate import DAY_MS, opened_at_for
 from cashserver.emulator.history import History
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import sales_query_to_proto, upload_from_chunks
-from cashserver.rpc.messages import ShiftRange, TimeRange
 from cashserver.rpc.services import REGISTER_SALES, Stub
 from tests.e2e.daemon import ServeProcess, cli_env, run_cli
 from tests.pg import free_port

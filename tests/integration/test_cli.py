@@ -25,8 +25,9 @@ from cashserver.domain import Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.log import Journal, configure_logging, set_journal
 from cashserver.reconcile import compute_totals
-from cashserver.store.directory import Directory
 from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.events import Events
+from cashserver.store.exports import Exports
 from cashserver.store.reading import Reader
 from cashserver.store.repository import Repository
 
@@ -207,7 +208,7 @@ def test_not_exported_lists_only_stale_shifts(site: Site, site_engine: Engine) -
     ids = [repo.load(u).workshift_id for u in plans()]
     report = Reader(site_engine, site.config).report(ids[0])
     assert report is not None
-    Directory(repo).mark_exported(ids[0], report[1], ["json"], "hash")
+    Exports(site_engine).mark_exported(ids[0], report[1], ["json"], "hash")
     rows = site.json("shifts", "--not-exported")
     assert [r["workshift_id"] for r in rows] == ids[1:]
     assert [r["exported"] for r in site.json("shifts")] == [True, False, False, False]
@@ -232,7 +233,7 @@ def test_log_lists_loaded_shifts_after_the_journal_is_flushed(
     before_ms = int(datetime.now(UTC).timestamp() * 1000) - 1000
     ids = [repo.load(u).workshift_id for u in plans()[:2]]
     assert site.json("log") == []  # nothing written yet
-    Directory(repo).write_events(journal.drain())
+    Events(site_engine).write(journal.drain())
     after_ms = int(datetime.now(UTC).timestamp() * 1000) + 1000
 
     events = site.json("log")
@@ -253,7 +254,7 @@ def test_log_lists_loaded_shifts_after_the_journal_is_flushed(
 def test_log_since(site: Site, site_engine: Engine) -> None:
     day = 86_400_000
     jan1 = 1_577_836_800_000  # 2020-01-01T00:00:00Z
-    Directory(Repository(site_engine)).write_events(
+    Events(site_engine).write(
         [
             (jan1, "test.first", orjson.dumps({"n": 1}).decode()),
             (jan1 + day // 2, "test.noon", orjson.dumps({"n": 2}).decode()),

@@ -31,7 +31,7 @@ from cashserver.domain import (
 )
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.reconcile import compute_totals, make_report, reconciliation_row
-from cashserver.store.directory import Directory
+from cashserver.store.exports import Exports
 from cashserver.store.reading import Reader, ShiftFilter
 from cashserver.store.repository import LoadOutcome, Repository
 from cashserver.store.schema import (
@@ -597,7 +597,7 @@ def test_exported_follows_the_stored_revision(engine: Engine, config: Config) ->
     reader = Reader(engine, config)
     report = reader.report(ws)
     assert report is not None
-    Directory(repo).mark_exported(ws, report[1], ["json"], "hash")
+    Exports(engine).mark_exported(ws, report[1], ["json"], "hash")
     assert [r["exported"] for r in reader.shift_rows()] == [True, False]
     assert [r["workshift_id"] for r in reader.shift_rows(ShiftFilter(not_exported=True))] == [other]
     assert reader.export_backlog() == [other]

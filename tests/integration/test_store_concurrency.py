@@ -18,8 +18,8 @@ from sqlalchemy import Engine, func, select
 
 from cashserver.domain import Upload, UploadStatus
 from cashserver.emulator.generate import HOUR_MS, ShiftPlan, generate_upload
-from cashserver.store.directory import Directory
 from cashserver.store.engine import open_engine
+from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 from cashserver.store.schema import lines, payments, receipts, registers, shifts
 
@@ -76,10 +76,10 @@ def assert_stored_once(outcomes: Sequence[LoadOutcome], received: int) -> int:
 
 
 def test_one_upload_from_many_threads_at_once_is_stored_once(engine: Engine) -> None:
-    known = Directory(Repository(engine))
+    known = Registers(engine)
     for register, is_known in (("R1", True), ("R2", False)):
         if is_known:  # the register row exists: only locking keeps the loads apart
-            known.add_register("S1", register, None)
+            known.add("S1", register, None)
         shift = generate_upload(ShiftPlan("S1", register, 3, receipts=60, seed=1))
         outcomes = race(engine, [shift] * THREADS)
         assert_stored_once(outcomes, 60)
@@ -191,7 +191,7 @@ def assert_round_stored_once(outcomes: list[Outcome], receipts_count: int) -> No
 def test_one_upload_from_several_processes_at_once_is_stored_once(
     db_url: str, engine: Engine
 ) -> None:
-    Directory(Repository(engine)).add_register("S1", "R1", None)
+    Registers(engine).add("S1", "R1", None)
     rounds = [
         generate_upload(ShiftPlan("S1", "R1", number, receipts=20, seed=3))
         for number in range(1, ROUNDS + 1)
@@ -210,12 +210,12 @@ def test_one_upload_from_several_processes_at_once_is_stored_once(
 def test_parts_of_one_new_shift_from_several_processes_make_one_shift(
     db_url: str, engine: Engine
 ) -> None:
-    directory = Directory(Repository(engine))
+    directory = Registers(engine)
     wholes = []
     for number in range(1, ROUNDS + 1):
         register = f"R{number}"
         if number % 2:  # half the rounds on a register the store already knows
-            directory.add_register("S1", register, None)
+            directory.add("S1", register, None)
         wholes.append(generate_upload(ShiftPlan("S1", register, 8, receipts=21, seed=number)))
     per_process = [
         [Upload(whole.shift, whole.receipts[i::PROCESSES]) for whole in wholes]

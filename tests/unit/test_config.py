@@ -314,3 +314,38 @@ def test_a_bad_configuration_exits_2_with_one_line_naming_the_key(
     assert len(lines) == 1, result.stderr
     assert key in lines[0]
     assert not (tmp_path / "cashserver-data").exists()
+
+
+# -- [cluster] and what Handshake advertises (SPEC section 14) --------------------------
+
+
+def test_the_node_name_defaults_to_the_host_name() -> None:
+    import socket
+
+    config = parse_config({}, {})
+    assert config.cluster.node_name == socket.gethostname()
+    assert config.cluster.lease_ttl_s == 30.0
+    assert (config.registers.advertise_grpc, config.registers.advertise_thrift) == ("", "")
+
+
+def test_cluster_keys_come_from_the_file_and_the_environment() -> None:
+    config = parse_config(
+        {"cluster": {"node_name": "node-1"}, "registers": {"advertise_grpc": "lb.example:10001"}},
+        {"CASHSERVER_CLUSTER_LEASE_TTL_S": "5", "CASHSERVER_REGISTERS_ADVERTISE_THRIFT": "lb:1"},
+    )
+    assert (config.cluster.node_name, config.cluster.lease_ttl_s) == ("node-1", 5.0)
+    assert config.registers.advertise_grpc == "lb.example:10001"
+    assert config.registers.advertise_thrift == "lb:1"
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"cluster": {"node_name": ""}}, "cluster.node_name"),
+        ({"cluster": {"lease_ttl_s": 0.5}}, "cluster.lease_ttl_s"),
+        ({"registers": {"advertise_grpc": "no-port"}}, "registers.advertise_grpc"),
+        ({"registers": {"advertise_thrift": "h:99999"}}, "registers.advertise_thrift"),
+    ],
+)
+def test_bad_cluster_values_are_named(data: dict[str, object], key: str) -> None:
+    assert config_error(data).startswith(key)

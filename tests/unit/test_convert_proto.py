@@ -12,13 +12,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cashserver.domain import (
+    Handshake,
     Line,
     Payment,
     PaymentMethod,
     Receipt,
     ReceiptKind,
+    SalesQuery,
     Shift,
     ShiftCounters,
+    ShiftRange,
+    SyncSettings,
+    TimeRange,
     Upload,
     UploadResult,
     UploadStatus,
@@ -38,7 +43,6 @@ from cashserver.rpc.convert_proto import (
     upload_from_chunks,
     upload_to_chunks,
 )
-from cashserver.rpc.messages import Handshake, SalesQuery, ShiftRange, SyncSettings, TimeRange
 from cashserver.validate import ValidationError, validate_upload
 from tests.strategies import INT64_MAX, codes, shifts, texts, times, upload_results, uploads
 

@@ -17,13 +17,18 @@ from thriftpy2.protocol import (
 from thriftpy2.utils import deserialize, serialize
 
 from cashserver.domain import (
+    Handshake,
     Line,
     Payment,
     PaymentMethod,
     Receipt,
     ReceiptKind,
+    SalesQuery,
     Shift,
     ShiftCounters,
+    ShiftRange,
+    SyncSettings,
+    TimeRange,
     Upload,
     UploadResult,
     UploadStatus,
@@ -42,7 +47,6 @@ from cashserver.rpc.convert_thrift import (
     upload_from_thrift,
     upload_to_thrift,
 )
-from cashserver.rpc.messages import Handshake, SalesQuery, ShiftRange, SyncSettings, TimeRange
 from cashserver.validate import ValidationError, validate_upload
 from tests.strategies import INT64_MAX, codes, shifts, texts, times, upload_results, uploads
 

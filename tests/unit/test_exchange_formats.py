@@ -188,9 +188,9 @@ def check_frontol(data: bytes, report: ShiftReport, config: Config) -> None:
     assert sum(d.cash_in for d in parsed.documents.values()) == row["cash_in"]
     assert sum(d.cash_out for d in parsed.documents.values()) == row["cash_out"]
     types = [t.type for t in parsed.shift_transactions]
-    assert types == ([62, 61, 63] if shift.closed else [62])
+    assert types == ([62, 61, 63] if shift.closed_at is not None else [62])
     assert all(t.field(13) == ("8" if t.type == 62 else "10") for t in parsed.shift_transactions)
-    if shift.closed:
+    if shift.closed_at is not None:
         z_report = parsed.shift_transactions[-1]
         assert z_report.amount(10) == totals.revenue_cash + totals.revenue_noncash
         assert z_report.amount(11) == row["drawer"]

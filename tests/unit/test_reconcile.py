@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cashserver.clock import iso_utc
 from cashserver.domain import (
     COUNTER_FIELDS,
     Payment,
@@ -22,7 +23,6 @@ from cashserver.reconcile import (
     ShiftStatus,
     Totals,
     compute_totals,
-    iso_utc,
     make_report,
     reconciliation_row,
 )

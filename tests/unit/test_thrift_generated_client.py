@@ -43,6 +43,8 @@ from cashserver.domain import (
     ReceiptKind,
     Shift,
     ShiftCounters,
+    ShiftRange,
+    SyncSettings,
     Upload,
     UploadResult,
     UploadStatus,
@@ -57,7 +59,6 @@ from cashserver.rpc.convert_thrift import (
     upload_from_thrift,
     upload_to_thrift,
 )
-from cashserver.rpc.messages import ShiftRange, SyncSettings
 from cashserver.validate import ValidationError, validate_upload
 from tests.strategies import uploads
 
