@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from cashserver.config import Config
+from cashserver.http.server import open_listen_refusal
 from cashserver.ingest import Ingest
 from cashserver.lifecycle import Deadline, Stage, Stages, StopFlags, captured_signals
 from cashserver.log import Journal, get_logger, set_journal
@@ -72,6 +73,8 @@ def default_listeners(config: Config) -> list[ListenerFactory]:
         from cashserver.rpc.thrift_server import ThriftListener
 
         factories.append(lambda daemon: ThriftListener(daemon.config, daemon.ingest))
+    if config.http.listen:
+        factories.append(lambda daemon: daemon.http_listener())
     return factories
 
 
@@ -154,6 +157,38 @@ class Daemon:
     def _stop_journal(self, _deadline: Deadline) -> None:
         set_journal(None)
 
+    # -- the admin HTTP listener and what /readyz checks ---------------------------
+
+    def http_listener(self) -> Listener:
+        from cashserver.http.app import create_app
+        from cashserver.http.context import HttpContext, session_secret
+        from cashserver.http.server import HttpListener
+
+        secret = session_secret(self.config.data_dir)
+        assert secret is not None
+        context = HttpContext(self.config, self.writer.engine, secret, readiness=self.readiness)
+        return HttpListener(self.config, create_app(context))
+
+    def readiness(self) -> dict[str, str]:
+        """What keeps the daemon from taking uploads, by name; empty when ready."""
+        from cashserver.http.readiness import probe_database, probe_spool
+
+        problems: dict[str, str] = {}
+        if self.flags.should_exit:
+            problems["daemon"] = "stopping"
+        for listener in self.listeners:
+            alive = getattr(listener, "alive", None)
+            down = not alive() if callable(alive) else getattr(listener, "server", True) is None
+            if down:
+                problems[listener.name] = "listener down"
+        spool = probe_spool(self.writer.spool.folder("incoming"))
+        if spool:
+            problems["spool"] = spool
+        database = probe_database(self.writer.engine)
+        if database:
+            problems["database"] = database
+        return problems
+
     # -- run and stop ------------------------------------------------------------
 
     def main_loop(self) -> None:
@@ -191,6 +226,9 @@ class Daemon:
         return hasattr(self.writer, "loader")
 
     def run(self) -> None:
+        refusal = open_listen_refusal(self.config)
+        if refusal:  # before anything starts, so that the operator sees this one line
+            raise StartupError(refusal)
         with captured_signals(self.flags):
             try:
                 self.startup()

@@ -41,7 +41,7 @@ def test_handshake_tells_the_register_how_to_talk(serve: ServeProcess, pusher: G
     assert settings.thrift_endpoint.endswith(f":{serve.thrift_port}")
     assert settings.tls_required is False and settings.upload_batch_size == 500
     assert abs(settings.server_time - before) < 60_000
-    serve.cli("registers", "add", "S1", "R1", "--protocol", "3")
+    serve.cli("registers", "set", "S1", "R1", "--protocol", "3")
     assert pusher.handshake("S1", "R1").protocol_version == 3
     listed = json.loads(serve.cli("registers", "list", "--json").stdout)
     assert [(r["store_code"], r["register_code"], r["protocol_version"]) for r in listed] == [
