@@ -46,4 +46,3 @@ def event_page(
             for r in conn.execute(query.limit(limit).offset(offset))
         ]
     return rows, total
-
