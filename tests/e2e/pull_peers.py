@@ -121,3 +121,63 @@ def pull_json(cli: Callable[..., Any], *args: str) -> tuple[int, dict[str, Any]]
     result = cli("pull", *args, "--json", check=False)
     assert result.returncode in (0, 1), result.stderr
     return result.returncode, json.loads(result.stdout)
+
+
+class GrpcPeer:
+    """A RegisterSales server in the test process whose shifts the test can change.
+
+    ``gate`` (set by default) holds every answer while cleared: a slow register.
+    ``calls`` counts the GetSales calls it took.
+    """
+
+    def __init__(self, uploads: list[Upload]) -> None:
+        import threading
+        from concurrent import futures
+
+        import grpc
+
+        from cashserver.rpc.services import REGISTER_SALES, add_service
+        from tests.pg import free_port
+
+        self.uploads = list(uploads)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.calls = 0
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        add_service(self.server, REGISTER_SALES, self)
+        self.port = free_port()
+        self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        self.server.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def GetSales(self, request: Any, context: Any) -> Iterator[Any]:
+        from dataclasses import replace
+
+        from cashserver.domain import ShiftRange
+        from cashserver.rpc.convert_proto import sales_query_from_proto, upload_to_chunks
+
+        self.calls += 1
+        query = sales_query_from_proto(request)
+        while not self.gate.wait(0.1):
+            if not context.is_active():
+                return
+        for upload in list(self.uploads):
+            if isinstance(query, ShiftRange):
+                if query.from_shift <= upload.shift.shift_number <= query.to_shift:
+                    yield from upload_to_chunks(upload, 50)
+                continue
+            inside = tuple(r for r in upload.receipts if query.from_ms <= r.closed_at < query.to_ms)
+            if inside:
+                yield from upload_to_chunks(replace(upload, receipts=inside), 50)
+
+    def stop(self) -> None:
+        self.gate.set()
+        self.server.stop(0).wait()
+
+
+def registers_by_code(cli: Callable[..., Any]) -> dict[str, dict[str, Any]]:
+    listed = json.loads(cli("registers", "list", "--json").stdout)
+    return {r["register_code"]: r for r in listed}
