@@ -37,6 +37,7 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/export.py
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 4
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 3
+	PYTHONPATH=. $(BIN)/python benchmarks/pull.py
 
 ## make generate: regenerate the gRPC code and the Apache Thrift test client from the IDL
 generate: $(STAMP)
