@@ -199,6 +199,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     from cashserver.commands import EXIT_FAILED, EXIT_OK, _engine, print_json
     from cashserver.pull.handoff import HandoffSink, ServeLock
     from cashserver.pull.runner import Puller, pull_registers
+    from cashserver.pull.states import StateBuffer
     from cashserver.spool import Spool
     from cashserver.store.reading import Reader
     from cashserver.store.registers import Registers
@@ -225,7 +226,9 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     else:
         spool.prepare()
         sink = HandoffSink(spool, Reader(engine, config))
-    puller = Puller(config, sink, Registers(engine))
+    states = StateBuffer(Registers(engine))
+    states.start()
+    puller = Puller(config, sink, states)
     try:
         progress.draw()
         results = pull_registers(
@@ -237,6 +240,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
+        states.close()
         if own_loader is not None:
             own_loader.stop(30.0)
         lock.release()

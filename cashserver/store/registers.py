@@ -7,10 +7,10 @@ transaction, creating a register the first time one of its shifts loads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cashserver.clock import now_ms
@@ -174,13 +174,29 @@ class Registers:
         self, store_code: str, register_code: str, state: str, message: str, at_ms: int
     ) -> None:
         """Record a register's loading state (DURING, READY, READY_WITH_ERROR, ERROR)."""
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                update(registers)
-                .where(registers.c.store_code == store_code)
-                .where(registers.c.register_code == register_code)
-                .values(state=state, state_message=message, state_at=at_ms)
+        self.set_states([(store_code, register_code, state, message, at_ms)])
+
+    def set_states(self, rows: Sequence[tuple[str, str, str, str, int]]) -> None:
+        """Record several registers' loading states in one transaction: rows of
+        (store_code, register_code, state, state_message, state_at)."""
+        if not rows:
+            return
+        statement = (
+            update(registers)
+            .where(registers.c.store_code == bindparam("b_store"))
+            .where(registers.c.register_code == bindparam("b_register"))
+            .values(
+                state=bindparam("b_state"),
+                state_message=bindparam("b_message"),
+                state_at=bindparam("b_at"),
             )
+        )
+        params = [
+            {"b_store": s, "b_register": r, "b_state": st, "b_message": m, "b_at": at}
+            for s, r, st, m, at in rows
+        ]
+        with write_transaction(self.engine) as conn:
+            conn.execute(statement, params)
 
     def seen(self, store_code: str, register_code: str, software_version: str) -> None:
         """Record that the register called now, with this software version."""
