@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from tests.e2e.daemon import ServeProcess
@@ -22,7 +23,7 @@ from tests.e2e.pull_peers import (
 SCHEDULE = {"interval_s": 1, "first_window_s": 400 * 86400, "timeout_s": 3}
 
 
-def stored_shifts(daemon: ServeProcess) -> dict[int, dict[str, int]]:
+def stored_shifts(daemon: ServeProcess) -> dict[int, dict[str, Any]]:
     rows = json.loads(daemon.cli("shifts", "--json").stdout)
     return {r["shift_number"]: r for r in rows}
 
