@@ -25,6 +25,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Protocol
 
 from cashserver.config import Config
@@ -33,11 +34,11 @@ from cashserver.ingest import Ingest
 from cashserver.lifecycle import Deadline, Stage, Stages, StopFlags, captured_signals
 from cashserver.log import Journal, get_logger, set_journal
 from cashserver.pull.handoff import ServeLock
-from cashserver.pull.runner import Puller
+from cashserver.pull.runner import Puller, pull_dates
 from cashserver.pull.schedule import PullScheduler
 from cashserver.pull.states import StateBuffer
 from cashserver.rpc.tls_log import StderrTap
-from cashserver.store.reading import Reader
+from cashserver.store.reading import Reader, RegisterInfo
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
 from cashserver.writer import StartupError, Writer
@@ -198,8 +199,16 @@ class Daemon:
 
         secret = session_secret(self.config.data_dir)
         assert secret is not None
-        context = HttpContext(self.config, self.writer.engine, secret, readiness=self.readiness)
+        context = HttpContext(
+            self.config, self.writer.engine, secret, readiness=self.readiness, pull=self.pull_now
+        )
         return HttpListener(self.config, create_app(context))
+
+    def pull_now(
+        self, registers: Sequence[RegisterInfo], date_from: date, date_to: date
+    ) -> list[dict[str, object]]:
+        """The console's pull form: pull these registers now, through this daemon's loader."""
+        return pull_dates(self.config, self.puller, registers, date_from, date_to)
 
     def readiness(self) -> dict[str, str]:
         """What keeps the daemon from taking uploads, by name; empty when ready."""

@@ -22,12 +22,22 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import time as dtime
 from enum import StrEnum
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from cashserver.clock import iso_utc, now_ms
 from cashserver.config import Config
-from cashserver.domain import SalesQuery, ShiftRange, Upload, UploadResult, UploadStatus
+from cashserver.domain import (
+    SalesQuery,
+    ShiftRange,
+    TimeRange,
+    Upload,
+    UploadResult,
+    UploadStatus,
+)
 from cashserver.log import get_logger
 from cashserver.metrics import count_pull
 from cashserver.pull.clients import BrokenPart, Cancellation, PullFailed, TlsFiles, fetch
@@ -326,3 +336,28 @@ def pull_registers(
     workers = max(1, min(concurrency, len(jobs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pull") as pool:
         return list(pool.map(one, jobs))
+
+
+def pull_dates(
+    config: Config,
+    puller: Puller,
+    registers: Sequence[RegisterInfo],
+    date_from: date,
+    date_to: date,
+) -> list[dict[str, object]]:
+    """Pull ``registers`` now for the local dates ``[date_from, date_to)``, each in its own
+    time zone (the console's pull form); one ``pull --json`` row a register pulled."""
+    jobs: list[tuple[PullTarget, SalesQuery]] = []
+    for info in registers:
+        target = target_of(info, config)
+        if target is None:
+            continue
+        zone = ZoneInfo(target.timezone)
+        bounds = [
+            int(datetime.combine(day, dtime(0), tzinfo=zone).timestamp() * 1000)
+            for day in (date_from, date_to)
+        ]
+        jobs.append((target, TimeRange(bounds[0], bounds[1])))
+    wait_s = config.pull.timeout_s + 5.0
+    results = pull_registers(puller, jobs, config.pull.concurrency, wait_s=wait_s)
+    return [result.as_json() for result in results]
