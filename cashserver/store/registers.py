@@ -20,8 +20,10 @@ from cashserver.store.schema import registers, stores
 
 def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> int:
     dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    result = conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-    return int(result.rowcount or 0)
+    # Rows returned, not ``rowcount``: on PostgreSQL SQLAlchemy adds its own RETURNING
+    # for the key, and the row count then reads -1 even when a row went in.
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing()
+    return len(conn.execute(statement.returning(*table.primary_key.columns)).all())
 
 
 def create_register(
