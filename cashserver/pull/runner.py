@@ -233,6 +233,9 @@ class Puller:
             failure = str(exc)
         except SpoolUnavailable as exc:
             failure = f"not accepted: {exc.strerror}"
+        except Exception as exc:  # a bug must not leave the register DURING for ever
+            log.exception("pull.crashed", register=target.name)
+            failure = f"internal error ({type(exc).__name__})"
         deadline = time.monotonic() + VERDICT_WAIT_S
         for shift_number, verdict in pending:
             tally.count(verdict.wait(max(0.0, deadline - time.monotonic())), shift_number)

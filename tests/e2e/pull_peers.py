@@ -130,7 +130,8 @@ class GrpcPeer:
     ``calls`` counts the GetSales calls it took.
     """
 
-    def __init__(self, uploads: list[Upload]) -> None:
+    def __init__(self, uploads: list[Upload], tls: tuple[bytes, bytes] | None = None) -> None:
+        """``tls``: (key, certificate chain) PEM to serve TLS with."""
         import threading
         from concurrent import futures
 
@@ -146,7 +147,11 @@ class GrpcPeer:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         add_service(self.server, REGISTER_SALES, self)
         self.port = free_port()
-        self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        if tls is None:
+            self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        else:
+            credentials = grpc.ssl_server_credentials([tls])
+            self.server.add_secure_port(f"127.0.0.1:{self.port}", credentials)
         self.server.start()
 
     @property

@@ -56,33 +56,35 @@ def test_of_twenty_registers_one_hangs_and_one_fails_the_rest_are_ready(tmp_path
     daemon = ServeProcess(
         tmp_path, pull={**SCHEDULE, "interval_s": 30, "timeout_s": 3, "concurrency": 4}
     )
-    with emulator_fleet(
-        "--store", "S1", "--shifts", "2", "--receipts", "20", "--hang", "R3", "--fail", "R7",
-        registers=20,
-    ) as fleet:  # fmt: skip
-        add_fleet(daemon.cli, fleet)
-        daemon.start()
-        started = time.monotonic()
+    try:
+        with emulator_fleet(
+            "--store", "S1", "--shifts", "2", "--receipts", "20", "--hang", "R3", "--fail", "R7",
+            registers=20,
+        ) as fleet:  # fmt: skip
+            add_fleet(daemon.cli, fleet)
+            daemon.start()
+            started = time.monotonic()
 
-        def settled() -> dict[str, dict[str, object]] | None:
-            states = registers_by_code(daemon.cli)
-            done = all(r["state"] in ("READY", "ERROR") for r in states.values())
-            return states if done else None
+            def settled() -> dict[str, dict[str, object]] | None:
+                states = registers_by_code(daemon.cli)
+                done = all(r["state"] in ("READY", "ERROR") for r in states.values())
+                return states if done else None
 
-        # The first round starts within a tenth of the interval; the hung register holds
-        # one of the four threads for timeout_s, and the others go on meanwhile.
-        states = wait_for(settled, 3 + 3 + 10, "every register settled")
-        assert time.monotonic() - started < 3 + 3 + 10
-        ready = [code for code, r in states.items() if r["state"] == "READY"]
-        assert len(ready) == 18
-        assert states["R3"]["state"] == "ERROR" and "timed out" in str(
-            states["R3"]["state_message"]
-        )
-        assert states["R7"]["state"] == "ERROR"
-        assert "S1/R7 is failing" in str(states["R7"]["state_message"])
-        rows = json.loads(daemon.cli("shifts", "--json").stdout)
-        assert len(rows) == 36 and all(r["status"] == "ok" for r in rows)
-    daemon.kill()
+            # The first round starts within a tenth of the interval; the hung register holds
+            # one of the four threads for timeout_s, and the others go on meanwhile.
+            states = wait_for(settled, 3 + 3 + 10, "every register settled")
+            assert time.monotonic() - started < 3 + 3 + 10
+            ready = [code for code, r in states.items() if r["state"] == "READY"]
+            assert len(ready) == 18
+            assert states["R3"]["state"] == "ERROR" and "timed out" in str(
+                states["R3"]["state_message"]
+            )
+            assert states["R7"]["state"] == "ERROR"
+            assert "S1/R7 is failing" in str(states["R7"]["state_message"])
+            rows = json.loads(daemon.cli("shifts", "--json").stdout)
+            assert len(rows) == 36 and all(r["status"] == "ok" for r in rows)
+    finally:
+        daemon.kill()
 
 
 def test_during_is_visible_while_a_slow_register_answers(tmp_path: Path) -> None:

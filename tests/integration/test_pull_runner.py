@@ -95,3 +95,34 @@ def test_a_closed_puller_cuts_and_refuses_pulls(
     result = puller.pull(target, ShiftRange(1, 3))
     assert result.state is State.ERROR and "stopping" in result.state_message
     assert peer.calls == 0
+
+
+def test_protocol_4_pulls_over_tls_when_the_register_names_a_ca(
+    tmp_path: Path, engine: Engine
+) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    upload = generate_upload(ShiftPlan("S1", "T1", 1, 10, seed=3))
+    key_chain = (cert.private_key_pem.bytes(), cert.cert_chain_pems[0].bytes())
+    peer = GrpcPeer([upload], tls=key_chain)
+    config = parse_config({"server": {"data_dir": str(tmp_path / "data")}})
+    loader = Loader(Spool(config.spool_dir), Repository(engine))
+    loader.start()
+    try:
+        registers = Registers(engine)
+        registers.add_entry("S1", "T1", {"address": peer.address})
+        puller = Puller(config, loader, registers)
+        plain = target_of(Reader(engine, config).registers()[0], config)
+        assert plain is not None
+        refused = puller.pull(plain, ShiftRange(1, 1))
+        assert refused.state is State.ERROR and refused.receipts_stored == 0
+        registers.update_entry("S1", "T1", {"tls_ca": str(tmp_path / "ca.pem")})
+        secure = target_of(Reader(engine, config).registers()[0], config)
+        assert secure is not None and secure.tls.ca
+        assert puller.pull(secure, ShiftRange(1, 1)).receipts_stored == 10
+    finally:
+        loader.stop(10)
+        peer.stop()
