@@ -116,7 +116,7 @@ class Daemon:
     def __init__(self, config: Config, listeners: Sequence[ListenerFactory] = ()) -> None:
         self.config = config
         self.journal = Journal()
-        self.engine = open_engine(config.database_url)
+        self.engine = open_engine(config.database_url, config.cluster.node_name)
         self.repository = Repository(self.engine)
         self.registers = Registers(self.engine)
         self.events = Events(self.engine)
