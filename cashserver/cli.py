@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cashserver.pull.directory_cli import add_parsers as add_register_parsers
 
     add_register_parsers(registers, add, json_flag)
+    from cashserver.pull.command import add_parser as add_pull_parser
+
+    add_pull_parser(sub, add, json_flag)
 
     log_cmd = add("log", cmd_log, "the event log", json_flag)
     log_cmd.add_argument(
@@ -129,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", cmd_spool_status, "files and oldest age per spool folder", json_flag, into=spool)
     retry = add("retry", cmd_spool_retry, "move error/ files back to incoming/", into=spool)
     retry.add_argument("files", nargs="*", metavar="FILE")
+
+    from cashserver.report_commands import add_report_commands
+
+    add_report_commands(sub, common, json_flag)
 
     emulator = sub.add_parser("emulator", help="a register emulator").add_subparsers(
         dest="emulator_command", required=True, metavar="COMMAND"

@@ -18,6 +18,8 @@ from cashserver.config import Config
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
 from cashserver.loader import Loader, Ticket
 from cashserver.log import get_logger
+from cashserver.metrics import count_upload
+from cashserver.spool import SpoolUnavailable
 from cashserver.store.registers import Registers
 from cashserver.validate import CODE_RE, ValidationError, validate_upload
 
@@ -143,14 +145,31 @@ class Ingest:
         of many registers uploading at once without costing throughput: that work
         holds the GIL anyway. Waiting for the verdict happens outside that limit.
         """
-        with self.gate.turn():
-            ticket = self._accept(read, source)
-            self.gate.give_up()
-        # The upload itself is not referenced while waiting (only the loader holds
-        # it, within its memory budget): many registers waiting cost little memory.
-        return ticket.wait(self.config.spool.verdict_timeout_s)
+        try:
+            with self.gate.turn():
+                ticket = self._accept(read, source)
+                self.gate.give_up()
+            # The upload itself is not referenced while waiting (only the loader holds
+            # it, within its memory budget): many registers waiting cost little memory.
+            result = ticket.wait(self.config.spool.verdict_timeout_s)
+        except BaseException as exc:
+            count_upload(source, _failure_status(exc))
+            raise
+        count_upload(source, result.status.name.lower())
+        return result
 
     def _accept(self, read: Callable[[], Upload], source: str) -> Ticket:
         upload = validate_upload(read())
         self.admit(upload.shift.store_code, upload.shift.register_code)
         return self.loader.submit(upload, source)
+
+
+def _failure_status(exc: BaseException) -> str:
+    """The ``status`` label of an upload that ended in an exception."""
+    if isinstance(exc, ValidationError):
+        return "invalid"
+    if isinstance(exc, RegisterRefused):
+        return "refused"
+    if isinstance(exc, SpoolUnavailable):
+        return "unavailable"
+    return "failed"  # a stream cut off, a size limit, a TLS identity refused

@@ -52,6 +52,7 @@ from cashserver.domain import Shift, UploadStatus
 from cashserver.durable import write_atomically
 from cashserver.exchange import EXTENSIONS, RENDERERS
 from cashserver.log import get_logger
+from cashserver.metrics import count_export
 from cashserver.store.exports import Exports
 from cashserver.store.leases import Lease, Leases
 from cashserver.store.reading import Reader
@@ -203,13 +204,16 @@ class Exporter:
                 with _outbox_lock(self.outbox):
                     lease = self._lease(workshift_id, wait=not only_stale)
                     if lease is None:
-                        return Outcome(workshift_id, ExportStatus.SKIPPED)
-                    try:
-                        return self._export(workshift_id, lease, only_stale)
-                    finally:
-                        self.leases.release(lease)
+                        outcome = Outcome(workshift_id, ExportStatus.SKIPPED)
+                    else:
+                        try:
+                            outcome = self._export(workshift_id, lease, only_stale)
+                        finally:
+                            self.leases.release(lease)
             except (OSError, SQLAlchemyError) as exc:
-                return self._failed(workshift_id, None, None, _describe(exc))
+                outcome = self._failed(workshift_id, None, None, _describe(exc))
+        count_export(str(outcome.status))
+        return outcome
 
     def _lease(self, workshift_id: int, wait: bool) -> Lease | None:
         deadline = time.monotonic() + (2 * self.leases.ttl_ms / 1000 if wait else 0.0)

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from cashserver.domain import Shift, Upload, UploadStatus
+from cashserver.emulator.generate import ShiftPlan, generate_upload
+from cashserver.emulator.push import GrpcPusher
+from cashserver.emulator.thrift_push import ThriftPusher
 from tests.e2e.daemon import ServeProcess, run_cli
 from tests.pg import Cluster, PostgresUnavailable, free_port
 
@@ -125,3 +130,56 @@ def test_serve_refuses_an_open_listen_without_a_password(tmp_path: Path) -> None
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "http.listen" in lines[0] and "password_hash" in lines[0]
+
+
+def scrape(daemon: ServeProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``/metrics`` parsed by prometheus_client: (sample name, sorted labels) -> value."""
+    status, body = daemon.http("/metrics")
+    assert status == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+def test_metrics_move_by_what_was_pushed_stored_duplicated_and_rejected(
+    serve: ServeProcess,
+) -> None:
+    before = scrape(serve)
+    grpc_pusher = GrpcPusher(serve.grpc_target)
+    thrift_pusher = ThriftPusher(serve.thrift_target)
+    try:
+        first = generate_upload(ShiftPlan("S1", "R1", 1, 40, seed=7))
+        assert grpc_pusher.upload(first).status is UploadStatus.LOADED
+        assert grpc_pusher.upload(first).receipts_duplicate == 40  # the same again
+        second = generate_upload(ShiftPlan("S1", "R2", 1, 25, seed=8))
+        assert thrift_pusher.upload(second).status is UploadStatus.LOADED
+        headless = Upload(Shift("S1", "R3", 9), ())
+        assert grpc_pusher.upload(headless).status is UploadStatus.LOADED
+        assert grpc_pusher.upload(headless).status is UploadStatus.REJECTED
+    finally:
+        grpc_pusher.close()
+        thrift_pusher.close()
+    after = scrape(serve)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert moved("cashserver_uploads_total", protocol="grpc", status="loaded") == 3
+    assert moved("cashserver_uploads_total", protocol="grpc", status="rejected") == 1
+    assert moved("cashserver_uploads_total", protocol="thrift", status="loaded") == 1
+    assert moved("cashserver_receipts_stored_total") == 65
+    assert moved("cashserver_receipts_duplicate_total") == 40
+    assert moved("cashserver_load_duration_seconds_count") >= 3
+    assert after[("cashserver_spool_files", (("folder", "error"),))] == 1
+    assert after[("cashserver_spool_files", (("folder", "processed"),))] == 4
+    assert after[("cashserver_registers", (("state", "none"),))] == 3
+    assert ("cashserver_build_info", ()) not in after  # the info series has labels
+    assert any(name == "cashserver_build_info" for name, _ in after)
+    assert any(name == "process_resident_memory_bytes" for name, _ in after)
+    buckets = {dict(labels)["le"] for name, labels in after if name.endswith("_bucket")}
+    assert {"0.001", "10.0", "+Inf"} <= buckets
+    for _name, labels in after:  # no label may name a store or a register
+        assert not {"store_code", "register_code", "store", "register"} & {k for k, _ in labels}

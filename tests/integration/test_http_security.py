@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from cashserver.http.context import HttpContext, internal_token, session_secret
 from cashserver.http.passwords import hash_password, verify_password
 from cashserver.http.security import PROBE_PATHS
 from cashserver.http.server import open_listen_refusal
-from cashserver.store.engine import open_engine, upgrade
 
 PASSWORD = "correct horse battery staple"
 HASH = hash_password(PASSWORD)
@@ -32,14 +30,6 @@ def make_config(tmp_path: Path, password_hash: str = HASH, listen: str = "") -> 
             "http": {"listen": listen or "127.0.0.1:0", "password_hash": password_hash},
         }
     )
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(f"sqlite:///{tmp_path / 'cashserver.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def client_for(config: Config, engine: Engine) -> TestClient:
