@@ -25,6 +25,7 @@ from cashserver.log import Journal, get_logger
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
+from cashserver.store.leases import Leases
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
@@ -45,6 +46,7 @@ class Writer:
     registers: Registers
     events: Events
     spool: Spool
+    leases: Leases
     exporter: Exporter
     export_worker: ExportWorker
     loader: Loader
@@ -64,7 +66,9 @@ class Writer:
         self.registers = Registers(self.engine)
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
-        self.exporter = Exporter(self.engine, config)
+        cluster = config.cluster
+        self.leases = Leases(self.engine, cluster.node_name, cluster.lease_ttl_s)
+        self.exporter = Exporter(self.engine, config, self.leases)
         self.export_worker = ExportWorker(self.exporter)
         self.loaded_hooks.append(self.export_worker.shifts_loaded)
         self.loader = Loader(
@@ -78,6 +82,7 @@ class Writer:
         return [
             Stage("store", self._open_store, lambda _deadline: self.engine.dispose()),
             Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
+            Stage("leases", lambda: self.leases.start(), lambda _deadline: self.leases.stop()),
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
             Stage("jobs", self._start_jobs, self._stop_jobs),

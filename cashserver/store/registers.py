@@ -19,9 +19,16 @@ from cashserver.store.schema import registers, stores
 
 
 def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> int:
+    """Insert the row unless its key exists; 1 if it was inserted, else 0.
+
+    Counted through RETURNING: with an auto-incremented key psycopg reports no
+    row count for the insert (SQLAlchemy returns the new key), so ``rowcount``
+    said 0 on PostgreSQL for a new register.
+    """
     dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    result = conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-    return int(result.rowcount or 0)
+    key = next(iter(table.primary_key.columns))
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return len(conn.execute(statement).all())
 
 
 def create_register(
