@@ -26,6 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from cashserver import jobs
+from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
 from cashserver.ingest import Ingest
@@ -115,7 +116,7 @@ class Daemon:
         self.journal = Journal()
         self.engine = open_engine(config.database_url)
         self.repository = Repository(self.engine)
-        self.registers = Registers(self.engine)
+        self.admission = Admission(Registers(self.engine), config.registers.auto_register)
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
         self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
@@ -125,7 +126,7 @@ class Daemon:
         self.loader = Loader(
             self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
         )
-        self.ingest = Ingest(config, self.loader, self.registers)
+        self.ingest = Ingest(config, self.loader, self.admission)
         self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
         self._listener_factories = listeners
         self.listeners: list[Listener] = []
@@ -156,8 +157,12 @@ class Daemon:
             self._tap.start()
         try:
             upgrade(self.engine)
+            self.admission.load()
         except Exception as exc:
-            raise StartupError(f"database {self.engine.url!r}: {exc}".splitlines()[0]) from exc
+            raise StartupError(
+                f"server.database_url: cannot open {self.engine.url!r}: {exc}".splitlines()[0]
+            ) from exc
+        self.admission.start()
         self.export_worker.start()
         self.loader.start()
         for factory in self._listener_factories:
@@ -229,6 +234,7 @@ class Daemon:
         for listener in reversed(self.listeners):
             listener.stop(grace_s / 2)
         self.loader.stop(grace_s)
+        self.admission.stop(grace_s / 4)
         self.export_worker.stop(grace_s / 2)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

@@ -58,6 +58,9 @@ registers = Table(
     Column("software_version", String(64), nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
     Column("last_seen_at", BigInteger, nullable=True),
+    # Grows on every change of the directory's own fields (not on last_seen_at): with
+    # the row count and the highest id, a cheap fingerprint that running daemons poll.
+    Column("revision", Integer, nullable=False, server_default="0"),
     UniqueConstraint("store_code", "register_code", name="uq_registers_store_register"),
 )
 
