@@ -24,8 +24,6 @@ from cashserver.commands import (
     cmd_export,
     cmd_log,
     cmd_reexport,
-    cmd_registers_add,
-    cmd_registers_list,
     cmd_serve,
     cmd_shifts,
     cmd_spool_retry,
@@ -111,13 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     registers = sub.add_parser("registers", help="the registers directory").add_subparsers(
         dest="registers_command", required=True, metavar="COMMAND"
     )
-    reg_add = add("add", cmd_registers_add, "add a register (or set its protocol)", into=registers)
-    reg_add.add_argument("store")
-    reg_add.add_argument("register")
-    reg_add.add_argument(
-        "--protocol", type=int, choices=(3, 4), help="the protocol Handshake tells this register"
-    )
-    add("list", cmd_registers_list, "list the registers", json_flag, into=registers)
+    from cashserver.pull.directory_cli import add_parsers as add_register_parsers
+
+    add_register_parsers(registers, add, json_flag)
 
     log_cmd = add("log", cmd_log, "the event log", json_flag)
     log_cmd.add_argument(
@@ -144,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cashserver.emulator.commands import add_arguments
 
     add_arguments(push, serve)
+
+    from cashserver.ops_cli import add_commands as add_ops_commands
+
+    add_ops_commands(sub, add, json_flag)
     return parser
 
 

@@ -175,6 +175,7 @@ def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shif
                 "written": summary.written,
                 "unchanged": summary.unchanged,
                 "failed": summary.failed,
+                "skipped": summary.skipped,
                 "shifts": [
                     {
                         "workshift_id": o.workshift_id,
@@ -197,6 +198,7 @@ def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shif
         print(
             f"{len(summary.outcomes)} shift(s): {summary.written} written,"
             f" {summary.unchanged} unchanged, {summary.failed} failed"
+            + (f", {summary.skipped} skipped (another daemon's)" if summary.skipped else "")
         )
     return EXIT_FAILED if summary.failed else EXIT_OK
 
@@ -217,40 +219,6 @@ def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
     ids = list(dict.fromkeys(args.workshift_ids))
     summary = Exporter(_engine(config), config).export_shifts(ids)
     return _print_export_summary(summary, args, every_shift=True)
-
-
-def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.store.registers import Registers
-    from cashserver.validate import CODE_RE
-
-    for what, code in (("STORE", args.store), ("REGISTER", args.register)):
-        if CODE_RE.fullmatch(code) is None:
-            raise UsageError(f"{what} {code!r}: must be 1-32 characters of A-Z a-z 0-9 _ -")
-    created = Registers(_engine(config)).add(args.store, args.register, args.protocol)
-    print(f"register {args.store}/{args.register} {'added' if created else 'updated'}")
-    return EXIT_OK
-
-
-def cmd_registers_list(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.clock import iso_utc
-    from cashserver.store.reading import Reader
-
-    rows = [
-        {
-            "store_code": r.store_code,
-            "register_code": r.register_code,
-            "protocol_version": r.protocol_version,
-            "software_version": r.software_version,
-            "created_at": iso_utc(r.created_at),
-            "last_seen_at": iso_utc(r.last_seen_at),
-        }
-        for r in Reader(_engine(config), config).registers()
-    ]
-    if args.json:
-        print_json(rows)
-    else:
-        print_table(rows, [(k, k.replace("_", " ")) for k in rows[0]] if rows else [])
-    return EXIT_OK
 
 
 def cmd_log(config: Config, args: argparse.Namespace) -> int:

@@ -96,6 +96,22 @@ class JobsConfig:
     archive_keep_days: int = 30
     events_keep_days: int = 90
     """Events older than this are trimmed daily."""
+    dicts_trim_time: str = "03:33"
+    settings_url: str = ""
+    """Where the dictionary trim reads its setting; empty: this daemon's /api/settings."""
+    dicts_allowed_root: str = ""
+    """When set, the dictionary trim deletes nothing outside it."""
+    keep_shifts_days: int = 0
+    """Database trimmer: shifts older than this go (0 = off)."""
+    trim_batch_receipts: int = 5000
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    listen: str = "127.0.0.1:10003"
+    password_hash: str = ""
+    """Made by ``cashserver http hash-password``; empty: no login, loopback only."""
+    session_hours: float = 12.0
 
 
 def _host_name() -> str:
@@ -111,6 +127,24 @@ class ClusterConfig:
     lease_ttl_s: float = 30.0
     """A lease not renewed for this long is free for another daemon (a dead one's
     work moves within it); holders renew every third of it."""
+
+
+@dataclass(frozen=True)
+class PullConfig:
+    """``[pull]`` (SPEC 10): the server asks registers for their sales."""
+
+    enabled: bool = True
+    """Scheduled pulls; on-demand pulls work either way."""
+    interval_s: int = 900
+    overlap_s: int = 7200
+    first_window_s: int = 86400
+    concurrency: int = 16
+    timeout_s: float = 60.0
+    """One register's whole answer, connecting included."""
+    confirm_days: int = 7
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +164,8 @@ class Config:
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    pull: PullConfig = field(default_factory=PullConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stores: Mapping[str, StoreConfig] = field(default_factory=dict)
 
@@ -170,6 +206,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "spool": SpoolConfig,
     "exchange": ExchangeConfig,
     "jobs": JobsConfig,
+    "http": HttpConfig,
+    "pull": PullConfig,
     "cluster": ClusterConfig,
 }
 
@@ -308,19 +346,56 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{key}: must be positive")
     if config.spool.verdict_timeout_s < 0 or config.thrift.idle_timeout_s <= 0:
         raise ConfigError("spool.verdict_timeout_s / thrift.idle_timeout_s: out of range")
-    hh, _, mm = config.jobs.archive_time.partition(":")
-    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-        raise ConfigError("jobs.archive_time: expected HH:MM")
+    for key, value in (
+        ("jobs.archive_time", config.jobs.archive_time),
+        ("jobs.dicts_trim_time", config.jobs.dicts_trim_time),
+    ):
+        hh, _, mm = value.partition(":")
+        if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+            raise ConfigError(f"{key}: expected HH:MM")
+    _check_ops(config)
     for section, tls in (("grpc", config.grpc), ("thrift", config.thrift)):
         if bool(tls.tls_cert) != bool(tls.tls_key):
             raise ConfigError(f"{section}.tls_cert / {section}.tls_key: set both or neither")
     if config.grpc.tls_client_ca and not config.grpc.tls_cert:
         raise ConfigError("grpc.tls_client_ca: needs grpc.tls_cert and grpc.tls_key")
+    _check_pull(config.pull)
     _check_cluster(config)
     _check_database_url("server.database_url", config.server.database_url)
     for code, store in config.stores.items():
         if store.timezone:
             _check_timezone(f"stores.{code}.timezone", store.timezone)
+
+
+def _check_ops(config: Config) -> None:
+    """The ``[http]`` section and the trimming keys of ``[jobs]``."""
+    _check_listen("http.listen", config.http.listen)
+    if config.http.session_hours <= 0:
+        raise ConfigError("http.session_hours: must be positive")
+    if config.http.password_hash and not config.http.password_hash.startswith(
+        ("scrypt$", "pbkdf2_sha256$")
+    ):
+        raise ConfigError("http.password_hash: not made by `cashserver http hash-password`")
+    if config.jobs.keep_shifts_days < 0:
+        raise ConfigError("jobs.keep_shifts_days: must be 0 (off) or positive")
+    if config.jobs.trim_batch_receipts <= 0:
+        raise ConfigError("jobs.trim_batch_receipts: must be positive")
+    url = config.jobs.settings_url
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError("jobs.settings_url: expected an http:// or https:// URL")
+    root = config.jobs.dicts_allowed_root
+    if root and not Path(root).is_absolute():
+        raise ConfigError("jobs.dicts_allowed_root: must be an absolute path")
+
+
+def _check_pull(pull: PullConfig) -> None:
+    for key in ("interval_s", "concurrency", "timeout_s", "confirm_days", "first_window_s"):
+        if getattr(pull, key) <= 0:
+            raise ConfigError(f"pull.{key}: must be positive")
+    if pull.overlap_s < 0:
+        raise ConfigError("pull.overlap_s: must not be negative")
+    if bool(pull.tls_cert) != bool(pull.tls_key):
+        raise ConfigError("pull.tls_cert / pull.tls_key: set both or neither")
 
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:

@@ -29,6 +29,7 @@ from cashserver import jobs
 from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.http.server import open_listen_refusal
 from cashserver.ingest import Ingest
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger, set_journal
@@ -93,6 +94,8 @@ def default_listeners(config: Config) -> list[ListenerFactory]:
         from cashserver.rpc.thrift_server import ThriftListener
 
         factories.append(lambda daemon: ThriftListener(daemon.config, daemon.ingest))
+    if config.http.listen:
+        factories.append(lambda daemon: daemon.http_listener())
     return factories
 
 
@@ -212,6 +215,38 @@ class Daemon:
             self.flush_journal, IntervalTrigger(seconds=TICK_S), id="flush_journal", coalesce=True
         )
 
+    # -- the admin HTTP listener and what /readyz checks ---------------------------
+
+    def http_listener(self) -> Listener:
+        from cashserver.http.app import create_app
+        from cashserver.http.context import HttpContext, session_secret
+        from cashserver.http.server import HttpListener
+
+        secret = session_secret(self.config.data_dir)
+        assert secret is not None
+        context = HttpContext(self.config, self.engine, secret, readiness=self.readiness)
+        return HttpListener(self.config, create_app(context))
+
+    def readiness(self) -> dict[str, str]:
+        """What keeps the daemon from taking uploads, by name; empty when ready."""
+        from cashserver.http.readiness import probe_database, probe_spool
+
+        problems: dict[str, str] = {}
+        if self._stop.is_set():
+            problems["daemon"] = "stopping"
+        for listener in self.listeners:
+            alive = getattr(listener, "alive", None)
+            down = not alive() if callable(alive) else getattr(listener, "server", True) is None
+            if down:
+                problems[listener.name] = "listener down"
+        spool = probe_spool(self.spool.folder("incoming"))
+        if spool:
+            problems["spool"] = spool
+        database = probe_database(self.engine)
+        if database:
+            problems["database"] = database
+        return problems
+
     # -- run and stop ------------------------------------------------------------
 
     def main_loop(self) -> None:
@@ -248,6 +283,9 @@ class Daemon:
             self._tap = None
 
     def run(self) -> None:
+        refusal = open_listen_refusal(self.config)
+        if refusal:  # before anything starts, so that the operator sees this one line
+            raise StartupError(refusal)
         with capture_signals(self.request_stop):
             try:
                 self.startup()

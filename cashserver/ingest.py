@@ -13,12 +13,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from cashserver.admission import Admission
+from cashserver.admission import Admission, RegisterRefused
 from cashserver.clock import now_ms
 from cashserver.config import Config
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
 from cashserver.loader import Loader, Ticket
 from cashserver.log import get_logger
+from cashserver.metrics import count_upload
+from cashserver.spool import SpoolUnavailable
 from cashserver.validate import CODE_RE, ValidationError, validate_upload
 
 log = get_logger(__name__)
@@ -118,12 +120,18 @@ class Ingest:
         of many registers uploading at once without costing throughput: that work
         holds the GIL anyway. Waiting for the verdict happens outside that limit.
         """
-        with self.gate.turn():
-            ticket = self._accept(read, source)
-            self.gate.give_up()
-        # The upload itself is not referenced while waiting (only the loader holds
-        # it, within its memory budget): many registers waiting cost little memory.
-        return ticket.wait(self.config.spool.verdict_timeout_s)
+        try:
+            with self.gate.turn():
+                ticket = self._accept(read, source)
+                self.gate.give_up()
+            # The upload itself is not referenced while waiting (only the loader holds
+            # it, within its memory budget): many registers waiting cost little memory.
+            result = ticket.wait(self.config.spool.verdict_timeout_s)
+        except BaseException as exc:
+            count_upload(source, _failure_status(exc))
+            raise
+        count_upload(source, result.status.name.lower())
+        return result
 
     def _accept(self, read: Callable[[], Upload], source: str) -> Ticket:
         upload = validate_upload(read())
@@ -131,3 +139,14 @@ class Ingest:
         self.admission.admit(shift.store_code, shift.register_code)
         self.admission.saw(shift.store_code, shift.register_code, None)
         return self.loader.submit(upload, source)
+
+
+def _failure_status(exc: BaseException) -> str:
+    """The ``status`` label of an upload that ended in an exception."""
+    if isinstance(exc, ValidationError):
+        return "invalid"
+    if isinstance(exc, RegisterRefused):
+        return "refused"
+    if isinstance(exc, SpoolUnavailable):
+        return "unavailable"
+    return "failed"  # a stream cut off, a size limit, a TLS identity refused

@@ -28,6 +28,7 @@ from pathlib import Path
 from cashserver.clock import iso_utc, now_ms
 from cashserver.domain import Upload, UploadResult, UploadStatus
 from cashserver.log import get_logger
+from cashserver.metrics import count_load
 from cashserver.spool import BrokenSalesFile, Spool, decode_sales_file
 from cashserver.store.errors import is_transient
 from cashserver.store.repository import LoadOutcome, Repository
@@ -269,6 +270,7 @@ class Loader:
         if not batch:
             return
         uploads = [item.upload for item in batch if item.upload is not None]
+        started = time.perf_counter()
         try:
             outcomes = self.repository.load_batch(uploads)
         except Exception as exc:
@@ -288,6 +290,11 @@ class Loader:
             self._settle_failed(batch[0], exc)
             return
         self._backoff = 0.0
+        count_load(
+            time.perf_counter() - started,
+            sum(o.receipts_stored for o in outcomes),
+            sum(o.receipts_duplicate for o in outcomes),
+        )
         self._settle(batch, outcomes)
 
     def _settle(self, batch: list[_Item], outcomes: list[LoadOutcome]) -> None:

@@ -15,6 +15,15 @@ Exports are serialised within a process by a lock and between processes (the
 daemon and a ``cashserver export`` run beside it) by ``flock`` on a file in the
 outbox, so files and the recorded revision always move together.
 
+Between daemons (SPEC section 14, a shared outbox) the lease ``("export",
+workshift_id)`` decides who exports a shift: a daemon that finds it taken skips
+the shift (the holder exports it; should the holder die, the lease expires and
+the next backlog run here takes it), and the backlog and the worker skip a shift
+whose current revision another daemon recorded meanwhile. The lease is renewed
+(its fence checked) before each file is written, and the revision is recorded
+in one transaction with a last fence check, so a daemon that stalled past its
+lease neither records over the new holder nor goes on writing files.
+
 :class:`ExportWorker` is the daemon's side: the loader's hook hands it the
 closed shifts that a batch stored or changed, and its thread exports them after
 a short quiet period, away from the loader's thread; it also runs the backlog
@@ -24,6 +33,7 @@ at start and whenever the scheduler asks, which is how failed exports are retrie
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import threading
@@ -42,7 +52,9 @@ from cashserver.domain import Shift, UploadStatus
 from cashserver.durable import write_atomically
 from cashserver.exchange import EXTENSIONS, RENDERERS
 from cashserver.log import get_logger
+from cashserver.metrics import count_export
 from cashserver.store.exports import Exports
+from cashserver.store.leases import Lease, Leases
 from cashserver.store.reading import Reader
 from cashserver.store.repository import LoadOutcome
 
@@ -70,6 +82,8 @@ class ExportStatus(StrEnum):
     """Every file already held exactly these bytes."""
     FAILED = "failed"
     """A file could not be written, or there is no such shift: not exported."""
+    SKIPPED = "skipped"
+    """Another daemon is exporting the shift, or has exported its current revision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +119,10 @@ class Summary:
     @property
     def failed(self) -> int:
         return self.count(ExportStatus.FAILED)
+
+    @property
+    def skipped(self) -> int:
+        return self.count(ExportStatus.SKIPPED)
 
 
 def exchange_path(outbox: Path, fmt: str, shift: Shift, workshift_id: int) -> Path:
@@ -144,8 +162,10 @@ def _outbox_lock(outbox: Path) -> Iterator[None]:
 class Exporter:
     """Writes a shift's exchange files and records the export; safe to share between threads."""
 
-    def __init__(self, engine: Engine, config: Config) -> None:
+    def __init__(self, engine: Engine, config: Config, leases: Leases | None = None) -> None:
         self.config = config
+        cluster = config.cluster
+        self.leases = leases or Leases(engine, cluster.node_name, cluster.lease_ttl_s)
         self.formats = tuple(config.exchange.formats)
         self.outbox = config.outbox_dir
         self.reader = Reader(engine, config)
@@ -165,30 +185,52 @@ class Exporter:
         Raises SQLAlchemyError if the backlog cannot be read; failures of single
         shifts are in the summary.
         """
-        return self.export_shifts(self.backlog())
+        return self.export_shifts(self.backlog(), only_stale=True)
 
-    def export_shifts(self, workshift_ids: Sequence[int]) -> Summary:
+    def export_shifts(self, workshift_ids: Sequence[int], only_stale: bool = False) -> Summary:
         """Export the named shifts, open or closed, one after another."""
-        return Summary(tuple(self.export_shift(ws) for ws in workshift_ids))
+        return Summary(tuple(self.export_shift(ws, only_stale) for ws in workshift_ids))
 
-    def export_shift(self, workshift_id: int) -> Outcome:
+    def export_shift(self, workshift_id: int, only_stale: bool = False) -> Outcome:
         """Write the shift's files (open or closed) and record the export.
 
-        Never raises for a file system or database fault: that is a FAILED
-        outcome, logged as ``export.failed``.
+        ``only_stale``: skip the shift if its current revision is recorded as
+        exported, and if another daemon holds its lease; otherwise wait for the
+        lease (up to twice its time to live). Never raises for a file system or
+        database fault: that is a FAILED outcome, logged as ``export.failed``.
         """
         with self._lock:
             try:
                 with _outbox_lock(self.outbox):
-                    return self._export(workshift_id)
+                    lease = self._lease(workshift_id, wait=not only_stale)
+                    if lease is None:
+                        outcome = Outcome(workshift_id, ExportStatus.SKIPPED)
+                    else:
+                        try:
+                            outcome = self._export(workshift_id, lease, only_stale)
+                        finally:
+                            self.leases.release(lease)
             except (OSError, SQLAlchemyError) as exc:
-                return self._failed(workshift_id, None, None, _describe(exc))
+                outcome = self._failed(workshift_id, None, None, _describe(exc))
+        count_export(str(outcome.status))
+        return outcome
 
-    def _export(self, workshift_id: int) -> Outcome:
+    def _lease(self, workshift_id: int, wait: bool) -> Lease | None:
+        deadline = time.monotonic() + (2 * self.leases.ttl_ms / 1000 if wait else 0.0)
+        while (lease := self.leases.try_acquire("export", str(workshift_id))) is None:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)  # the holder is exporting it; its lease ends soon either way
+        return lease
+
+    def _export(self, workshift_id: int, lease: Lease, only_stale: bool) -> Outcome:
         found = self.reader.report(workshift_id)
         if found is None:
             return self._failed(workshift_id, None, None, "no such shift")
         report, revision = found
+        recorded = self.exports.recorded(workshift_id)
+        if only_stale and recorded is not None and recorded[0] == revision:
+            return Outcome(workshift_id, ExportStatus.SKIPPED, revision)
         digest = hashlib.sha256()
         written: list[str] = []
         errors: list[str] = []
@@ -199,6 +241,8 @@ class Exporter:
                 digest.update(f"{fmt}\n{len(data)}\n".encode())
                 digest.update(data)
                 if not _holds(path, data):
+                    if not self.leases.renew(lease):
+                        return self._failed(workshift_id, revision, fmt, "export lease lost")
                     path.parent.mkdir(parents=True, exist_ok=True)
                     write_atomically(path, data)
                     written.append(fmt)
@@ -211,8 +255,12 @@ class Exporter:
                 workshift_id, ExportStatus.FAILED, revision, tuple(written), "; ".join(errors)
             )
         content_hash = digest.hexdigest()
-        if self.exports.recorded(workshift_id) != (revision, ",".join(self.formats), content_hash):
-            self.exports.mark_exported(workshift_id, revision, self.formats, content_hash)
+        if recorded != (revision, ",".join(self.formats), content_hash):
+            confirm = functools.partial(self.leases.confirm, lease=lease)
+            if not self.exports.mark_exported(
+                workshift_id, revision, self.formats, content_hash, confirm
+            ):
+                return self._failed(workshift_id, revision, None, "export lease lost")
         status = ExportStatus.WRITTEN if written else ExportStatus.UNCHANGED
         log.info(
             "shift.exported",
@@ -284,6 +332,12 @@ class ExportWorker:
             self._last_at = now
             self._pending.update(dict.fromkeys(ids))
             self._cond.notify_all()
+
+    def _requeue(self, workshift_id: int) -> None:
+        with self._cond:
+            if not self._pending:
+                self._first_at = self._last_at = time.monotonic()
+            self._pending[workshift_id] = None
 
     def request_backlog(self) -> None:
         """Have the thread export every closed shift not yet exported, soon."""
@@ -389,8 +443,12 @@ class ExportWorker:
                 self._export_one(workshift_id)
 
     def _export_one(self, workshift_id: int) -> None:
-        outcome = self.exporter.export_shift(workshift_id)
-        if outcome.status is ExportStatus.FAILED:
+        outcome = self.exporter.export_shift(workshift_id, only_stale=True)
+        if outcome.status is ExportStatus.SKIPPED and outcome.revision is None:
+            # Another daemon holds the shift's lease, maybe exporting an older revision
+            # than the one just loaded here: look again after the quiet period.
+            self._requeue(workshift_id)
+        elif outcome.status is ExportStatus.FAILED:
             count = self._failures.get(workshift_id, (0, 0.0))[0] + 1
             delay = min(RETRY_MAX_S, self.retry_first_s * 2 ** (count - 1))
             self._failures[workshift_id] = (count, time.monotonic() + delay)

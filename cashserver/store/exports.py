@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from cashserver.clock import now_ms
 from cashserver.store.engine import write_transaction
@@ -27,9 +27,18 @@ class Exports:
         return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
 
     def mark_exported(
-        self, workshift_id: int, revision: int, formats: Sequence[str], content_hash: str
-    ) -> None:
-        """Record that ``revision`` of the shift is in its files, in these formats."""
+        self,
+        workshift_id: int,
+        revision: int,
+        formats: Sequence[str],
+        content_hash: str,
+        confirm: Callable[[Connection], bool] | None = None,
+    ) -> bool:
+        """Record that ``revision`` of the shift is in its files, in these formats.
+
+        ``confirm`` runs first in the same transaction (the exporter's lease check);
+        when it says False nothing is recorded and False is returned.
+        """
         values = {
             "workshift_id": workshift_id,
             "revision": revision,
@@ -38,5 +47,8 @@ class Exports:
             "exported_at": now_ms(),
         }
         with write_transaction(self.engine) as conn:
+            if confirm is not None and not confirm(conn):
+                return False
             conn.execute(exports.delete().where(exports.c.workshift_id == workshift_id))
             conn.execute(exports.insert().values(**values))
+        return True

@@ -7,6 +7,7 @@ shift in memory, so the CLI, the exchange files and the tests agree by design.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,12 +61,26 @@ class ShiftFilter:
 
 @dataclass(frozen=True, slots=True)
 class RegisterInfo:
+    """A register of the directory, its values as stored (None: never set)."""
+
     store_code: str
     register_code: str
     protocol_version: int | None
     software_version: str
     created_at: int
     last_seen_at: int | None
+    address: str | None = None
+    pull_interval_s: int | None = None
+    timezone: str | None = None
+    department: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    state: str | None = None
+    state_message: str | None = None
+    state_at: int | None = None
+    last_load_at: int | None = None
+    last_sale_at: int | None = None
 
 
 def _shift_from_row(row: Any) -> Shift:
@@ -212,20 +227,18 @@ class Reader:
         with self.engine.connect() as conn:
             return [int(ws) for ws in conn.execute(query).scalars()]
 
-    def registers(self) -> list[RegisterInfo]:
-        query = select(registers).order_by(registers.c.store_code, registers.c.register_code)
+    def registers(self, store_code: str | None = None) -> list[RegisterInfo]:
+        """The registers in the directory (not the removed ones), by store and code."""
+        query = (
+            select(registers)
+            .where(registers.c.removed_at.is_(None))
+            .order_by(registers.c.store_code, registers.c.register_code)
+        )
+        if store_code is not None:
+            query = query.where(registers.c.store_code == store_code)
+        names = [f.name for f in dataclasses.fields(RegisterInfo)]
         with self.engine.connect() as conn:
-            return [
-                RegisterInfo(
-                    r.store_code,
-                    r.register_code,
-                    r.protocol_version,
-                    r.software_version,
-                    r.created_at,
-                    r.last_seen_at,
-                )
-                for r in conn.execute(query)
-            ]
+            return [RegisterInfo(**{n: getattr(r, n) for n in names}) for r in conn.execute(query)]
 
     def events(self, since_ms: int | None = None) -> list[dict[str, Any]]:
         """Events oldest first: time (ms), event, and the event's own fields."""

@@ -1,13 +1,16 @@
 """The registers directory (and the stores it names): the only writer of both tables.
 
-:class:`Registers` is the directory's own door: ``registers add``, the daemon's
-batched sightings (last seen, software version), and the reads that keep a
-daemon's in-memory copy current (:meth:`Registers.fingerprint`,
-:meth:`Registers.load_all`). :func:`lock_register` is the loader's door, inside
-its load transaction: it creates a register the first time one of its shifts loads.
+:class:`Registers` is the directory's own door: ``registers add/set/remove``, the
+daemon's batched sightings (last seen, software version), and the reads that keep
+a daemon's in-memory copy current (:meth:`Registers.fingerprint`,
+:meth:`Registers.load_all`). :func:`lock_register` and :func:`note_loaded` are the
+loader's, inside its load transaction: a register is created the first time one of
+its shifts loads.
 
-Every change of a register's own fields adds one to its ``revision``; sightings
-do not (they change every second and no daemon needs them in memory).
+Every change that adds, removes or edits a register's directory fields adds one to
+its ``revision`` (:data:`BUMP`): that is how running daemons notice it within a
+second. Sightings, loading state and load times do not (they change all the time
+and the accept path does not need them).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, literal, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cashserver.clock import now_ms
 from cashserver.store.engine import write_transaction
 from cashserver.store.schema import registers, stores
+
 
 RegisterKey = tuple[str, str]
 """``(store_code, register_code)``."""
@@ -47,6 +51,10 @@ class Sighting:
 
 Fingerprint = tuple[int, int, int]
 """Row count, highest register id, sum of revisions: changes whenever the directory does."""
+
+
+BUMP = {"revision": registers.c.revision + 1}
+"""The values that mark a change of the directory (see the module's docstring)."""
 
 
 def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> bool:
@@ -90,6 +98,46 @@ def lock_register(conn: Connection, store_code: str, register_code: str) -> int:
     return int(register_id)
 
 
+DIRECTORY_FIELDS = (
+    "address",
+    "protocol_version",
+    "pull_interval_s",
+    "timezone",
+    "department",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+)
+"""The columns ``registers add`` and ``registers set`` write (SPEC 10)."""
+
+
+def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - set(DIRECTORY_FIELDS)
+    if unknown:
+        raise ValueError(f"not directory fields: {sorted(unknown)}")
+    return dict(fields)
+
+
+def note_loaded(conn: Connection, register_id: int, now: int, last_sale_at: int | None) -> None:
+    """Inside a load's transaction: the register loaded a shift now (pushed or pulled,
+    even when every receipt was a duplicate), and its latest stored sale is at least
+    ``last_sale_at``. A removed register that loads again is back in the directory."""
+    values: dict[str, Any] = {
+        "last_load_at": now,
+        "removed_at": None,
+        "revision": case(
+            (registers.c.removed_at.is_not(None), registers.c.revision + 1),
+            else_=registers.c.revision,
+        ),
+    }
+    if last_sale_at is not None:
+        column = registers.c.last_sale_at
+        values["last_sale_at"] = case(
+            (column.is_(None) | (column < last_sale_at), last_sale_at), else_=column
+        )
+    conn.execute(update(registers).where(registers.c.register_id == register_id).values(**values))
+
+
 class Registers:
     """The registers directory on ``engine``."""
 
@@ -105,9 +153,74 @@ class Registers:
                     update(registers)
                     .where(registers.c.store_code == store_code)
                     .where(registers.c.register_code == register_code)
-                    .values(protocol_version=protocol, revision=registers.c.revision + 1)
+                    .values(protocol_version=protocol, **BUMP)
                 )
         return created
+
+    def add_entry(self, store_code: str, register_code: str, fields: Mapping[str, Any]) -> bool:
+        """``registers add``: a new register with these directory fields; False if it exists.
+
+        A removed register is added again, with only the given fields set.
+        """
+        with write_transaction(self.engine) as conn:
+            created = create_register(conn, store_code, register_code, None)
+            where = (registers.c.store_code == store_code) & (
+                registers.c.register_code == register_code
+            )
+            if not created:
+                revived = conn.execute(
+                    update(registers)
+                    .where(where)
+                    .where(registers.c.removed_at.is_not(None))
+                    .values(removed_at=None, **dict.fromkeys(DIRECTORY_FIELDS), **BUMP)
+                ).rowcount
+                if not revived:
+                    return False
+            if fields:
+                conn.execute(update(registers).where(where).values(**_checked(fields), **BUMP))
+        return True
+
+    def update_entry(self, store_code: str, register_code: str, changes: Mapping[str, Any]) -> bool:
+        """``registers set``: change the given fields (None clears one); False if unknown."""
+        # Nothing to change: just look (and mark nothing changed).
+        values = {**_checked(changes), **BUMP} if changes else {"removed_at": None}
+        with write_transaction(self.engine) as conn:
+            count = conn.execute(
+                update(registers)
+                .where(registers.c.store_code == store_code)
+                .where(registers.c.register_code == register_code)
+                .where(registers.c.removed_at.is_(None))
+                .values(**values)
+            ).rowcount
+        return bool(count)
+
+    def remove_entry(self, store_code: str, register_code: str) -> bool:
+        """``registers remove``: the register leaves the directory; its shifts stay.
+
+        Its row stays too (the shifts point at it), marked removed; a push that
+        loads from it again brings it back (SPEC 10: registers that push join).
+        """
+        with write_transaction(self.engine) as conn:
+            count = conn.execute(
+                update(registers)
+                .where(registers.c.store_code == store_code)
+                .where(registers.c.register_code == register_code)
+                .where(registers.c.removed_at.is_(None))
+                .values(removed_at=now_ms(), **BUMP)
+            ).rowcount
+        return bool(count)
+
+    def set_state(
+        self, store_code: str, register_code: str, state: str, message: str, at_ms: int
+    ) -> None:
+        """Record a register's loading state (DURING, READY, READY_WITH_ERROR, ERROR)."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(registers)
+                .where(registers.c.store_code == store_code)
+                .where(registers.c.register_code == register_code)
+                .values(state=state, state_message=message, state_at=at_ms)
+            )
 
     def fingerprint(self) -> Fingerprint:
         """A value that differs whenever a register was added, removed or changed."""
@@ -121,10 +234,10 @@ class Registers:
         return int(count), int(top), int(revisions)
 
     def load_all(self) -> dict[RegisterKey, RegisterEntry]:
-        """The whole directory, as a daemon keeps it in memory."""
+        """The whole directory (less removed registers), as a daemon keeps it in memory."""
         query = select(
             registers.c.store_code, registers.c.register_code, registers.c.protocol_version
-        )
+        ).where(registers.c.removed_at.is_(None))
         with self.engine.connect() as conn:
             return {
                 (row.store_code, row.register_code): RegisterEntry(

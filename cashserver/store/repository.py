@@ -25,7 +25,7 @@ from cashserver.log import get_logger
 from cashserver.rules import Candidate, MergeInto, NewShift, Rejected, decide
 from cashserver.store.engine import write_transaction
 from cashserver.store.reading import read_receipts
-from cashserver.store.registers import lock_register
+from cashserver.store.registers import lock_register, note_loaded
 from cashserver.store.schema import (
     COUNTER_COLUMNS,
     receipts,
@@ -165,7 +165,9 @@ class Repository:
             workshift_id = decision.workshift_id
             row = next(r for r in stored if r.workshift_id == workshift_id)
 
-        stored_count, others = self._insert_receipts(conn, workshift_id, list(unique.values()))
+        stored_count, others, stored_last_sale = self._insert_receipts(
+            conn, workshift_id, list(unique.values())
+        )
         # ``others``: uids that were stored already (before, or by a racing load).
         same_shift: list[int] = []
         for uid, (stored_shift, receipt_id) in others.items():
@@ -180,6 +182,7 @@ class Repository:
             if stored != unique[stored.uid]
         )
 
+        note_loaded(conn, register_id, now, stored_last_sale)
         changed = isinstance(decision, NewShift) or stored_count > 0
         if row is not None:
             changed = self._update_header(conn, row, shift, stored_count > 0, now)
@@ -236,16 +239,17 @@ class Repository:
 
     def _insert_receipts(
         self, conn: Connection, workshift_id: int, candidates: list[Receipt]
-    ) -> tuple[int, dict[str, tuple[int, int]]]:
+    ) -> tuple[int, dict[str, tuple[int, int]], int | None]:
         """Insert the receipts whose uid is not stored yet, with their lines and payments.
 
         The insert's conflict clause skips stored uids; only when its row count
         says some were skipped are the uids looked up. Returns how many were
-        stored, and the skipped uids: uid -> (workshift_id, receipt_id) of the
-        stored receipt (stored before, or by another transaction meanwhile).
+        stored, the skipped uids: uid -> (workshift_id, receipt_id) of the
+        stored receipt (stored before, or by another transaction meanwhile), and
+        the latest ``closed_at`` of the receipts stored now.
         """
         if not candidates:
-            return 0, {}
+            return 0, {}, None
         ids = self._receipt_ids(conn, len(candidates))
         rows = [
             (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier)
@@ -269,6 +273,7 @@ class Repository:
         if payment_rows:
             conn.exec_driver_sql(self._sql.payments, payment_rows)
         first_at = min(r.closed_at for _, r in ours) if ours else None
+        last_at = max(r.closed_at for _, r in ours) if ours else None
         if first_at is not None:
             conn.execute(
                 update(shifts)
@@ -278,7 +283,7 @@ class Repository:
                 )
                 .values(first_receipt_at=first_at)
             )
-        return len(ours), others
+        return len(ours), others, last_at
 
     def _update_header(
         self,

@@ -58,6 +58,22 @@ registers = Table(
     Column("software_version", String(64), nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
     Column("last_seen_at", BigInteger, nullable=True),
+    # The pull directory (SPEC 10): NULL = never set, the default applies.
+    Column("address", String(255), nullable=True),
+    Column("pull_interval_s", Integer, nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("department", String(64), nullable=True),
+    Column("tls_ca", String(1024), nullable=True),
+    Column("tls_cert", String(1024), nullable=True),
+    Column("tls_key", String(1024), nullable=True),
+    # The loading state: NULL before the first pull.
+    Column("state", String(16), nullable=True),
+    Column("state_message", Text, nullable=True),
+    Column("state_at", BigInteger, nullable=True),
+    Column("last_load_at", BigInteger, nullable=True),
+    Column("last_sale_at", BigInteger, nullable=True),
+    # A removed register keeps its row (its shifts point at it) but leaves the directory.
+    Column("removed_at", BigInteger, nullable=True),
     # Grows on every change of the directory's own fields (not on last_seen_at): with
     # the row count and the highest id, a cheap fingerprint that running daemons poll.
     Column("revision", Integer, nullable=False, server_default="0"),
@@ -166,4 +182,12 @@ leases = Table(
     Column("acquired_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("job", "key", name="pk_leases"),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +59,12 @@ class ServeProcess:
         self.data_dir = root / "data"
         self.grpc_port = free_port()
         self.thrift_port = free_port()
+        self.http_port = free_port()
         settings: dict[str, dict[str, Any]] = {
             "server": {"data_dir": str(self.data_dir)},
             "grpc": {"listen": f"127.0.0.1:{self.grpc_port}"},
             "thrift": {"listen": f"127.0.0.1:{self.thrift_port}"},
+            "http": {"listen": f"127.0.0.1:{self.http_port}"},
         }
         if database_url:
             settings["server"]["database_url"] = database_url
@@ -84,6 +88,22 @@ class ServeProcess:
     def thrift_target(self) -> str:
         return f"127.0.0.1:{self.thrift_port}"
 
+    @property
+    def http_url(self) -> str:
+        """The admin HTTP listener's base URL (``http://127.0.0.1:PORT``)."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def http(
+        self, path: str, method: str = "GET", data: bytes | None = None, timeout_s: float = 10.0
+    ) -> tuple[int, bytes]:
+        """One request to the admin HTTP listener: (status, body); errors are answers too."""
+        request = urllib.request.Request(self.http_url + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as reply:
+                return reply.status, reply.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
     def start(self, wait: bool = True) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
@@ -106,13 +126,20 @@ class ServeProcess:
                     )
                 try:
                     reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING and self._http_up():
                         return
                 except grpc.RpcError:
                     pass
                 if time.monotonic() > deadline:
                     raise AssertionError(f"serve did not come up: {self.log_text()[-2000:]}")
                 time.sleep(0.05)
+
+    def _http_up(self) -> bool:
+        """The admin listener answers /healthz (it starts after the register ports)."""
+        try:
+            return self.http("/healthz", timeout_s=1.0)[0] == 200
+        except OSError:
+            return False
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

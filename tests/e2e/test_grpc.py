@@ -34,6 +34,11 @@ def pusher(serve: ServeProcess) -> GrpcPusher:
     return GrpcPusher(serve.grpc_target)
 
 
+def registers_listed(daemon: ServeProcess) -> set[str]:
+    listed = json.loads(daemon.cli("registers", "list", "--json").stdout)
+    return {f"{r['store_code']}/{r['register_code']}" for r in listed}
+
+
 def test_handshake_tells_the_register_how_to_talk(serve: ServeProcess, pusher: GrpcPusher) -> None:
     before = time.time() * 1000
     settings = pusher.handshake("S1", "R1")
@@ -42,7 +47,9 @@ def test_handshake_tells_the_register_how_to_talk(serve: ServeProcess, pusher: G
     assert settings.thrift_endpoint.endswith(f":{serve.thrift_port}")
     assert settings.tls_required is False and settings.upload_batch_size == 500
     assert abs(settings.server_time - before) < 60_000
-    serve.cli("registers", "add", "S1", "R1", "--protocol", "3")
+    # A register new to the directory joins it with the daemon's next directory round.
+    wait_for(lambda: "S1/R1" in registers_listed(serve), 10)
+    serve.cli("registers", "set", "S1", "R1", "--protocol", "3")
     # The daemon's directory in memory follows the database within a second or so.
     wait_for(lambda: pusher.handshake("S1", "R1").protocol_version == 3)
     listed = json.loads(serve.cli("registers", "list", "--json").stdout)

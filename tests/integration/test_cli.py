@@ -283,8 +283,9 @@ def test_registers_add_and_list(site: Site) -> None:
         ("S1", "R7", 3),
         ("S1", "R8", None),
     ]
-    assert listed[0]["created_at"].endswith("Z")
-    assert site.call("registers", "add", "S1", "R7", "--protocol", "4")[0] == 0
+    code, _, err = site.call("registers", "add", "S1", "R7", "--protocol", "4")
+    assert code == 1 and "exists" in err
+    assert site.call("registers", "set", "S1", "R7", "--protocol", "4")[0] == 0
     assert site.json("registers", "list")[0]["protocol_version"] == 4
     code, out, _ = site.call("registers", "list")
     assert code == 0 and "R7" in out and "R8" in out

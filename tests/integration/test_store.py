@@ -118,10 +118,17 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in a stable order."""
+    """Every row of every table, in a stable order; a register's ``last_load_at`` is left
+    out (SPEC 10: every load sets it, even when every receipt was a duplicate)."""
     with engine.connect() as conn:
         return {
-            t.name: sorted((tuple(r) for r in conn.execute(select(t))), key=repr)
+            t.name: sorted(
+                (
+                    tuple(v for k, v in r._mapping.items() if k != "last_load_at")
+                    for r in conn.execute(select(t))
+                ),
+                key=repr,
+            )
             for t in DATA_TABLES
         }
 

@@ -1,0 +1,1 @@
+"""The admin HTTP listener: health, readiness, metrics, the JSON API and the console."""

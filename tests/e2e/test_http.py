@@ -1,0 +1,185 @@
+"""The admin HTTP listener of a running ``serve``: health, readiness, the start-up rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cashserver.domain import Shift, Upload, UploadStatus
+from cashserver.emulator.generate import ShiftPlan, generate_upload
+from cashserver.emulator.push import GrpcPusher
+from cashserver.emulator.thrift_push import ThriftPusher
+from tests.e2e.daemon import ServeProcess, run_cli
+from tests.pg import Cluster, PostgresUnavailable, free_port
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def readiness(daemon: ServeProcess) -> tuple[int, dict[str, Any]]:
+    status, body = daemon.http("/readyz")
+    document: dict[str, Any] = json.loads(body)
+    return status, document
+
+
+def test_healthz_and_readyz_answer_while_serving(serve: ServeProcess) -> None:
+    assert serve.http("/healthz") == (200, b'{"status":"ok"}')
+    assert readiness(serve) == (200, {"status": "ready"})
+
+
+def test_readyz_is_503_while_the_sqlite_database_is_locked(serve: ServeProcess) -> None:
+    locker = sqlite3.connect(serve.data_dir / "cashserver.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        status, document = readiness(serve)
+        assert status == 503
+        problems = document["problems"]
+        assert isinstance(problems, dict) and set(problems) == {"database"}
+        assert serve.http("/healthz")[0] == 200
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert readiness(serve)[0] == 200
+
+
+def restart(cluster: Cluster, timeout_s: float = 30.0) -> None:
+    """Start a stopped cluster again; a killed postmaster's children may still hold
+    its lock file for a moment, and then postgres refuses to start."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            cluster.start()
+            return
+        except PostgresUnavailable:
+            cluster.process = None
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_readyz_is_503_while_postgresql_is_down(tmp_path: Path) -> None:
+    try:
+        cluster = Cluster()
+        cluster.start()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        daemon = ServeProcess(tmp_path, database_url=cluster.url)
+        daemon.start()
+        try:
+            assert readiness(daemon)[0] == 200
+            cluster.stop()
+            status, document = readiness(daemon)
+            assert status == 503
+            assert set(document["problems"]) == {"database"}
+            restart(cluster)
+            wait_for(lambda: readiness(daemon)[0] == 200)
+        finally:
+            daemon.kill()
+    finally:
+        cluster.destroy()
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` cannot be written for a while: a read-only bind mount as root (whom
+    a folder's mode does not stop), its mode otherwise."""
+    if os.getuid() != 0:
+        folder.chmod(0o500)
+        try:
+            yield
+        finally:
+            folder.chmod(0o700)
+        return
+    mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_readyz_names_a_spool_that_cannot_be_written(serve: ServeProcess) -> None:
+    with read_only(serve.data_dir / "spool" / "incoming"):
+        status, document = readiness(serve)
+        assert status == 503
+        assert set(document["problems"]) == {"spool"}
+    assert readiness(serve)[0] == 200
+
+
+def test_serve_refuses_an_open_listen_without_a_password(tmp_path: Path) -> None:
+    daemon = ServeProcess(tmp_path, http={"listen": f"0.0.0.0:{free_port()}"})
+    result = run_cli("serve", config=daemon.config, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "http.listen" in lines[0] and "password_hash" in lines[0]
+
+
+def scrape(daemon: ServeProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``/metrics`` parsed by prometheus_client: (sample name, sorted labels) -> value."""
+    status, body = daemon.http("/metrics")
+    assert status == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+def test_metrics_move_by_what_was_pushed_stored_duplicated_and_rejected(
+    serve: ServeProcess,
+) -> None:
+    before = scrape(serve)
+    grpc_pusher = GrpcPusher(serve.grpc_target)
+    thrift_pusher = ThriftPusher(serve.thrift_target)
+    try:
+        first = generate_upload(ShiftPlan("S1", "R1", 1, 40, seed=7))
+        assert grpc_pusher.upload(first).status is UploadStatus.LOADED
+        assert grpc_pusher.upload(first).receipts_duplicate == 40  # the same again
+        second = generate_upload(ShiftPlan("S1", "R2", 1, 25, seed=8))
+        assert thrift_pusher.upload(second).status is UploadStatus.LOADED
+        headless = Upload(Shift("S1", "R3", 9), ())
+        assert grpc_pusher.upload(headless).status is UploadStatus.LOADED
+        assert grpc_pusher.upload(headless).status is UploadStatus.REJECTED
+    finally:
+        grpc_pusher.close()
+        thrift_pusher.close()
+    after = scrape(serve)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert moved("cashserver_uploads_total", protocol="grpc", status="loaded") == 3
+    assert moved("cashserver_uploads_total", protocol="grpc", status="rejected") == 1
+    assert moved("cashserver_uploads_total", protocol="thrift", status="loaded") == 1
+    assert moved("cashserver_receipts_stored_total") == 65
+    assert moved("cashserver_receipts_duplicate_total") == 40
+    assert moved("cashserver_load_duration_seconds_count") >= 3
+    assert after[("cashserver_spool_files", (("folder", "error"),))] == 1
+    assert after[("cashserver_spool_files", (("folder", "processed"),))] == 4
+    assert after[("cashserver_registers", (("state", "none"),))] == 3
+    assert ("cashserver_build_info", ()) not in after  # the info series has labels
+    assert any(name == "cashserver_build_info" for name, _ in after)
+    assert any(name == "process_resident_memory_bytes" for name, _ in after)
+    buckets = {dict(labels)["le"] for name, labels in after if name.endswith("_bucket")}
+    assert {"0.001", "10.0", "+Inf"} <= buckets
+    for _name, labels in after:  # no label may name a store or a register
+        assert not {"store_code", "register_code", "store", "register"} & {k for k, _ in labels}
