@@ -26,7 +26,6 @@ from cashserver.clock import now_ms
 from cashserver.store.engine import write_transaction
 from cashserver.store.schema import registers, stores
 
-
 RegisterKey = tuple[str, str]
 """``(store_code, register_code)``."""
 
