@@ -9,9 +9,10 @@ from datetime import date
 from pathlib import Path
 
 from cashserver.config import load_config, parse_config
-from cashserver.daemon import Daemon
 from cashserver.jobs import OPERATOR_DAYS, archive_spool, prune_archives
+from cashserver.log import Journal
 from cashserver.spool import Spool
+from cashserver.writer import Writer
 
 DAY = 86_400
 
@@ -72,12 +73,13 @@ def test_the_daemon_schedules_the_archive_at_03_33(tmp_path: Path) -> None:
             "thrift": {"listen": ""},
         }
     )
-    daemon = Daemon(config)
-    daemon._schedule()
-    trigger = str(daemon.scheduler.get_job("archive_spool").trigger)
+    writer = Writer(config, Journal())
+    writer.build()
+    writer.schedule_jobs()
+    trigger = str(writer.scheduler.get_job("archive_spool").trigger)
     assert "hour='3'" in trigger and "minute='33'" in trigger
-    assert daemon.scheduler.get_job("trim_events") is not None
-    daemon.engine.dispose()
+    assert writer.scheduler.get_job("trim_events") is not None
+    writer.engine.dispose()
 
 
 def test_the_shipped_production_config_is_valid() -> None:
