@@ -193,7 +193,15 @@ class Daemon:
 
         secret = session_secret(self.config.data_dir)
         assert secret is not None
-        context = HttpContext(self.config, self.writer.engine, secret, readiness=self.readiness)
+        from cashserver.http.pull_now import console_pull
+
+        context = HttpContext(
+            self.config,
+            self.writer.engine,
+            secret,
+            readiness=self.readiness,
+            pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
+        )
         return HttpListener(self.config, create_app(context))
 
     def readiness(self) -> dict[str, str]:
