@@ -22,14 +22,14 @@ from types import FrameType
 from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from cashserver import jobs
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
 from cashserver.http.server import open_listen_refusal
 from cashserver.ingest import Ingest
+from cashserver.jobs.dicts import daemon_token
+from cashserver.jobs.schedule import Housekeeping
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger, set_journal
 from cashserver.rpc.tls_log import StderrTap
@@ -38,6 +38,7 @@ from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
+from cashserver.watchdog import Watchdog
 
 log = get_logger(__name__)
 
@@ -121,6 +122,7 @@ class Daemon:
         self.registers = Registers(self.engine)
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
+        self.housekeeping = Housekeeping(config, self.engine, lambda: daemon_token(config.data_dir))
         self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
         self.exporter = Exporter(self.engine, config)
         self.export_worker = ExportWorker(self.exporter)
@@ -183,23 +185,7 @@ class Daemon:
         sd_notify("READY=1")
 
     def _schedule(self) -> None:
-        hour, minute = (int(x) for x in self.config.jobs.archive_time.split(":"))
-        self.scheduler.add_job(
-            jobs.archive_spool,
-            CronTrigger(hour=hour, minute=minute),
-            args=[self.spool, self.config.backup_dir, self.config.jobs.archive_keep_days],
-            id="archive_spool",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            jobs.trim_events,
-            CronTrigger(hour=hour, minute=minute),
-            args=[self.events, self.config.jobs.events_keep_days],
-            id="trim_events",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
+        self.housekeeping.schedule(self.scheduler)
         self.scheduler.add_job(
             self.export_worker.request_backlog,
             IntervalTrigger(seconds=BACKLOG_INTERVAL_S),
@@ -246,14 +232,18 @@ class Daemon:
 
     def main_loop(self) -> None:
         """Wait for a stop request; on each tick collect garbage and ping the watchdog."""
-        watchdog = bool(os.environ.get("WATCHDOG_USEC"))
+        watchdog = Watchdog(
+            sd_notify,
+            self.loader.stalled_s,
+            lambda: self.loader.queued,
+            ping=bool(os.environ.get("WATCHDOG_USEC")),
+        )
         ticks = 0
         while not self._stop.wait(TICK_S):
             ticks += 1
             if ticks % YOUNG_GC_EVERY_TICKS == 0:
                 gc.collect(2 if ticks % FULL_GC_EVERY_TICKS == 0 else 1)
-            if watchdog:
-                sd_notify("WATCHDOG=1")
+            watchdog.tick(ticks)
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -11,6 +11,7 @@ from pathlib import Path
 from cashserver.config import load_config, parse_config
 from cashserver.daemon import Daemon
 from cashserver.jobs import OPERATOR_DAYS, archive_spool, prune_archives
+from cashserver.jobs.archive import MANIFEST_NAME
 from cashserver.spool import Spool
 
 DAY = 86_400
@@ -36,9 +37,9 @@ def test_archive_packs_processed_and_old_operator_files(tmp_path: Path) -> None:
     archive_spool(spool, backup, keep_days=30, day=date(2026, 11, 23))
     processed = backup / "processed_archive" / "file-26-11-23.tgz"
     with tarfile.open(processed) as tar:
-        assert sorted(tar.getnames()) == ["a.json", "b.json"]
+        assert tar.getnames() == [MANIFEST_NAME, "a.json", "b.json"]
     with tarfile.open(backup / "error_archive" / "file-26-11-23.tgz") as tar:
-        assert sorted(tar.getnames()) == ["old.json", "old.json.reason"]
+        assert tar.getnames() == [MANIFEST_NAME, "old.json", "old.json.reason"]
     assert list(spool.folder("processed").iterdir()) == []
     assert [p.name for p in spool.folder("error").iterdir()] == ["fresh.json"]
     assert not (backup / "broken_archive" / "file-26-11-23.tgz").exists()
@@ -60,7 +61,7 @@ def test_archives_older_than_the_keep_period_are_deleted(tmp_path: Path) -> None
     folder.mkdir(parents=True)
     old = make_file(folder, "file-26-01-01.tgz", 31)
     recent = make_file(folder, "file-26-01-25.tgz", 29)
-    assert prune_archives(tmp_path / "backup", keep_days=30) == 1
+    assert prune_archives(tmp_path / "backup", keep_days=30) == [old]
     assert not old.exists() and recent.exists()
 
 
@@ -74,9 +75,10 @@ def test_the_daemon_schedules_the_archive_at_03_33(tmp_path: Path) -> None:
     )
     daemon = Daemon(config)
     daemon._schedule()
-    trigger = str(daemon.scheduler.get_job("archive_spool").trigger)
-    assert "hour='3'" in trigger and "minute='33'" in trigger
-    assert daemon.scheduler.get_job("trim_events") is not None
+    for job_id in ("nightly", "trim_dicts"):
+        job = daemon.scheduler.get_job(job_id)
+        assert "hour='3'" in str(job.trigger) and "minute='33'" in str(job.trigger)
+        assert job.max_instances == 1 and job.coalesce
     daemon.engine.dispose()
 
 
