@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from benchmarks.common import raw_sqlite_receipts_per_s
-from cashserver.daemon import manual_gc
 from cashserver.domain import Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.loader import Loader
@@ -24,6 +23,7 @@ from cashserver.log import configure_logging
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.repository import Repository
+from cashserver.tuning import manual_gc
 
 FILES = 30
 RECEIPTS = 1000

@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     retry = add("retry", cmd_spool_retry, "move error/ files back to incoming/", into=spool)
     retry.add_argument("files", nargs="*", metavar="FILE")
 
+    from cashserver.report_commands import add_report_commands
+
+    add_report_commands(sub, common, json_flag)
+
     emulator = sub.add_parser("emulator", help="a register emulator").add_subparsers(
         dest="emulator_command", required=True, metavar="COMMAND"
     )

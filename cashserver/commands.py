@@ -65,7 +65,7 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
     for line in cells:
         print(
             "  ".join(
-                cell.rjust(w) if cell.lstrip("-").isdigit() else cell.ljust(w)
+                cell.rjust(w) if cell.lstrip("-").replace(".", "", 1).isdigit() else cell.ljust(w)
                 for cell, w in zip(line, widths, strict=True)
             ).rstrip()
         )

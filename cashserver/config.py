@@ -130,6 +130,13 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    load_mode: str = "line"
+    """Where a department report takes the department: "line" (the line's own) or
+    "register" (the register's ``department`` in the directory), like Artix's loadMode."""
+
+
+@dataclass(frozen=True)
 class PullConfig:
     """``[pull]`` (SPEC 10): the server asks registers for their sales."""
 
@@ -168,6 +175,7 @@ class Config:
     pull: PullConfig = field(default_factory=PullConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stores: Mapping[str, StoreConfig] = field(default_factory=dict)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -208,6 +216,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "jobs": JobsConfig,
     "http": HttpConfig,
     "pull": PullConfig,
+    "reports": ReportsConfig,
     "cluster": ClusterConfig,
 }
 
@@ -340,6 +349,8 @@ def _check(config: Config) -> None:
     if config.grpc.tls_client_ca and not config.grpc.tls_cert:
         raise ConfigError("grpc.tls_client_ca: needs grpc.tls_cert and grpc.tls_key")
     _check_pull(config.pull)
+    if config.reports.load_mode not in ("line", "register"):
+        raise ConfigError('reports.load_mode: expected "line" or "register"')
     _check_cluster(config)
     for code, store in config.stores.items():
         if store.timezone:

@@ -1,53 +1,53 @@
 """The lifecycle of ``cashserver serve``: one object that starts and stops everything.
 
-Start: open the store and migrate, start the loader (which resumes ``incoming/``),
-bind the listeners, start the scheduled jobs, tell systemd READY. Stop (first
-SIGTERM or SIGINT): stop taking uploads, let the loader finish what it holds within
-the grace period, stop the jobs, flush the event journal. A second SIGINT or
-SIGTERM exits at once. A failure to start (a port taken, a bad database URL)
-raises :class:`StartupError`, which the CLI turns into exit code 2.
+:class:`Daemon` follows uvicorn's shape: ``startup()`` / ``main_loop()`` /
+``shutdown()``, with the signals captured around them.
+
+- ``__init__`` only records what to do; nothing is opened, bound or read.
+- ``startup()`` starts the stages in order: the writer side's (store and
+  migrations, journal, exporter, loader, jobs; see :mod:`cashserver.writer`),
+  then the front (the ingest service and the listeners), then tells systemd READY.
+  A failure to start (a port taken, a bad database URL) raises
+  :class:`StartupError`, which the CLI turns into exit code 2.
+- ``main_loop()`` polls the stop flags and, once a second, collects garbage and
+  pings the watchdog.
+- ``shutdown()`` stops the started stages in reverse, all within one grace
+  deadline (:data:`GRACE_S`, inside the unit's ``TimeoutStopSec``): listeners stop
+  taking uploads and answer those in flight, the loader finishes what it holds,
+  the exporter writes what is queued, the journal is flushed. The signal handler
+  only sets flags: the first SIGTERM or SIGINT asks for this graceful stop, a
+  second one makes every remaining wait of it end at once.
 """
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import os
 import signal
-import socket
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
 from cashserver.config import Config
-from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
 from cashserver.http.server import open_listen_refusal
 from cashserver.ingest import Ingest
-from cashserver.jobs.dicts import daemon_token
-from cashserver.jobs.schedule import Housekeeping
-from cashserver.loader import Loader
+from cashserver.lifecycle import Deadline, Stage, Stages, StopFlags, captured_signals
 from cashserver.log import Journal, get_logger, set_journal
 from cashserver.rpc.tls_log import StderrTap
-from cashserver.spool import Spool
-from cashserver.store.engine import open_engine, upgrade
-from cashserver.store.events import Events
-from cashserver.store.registers import Registers
-from cashserver.store.repository import LoadOutcome, Repository
+from cashserver.systemd import Notifier
+from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
 from cashserver.watchdog import Watchdog
+from cashserver.writer import StartupError, Writer
+
+__all__ = ["GRACE_S", "Daemon", "Listener", "ListenerFactory", "StartupError"]
 
 log = get_logger(__name__)
 
 TICK_S = 1.0
+POLL_S = 0.1
+"""How often the main loop looks at the stop flags."""
 GRACE_S = 20.0
-
-
-class StartupError(RuntimeError):
-    """The daemon cannot start; the message is one line for the operator."""
+"""The whole stop, every stage together; systemd's TimeoutStopSec (40 s) leaves room."""
+FAILED_START_GRACE_S = 1.0
 
 
 class Listener(Protocol):
@@ -61,26 +61,6 @@ class Listener(Protocol):
 
 
 ListenerFactory = Callable[["Daemon"], Listener]
-
-
-YOUNG_GC_EVERY_TICKS = 10
-FULL_GC_EVERY_TICKS = 60
-M_ARENA_MAX = -8  # glibc's mallopt parameter number
-
-
-def manual_gc() -> None:
-    """Collect garbage on the daemon's tick instead of on allocation counts.
-
-    An upload makes tens of thousands of small objects that the loader holds for
-    a moment; Python's automatic collector, triggered by allocation counts, then
-    walks them again and again and took half the loader's time. Objects made at
-    start-up are frozen out of the collector's sight, the automatic collector is
-    off, and :meth:`Daemon.main_loop` collects the young generations every 10
-    seconds and everything every minute (cycles are rare here: reference
-    counting frees nearly everything at once).
-    """
-    gc.freeze()
-    gc.disable()
 
 
 def default_listeners(config: Config) -> list[ListenerFactory]:
@@ -99,102 +79,84 @@ def default_listeners(config: Config) -> list[ListenerFactory]:
     return factories
 
 
-def sd_notify(state: str) -> None:
-    """Tell systemd our state (READY=1, STOPPING=1, WATCHDOG=1) if it is listening."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+def listener_stage(listener: Listener) -> Stage:
+    """A listener as a stage: a failure to bind is a start-up error."""
+
+    def start() -> None:
         try:
-            sock.sendto(state.encode(), address)
+            listener.start()
         except OSError as exc:
-            log.warning("systemd.notify_failed", error=str(exc))
+            raise StartupError(str(exc)) from exc
+
+    return Stage(listener.name, start, lambda deadline: listener.stop(deadline.remaining()))
 
 
 class Daemon:
-    def __init__(self, config: Config, listeners: Sequence[ListenerFactory] = ()) -> None:
+    ingest: Ingest
+
+    def __init__(
+        self,
+        config: Config,
+        listeners: Sequence[ListenerFactory] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.config = config
+        self.flags = StopFlags()
+        self.notifier = Notifier(os.environ if environ is None else environ)
         self.journal = Journal()
-        self.engine = open_engine(config.database_url)
-        self.repository = Repository(self.engine)
-        self.registers = Registers(self.engine)
-        self.events = Events(self.engine)
-        self.spool = Spool(config.spool_dir)
-        self.housekeeping = Housekeeping(config, self.engine, lambda: daemon_token(config.data_dir))
-        self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
-        self.exporter = Exporter(self.engine, config)
-        self.export_worker = ExportWorker(self.exporter)
-        self.loaded_hooks.append(self.export_worker.shifts_loaded)
-        self.loader = Loader(
-            self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
-        )
-        self.ingest = Ingest(config, self.loader, self.registers)
-        self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
-        self._listener_factories = listeners
+        self.writer = Writer(config, self.journal)
         self.listeners: list[Listener] = []
-        self._stop = threading.Event()
+        self._listener_factories = listeners
         self._tap: StderrTap | None = None
-
-    def _on_loaded(self, outcomes: Sequence[LoadOutcome]) -> None:
-        for hook in self.loaded_hooks:
-            hook(outcomes)
-
-    def flush_journal(self) -> None:
-        pending = self.journal.drain()
-        if not pending:
-            return
-        try:
-            self.events.write(pending)
-        except Exception as exc:  # the database may be down: keep the events for later
-            self.journal.put_back(pending)
-            log.debug("journal.flush_failed", error=str(exc))
+        self.stages = Stages(
+            [
+                Stage("journal", lambda: set_journal(self.journal), self._stop_journal),
+                Stage("tls_tap", self._start_tap, self._stop_tap),
+                *self.writer.stages(),
+                Stage("ingest", self._start_ingest),
+                Stage("listeners", self._start_listeners),
+                Stage("gc", manual_gc),
+            ]
+        )
 
     # -- start -------------------------------------------------------------------
 
     def startup(self) -> None:
-        limit_malloc_arenas()
-        set_journal(self.journal)
-        if self.config.grpc.tls_cert and self.config.grpc.listen:
-            self._tap = StderrTap()
-            self._tap.start()
-        try:
-            upgrade(self.engine)
-        except Exception as exc:
-            raise StartupError(f"database {self.engine.url!r}: {exc}".splitlines()[0]) from exc
-        self.export_worker.start()
-        self.loader.start()
-        for factory in self._listener_factories:
-            listener = factory(self)
-            try:
-                listener.start()
-            except OSError as exc:
-                raise StartupError(str(exc)) from exc
-            self.listeners.append(listener)
-        self._schedule()
-        self.scheduler.start()
-        manual_gc()
+        limit_malloc_arenas()  # before any thread starts
+        self.stages.start()
         log.info(
             "daemon.started",
             pid=os.getpid(),
             data_dir=str(self.config.data_dir),
-            database=self.engine.url.render_as_string(hide_password=True),
+            database=self.writer.engine.url.render_as_string(hide_password=True),
             listeners=[listener.name for listener in self.listeners],
         )
-        sd_notify("READY=1")
+        self.notifier.ready()
 
-    def _schedule(self) -> None:
-        self.housekeeping.schedule(self.scheduler)
-        self.scheduler.add_job(
-            self.export_worker.request_backlog,
-            IntervalTrigger(seconds=BACKLOG_INTERVAL_S),
-            id="export_backlog",
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.flush_journal, IntervalTrigger(seconds=TICK_S), id="flush_journal", coalesce=True
-        )
+    def _start_tap(self) -> None:
+        if self.config.grpc.tls_cert and self.config.grpc.listen:
+            self._tap = StderrTap()
+            self._tap.start()
+
+    def _stop_tap(self, _deadline: Deadline) -> None:
+        if self._tap is not None:
+            self._tap.stop()
+            self._tap = None
+
+    def _start_ingest(self) -> None:
+        self.ingest = Ingest(self.config, self.writer.loader, self.writer.registers)
+
+    def _start_listeners(self) -> None:
+        # Each listener is its own stage, so one that fails to bind stops the others.
+        for factory in self._listener_factories:
+            listener = factory(self)
+            stage = listener_stage(listener)
+            stage.start()
+            self.listeners.append(listener)
+            self.stages.started.append(stage)
+
+    def _stop_journal(self, _deadline: Deadline) -> None:
+        set_journal(None)
 
     # -- the admin HTTP listener and what /readyz checks ---------------------------
 
@@ -205,7 +167,7 @@ class Daemon:
 
         secret = session_secret(self.config.data_dir)
         assert secret is not None
-        context = HttpContext(self.config, self.engine, secret, readiness=self.readiness)
+        context = HttpContext(self.config, self.writer.engine, secret, readiness=self.readiness)
         return HttpListener(self.config, create_app(context))
 
     def readiness(self) -> dict[str, str]:
@@ -213,17 +175,17 @@ class Daemon:
         from cashserver.http.readiness import probe_database, probe_spool
 
         problems: dict[str, str] = {}
-        if self._stop.is_set():
+        if self.flags.should_exit:
             problems["daemon"] = "stopping"
         for listener in self.listeners:
             alive = getattr(listener, "alive", None)
             down = not alive() if callable(alive) else getattr(listener, "server", True) is None
             if down:
                 problems[listener.name] = "listener down"
-        spool = probe_spool(self.spool.folder("incoming"))
+        spool = probe_spool(self.writer.spool.folder("incoming"))
         if spool:
             problems["spool"] = spool
-        database = probe_database(self.engine)
+        database = probe_database(self.writer.engine)
         if database:
             problems["database"] = database
         return problems
@@ -231,84 +193,57 @@ class Daemon:
     # -- run and stop ------------------------------------------------------------
 
     def main_loop(self) -> None:
-        """Wait for a stop request; on each tick collect garbage and ping the watchdog."""
+        """Wait for a stop request; on each tick collect garbage and tell systemd how we
+        are (the watchdog ping only while the loader is alive, see :mod:`cashserver.watchdog`)."""
         watchdog = Watchdog(
-            sd_notify,
-            self.loader.stalled_s,
-            lambda: self.loader.queued,
-            ping=bool(os.environ.get("WATCHDOG_USEC")),
+            self.notifier.notify,
+            self.writer.loader.stalled_s,
+            lambda: self.writer.loader.queued,
+            ping=self.notifier.watchdog_enabled,
         )
         ticks = 0
-        while not self._stop.wait(TICK_S):
-            ticks += 1
-            if ticks % YOUNG_GC_EVERY_TICKS == 0:
-                gc.collect(2 if ticks % FULL_GC_EVERY_TICKS == 0 else 1)
-            watchdog.tick(ticks)
+        next_tick = time.monotonic() + TICK_S
+        while not self.flags.should_exit:
+            time.sleep(POLL_S)
+            if time.monotonic() >= next_tick:
+                next_tick += TICK_S
+                ticks += 1
+                collect_on_tick(ticks)
+                watchdog.tick(ticks)
 
     def request_stop(self) -> None:
-        self._stop.set()
+        self.flags.should_exit = True
 
-    def shutdown(self, grace_s: float = GRACE_S) -> None:
-        sd_notify("STOPPING=1")
-        log.info("daemon.stopping", queued=self.loader.queued)
-        for listener in reversed(self.listeners):
-            listener.stop(grace_s / 2)
-        self.loader.stop(grace_s)
-        self.export_worker.stop(grace_s / 2)
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        self.flush_journal()
+    def deadline(self, grace_s: float = GRACE_S) -> Deadline:
+        """A grace deadline from now that ends at once when a second signal forces exit."""
+        return Deadline.after(grace_s, forced=lambda: self.flags.force_exit)
+
+    def shutdown(self, deadline: Deadline | None = None) -> None:
+        deadline = deadline or self.deadline()
+        self.notifier.stopping()
+        if self.flags.signals:
+            log.info("daemon.signal", signal=signal.Signals(self.flags.signals[0]).name)
+        log.info("daemon.stopping", queued=self.writer.loader.queued if self._built else 0)
+        self.stages.stop(deadline)
+        if self.flags.force_exit:
+            log.warning("daemon.forced_exit")
         log.info("daemon.stopped")
-        self.flush_journal()
-        set_journal(None)
-        self.engine.dispose()
-        if self._tap is not None:
-            self._tap.stop()
-            self._tap = None
+
+    @property
+    def _built(self) -> bool:
+        return hasattr(self.writer, "loader")
 
     def run(self) -> None:
         refusal = open_listen_refusal(self.config)
         if refusal:  # before anything starts, so that the operator sees this one line
             raise StartupError(refusal)
-        with capture_signals(self.request_stop):
+        with captured_signals(self.flags):
             try:
                 self.startup()
             except BaseException:
-                self.shutdown(grace_s=1.0)
+                self.shutdown(self.deadline(FAILED_START_GRACE_S))
                 raise
             try:
                 self.main_loop()
             finally:
                 self.shutdown()
-
-
-@contextmanager
-def capture_signals(on_first: Callable[[], None]) -> Iterator[None]:
-    """First SIGTERM/SIGINT asks for a graceful stop; a second one exits at once."""
-    received: list[int] = []
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        if received:
-            log.warning("daemon.forced_exit", signal=signal.Signals(signum).name)
-            os._exit(1)
-        received.append(signum)
-        log.info("daemon.signal", signal=signal.Signals(signum).name)
-        on_first()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Ask glibc for few malloc arenas: with a thread per register it would make up
-    to eight per core, and the daemon's resident memory grows by tens of megabytes.
-    Must run before the threads start; does nothing where glibc is not the libc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):
-        pass

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from cashserver.config import Config
 from cashserver.domain import (
@@ -42,6 +42,7 @@ from cashserver.store.schema import (
     payments,
     receipts,
     registers,
+    shift_totals,
     shifts,
 )
 
@@ -167,44 +168,24 @@ class Reader:
     def _totals(
         self, conn: Connection, ids: Sequence[int]
     ) -> dict[int, tuple[int, dict[tuple[ReceiptKind, PaymentMethod], int], int]]:
-        counts: dict[int, int] = {}
-        sums: defaultdict[int, dict[tuple[ReceiptKind, PaymentMethod], int]] = defaultdict(dict)
-        present: dict[int, int] = {}
+        """Per shift: receipts count, payment sums per (kind, method), numbers in range,
+        from the totals the loader keeps (cashserver.store.totals), not from receipts."""
+        found: dict[int, tuple[int, dict[tuple[ReceiptKind, PaymentMethod], int], int]] = {}
         for start in range(0, len(ids), ID_CHUNK):
             chunk = ids[start : start + ID_CHUNK]
-            in_chunk = receipts.c.workshift_id.in_(chunk)
-            for ws, count in conn.execute(
-                select(receipts.c.workshift_id, func.count())
-                .where(in_chunk)
-                .group_by(receipts.c.workshift_id)
+            for row in conn.execute(
+                select(shift_totals).where(shift_totals.c.workshift_id.in_(chunk))
             ):
-                counts[ws] = count
-            for ws, kind, method, amount in conn.execute(
-                select(
-                    receipts.c.workshift_id,
-                    receipts.c.kind,
-                    payments.c.method,
-                    func.sum(payments.c.amount),
-                )
-                .join(payments, payments.c.receipt_id == receipts.c.receipt_id)
-                .where(in_chunk)
-                .group_by(receipts.c.workshift_id, receipts.c.kind, payments.c.method)
-            ):
-                sums[ws][(ReceiptKind(kind), PaymentMethod(method))] = int(amount)
-            for ws, n in conn.execute(
-                select(receipts.c.workshift_id, func.count(func.distinct(receipts.c.number)))
-                .join(shifts, shifts.c.workshift_id == receipts.c.workshift_id)
-                .where(in_chunk)
-                .where(
-                    and_(
-                        receipts.c.number >= shifts.c.c_first_receipt_number,
-                        receipts.c.number <= shifts.c.c_last_receipt_number,
-                    )
-                )
-                .group_by(receipts.c.workshift_id)
-            ):
-                present[ws] = n
-        return {ws: (counts.get(ws, 0), sums.get(ws, {}), present.get(ws, 0)) for ws in ids}
+                sums = {
+                    (ReceiptKind.SALE, PaymentMethod.CASH): row.sales_cash,
+                    (ReceiptKind.SALE, PaymentMethod.NONCASH): row.sales_noncash,
+                    (ReceiptKind.RETURN, PaymentMethod.CASH): row.returns_cash,
+                    (ReceiptKind.RETURN, PaymentMethod.NONCASH): row.returns_noncash,
+                    (ReceiptKind.CASH_IN, PaymentMethod.CASH): row.cash_in,
+                    (ReceiptKind.CASH_OUT, PaymentMethod.CASH): row.cash_out,
+                }
+                found[row.workshift_id] = (row.receipts_count, sums, row.numbers_in_range)
+        return {ws: found.get(ws, (0, {}, 0)) for ws in ids}
 
     def report(self, workshift_id: int) -> tuple[ShiftReport, int] | None:
         """The whole stored shift and its revision, or None if there is no such shift."""

@@ -31,6 +31,7 @@ from cashserver.store.schema import (
     receipts,
     shifts,
 )
+from cashserver.store.totals import TotalsWriter, numbers_in_range
 
 log = get_logger(__name__)
 
@@ -109,6 +110,7 @@ class Repository:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sql = _Sql(self.dialect)
+        self._totals = TotalsWriter(self.dialect)
 
     # -- loading -----------------------------------------------------------------
 
@@ -165,9 +167,10 @@ class Repository:
             workshift_id = decision.workshift_id
             row = next(r for r in stored if r.workshift_id == workshift_id)
 
-        stored_count, others, stored_last_sale = self._insert_receipts(
+        inserted, others, stored_last_sale = self._insert_receipts(
             conn, workshift_id, list(unique.values())
         )
+        stored_count = len(inserted)
         # ``others``: uids that were stored already (before, or by a racing load).
         same_shift: list[int] = []
         for uid, (stored_shift, receipt_id) in others.items():
@@ -186,6 +189,7 @@ class Repository:
         changed = isinstance(decision, NewShift) or stored_count > 0
         if row is not None:
             changed = self._update_header(conn, row, shift, stored_count > 0, now)
+        self._keep_totals(conn, workshift_id, register_id, shift, row, inserted)
         return LoadOutcome(
             status=UploadStatus.LOADED,
             workshift_id=workshift_id,
@@ -239,17 +243,17 @@ class Repository:
 
     def _insert_receipts(
         self, conn: Connection, workshift_id: int, candidates: list[Receipt]
-    ) -> tuple[int, dict[str, tuple[int, int]], int | None]:
+    ) -> tuple[list[Receipt], dict[str, tuple[int, int]], int | None]:
         """Insert the receipts whose uid is not stored yet, with their lines and payments.
 
         The insert's conflict clause skips stored uids; only when its row count
-        says some were skipped are the uids looked up. Returns how many were
+        says some were skipped are the uids looked up. Returns the receipts
         stored, the skipped uids: uid -> (workshift_id, receipt_id) of the
         stored receipt (stored before, or by another transaction meanwhile), and
         the latest ``closed_at`` of the receipts stored now.
         """
         if not candidates:
-            return 0, {}, None
+            return [], {}, None
         ids = self._receipt_ids(conn, len(candidates))
         rows = [
             (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier)
@@ -283,7 +287,34 @@ class Repository:
                 )
                 .values(first_receipt_at=first_at)
             )
-        return len(ours), others, last_at
+        return [r for _, r in ours], others, last_at
+
+    def _keep_totals(
+        self,
+        conn: Connection,
+        workshift_id: int,
+        register_id: int,
+        shift: Shift,
+        row: Any,
+        inserted: list[Receipt],
+    ) -> None:
+        """Add the inserted receipts to the shift's totals; recount its receipt numbers
+        when its receipts or its counters' range changed."""
+        before = (
+            (row.c_first_receipt_number, row.c_last_receipt_number)
+            if row is not None and row.has_counters
+            else None
+        )
+        counters = shift.counters
+        span = (counters.first_receipt_number, counters.last_receipt_number) if counters else before
+        store_code = shift.store_code
+        if row is None:  # a new shift: its numbers are all among the inserted
+            numbers = numbers_in_range((r.number for r in inserted), *span) if span else 0
+            self._totals.add(conn, workshift_id, register_id, store_code, inserted, numbers)
+            return
+        self._totals.add(conn, workshift_id, register_id, store_code, inserted)
+        if span is not None and (inserted or span != before):
+            self._totals.recount(conn, workshift_id, *span)
 
     def _update_header(
         self,

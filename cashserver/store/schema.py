@@ -188,3 +188,42 @@ settings = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# Totals kept by the loader in the same transaction as the receipts (cashserver.store.totals),
+# so reconciliation and the store-day report never scan receipts. The six money columns
+# are the sums of SPEC 7: payments of SALE and RETURN per method, CASH_IN and CASH_OUT cash.
+TOTAL_COLUMNS = (
+    "receipts_count",
+    "sales_cash",
+    "sales_noncash",
+    "returns_cash",
+    "returns_noncash",
+    "cash_in",
+    "cash_out",
+)
+
+shift_totals = Table(
+    "shift_totals",
+    metadata,
+    Column("workshift_id", BigInteger, ForeignKey("shifts.workshift_id"), primary_key=True),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in TOTAL_COLUMNS),
+    Column("numbers_in_range", BigInteger, nullable=False, server_default="0"),
+)
+"""One row a shift. ``numbers_in_range``: distinct receipt numbers between the shift's
+counters' first and last, recounted whenever its receipts or counters change."""
+
+shift_quarter_totals = Table(
+    "shift_quarter_totals",
+    metadata,
+    Column("workshift_id", BigInteger, ForeignKey("shifts.workshift_id"), nullable=False),
+    Column("quarter", BigInteger, nullable=False),
+    Column("store_code", String(32), nullable=False),
+    Column("register_id", Integer, nullable=False),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in TOTAL_COLUMNS),
+    PrimaryKeyConstraint("workshift_id", "quarter", name="pk_shift_quarter_totals"),
+    Index("ix_shift_quarter_totals_store_quarter", "store_code", "quarter"),
+)
+"""One row a shift and UTC quarter hour (``closed_at // 900000``) with receipts. Every
+time zone in use today is offset from UTC by whole quarter hours, so any store's local
+day is an exact run of quarters: the store-day report sums them for the time zone the
+configuration gives now, and a changed time zone needs no rebuild."""

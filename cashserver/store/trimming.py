@@ -3,7 +3,7 @@
 A shift may go when its exchange files are up to date (``exports.revision =
 shifts.revision``) and its last receipt closed before the cut-off (a shift without
 receipts: its close, else open, else creation time). It goes with its receipts,
-their lines and payments, and its export record, in write transactions of at most
+their lines and payments, its totals and its export record, in write transactions of at most
 a given number of receipts, so the loader's transactions get the database between
 them. Every transaction checks again, inside itself, that each shift is still
 exported: a shift that a late upload changed meanwhile has a new revision and
@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
 
 from cashserver.store.engine import write_transaction
 from cashserver.store.schema import exports, lines, payments, receipts, registers, shifts
+from cashserver.store.totals import ID_CHUNK, TotalsWriter
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,19 +93,27 @@ def _delete_receipts(conn: Connection, chosen: Select[tuple[int]]) -> int:
 
 def delete_some_receipts(engine: Engine, workshift_id: int, limit: int) -> int:
     """Delete up to ``limit`` receipts of one exported shift; returns how many (0 when
-    the shift is no longer exported, or has none left)."""
+    the shift is no longer exported, or has none left). Its totals lose them first."""
     with write_transaction(engine) as conn:
         if not _still_exported(conn, [workshift_id]):
             return 0
-        # The same ordered subquery names the same receipts in each of the three
-        # deletes (lines and payments first, while their receipts still exist).
-        chosen = (
-            select(receipts.c.receipt_id)
-            .where(receipts.c.workshift_id == workshift_id)
-            .order_by(receipts.c.receipt_id)
-            .limit(limit)
-        )
-        return _delete_receipts(conn, chosen)
+        ids = [
+            int(rid)
+            for rid in conn.execute(
+                select(receipts.c.receipt_id)
+                .where(receipts.c.workshift_id == workshift_id)
+                .order_by(receipts.c.receipt_id)
+                .limit(limit)
+            ).scalars()
+        ]
+        TotalsWriter(engine.dialect.name).forget_receipts(conn, ids)
+        deleted = 0
+        for start in range(0, len(ids), ID_CHUNK):  # bounded IN lists on both backends
+            chunk = ids[start : start + ID_CHUNK]
+            deleted += _delete_receipts(
+                conn, select(receipts.c.receipt_id).where(receipts.c.receipt_id.in_(chunk))
+            )
+        return deleted
 
 
 def delete_shifts(engine: Engine, workshift_ids: Sequence[int]) -> list[int]:
@@ -114,6 +123,7 @@ def delete_shifts(engine: Engine, workshift_ids: Sequence[int]) -> list[int]:
         ids = _still_exported(conn, workshift_ids)
         if not ids:
             return []
+        TotalsWriter(engine.dialect.name).forget_shifts(conn, ids)
         _delete_receipts(
             conn, select(receipts.c.receipt_id).where(receipts.c.workshift_id.in_(ids))
         )

@@ -9,10 +9,11 @@ from datetime import date
 from pathlib import Path
 
 from cashserver.config import load_config, parse_config
-from cashserver.daemon import Daemon
 from cashserver.jobs import OPERATOR_DAYS, archive_spool, prune_archives
 from cashserver.jobs.archive import MANIFEST_NAME
+from cashserver.log import Journal
 from cashserver.spool import Spool
+from cashserver.writer import Writer
 
 DAY = 86_400
 
@@ -73,13 +74,14 @@ def test_the_daemon_schedules_the_archive_at_03_33(tmp_path: Path) -> None:
             "thrift": {"listen": ""},
         }
     )
-    daemon = Daemon(config)
-    daemon._schedule()
+    writer = Writer(config, Journal())
+    writer.build()
+    writer.schedule_jobs()
     for job_id in ("nightly", "trim_dicts"):
-        job = daemon.scheduler.get_job(job_id)
+        job = writer.scheduler.get_job(job_id)
         assert "hour='3'" in str(job.trigger) and "minute='33'" in str(job.trigger)
         assert job.max_instances == 1 and job.coalesce
-    daemon.engine.dispose()
+    writer.engine.dispose()
 
 
 def test_the_shipped_production_config_is_valid() -> None:

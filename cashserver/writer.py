@@ -1,0 +1,141 @@
+"""The writer side of the daemon: everything that writes the database or the outbox.
+
+The store (migrated at start), the loader (the single writer of shifts and
+receipts), the exporter thread, the event journal's flush and the scheduled jobs.
+:meth:`Writer.stages` lists them in start order for a lifecycle
+(:class:`cashserver.lifecycle.Stages`) to start and stop; a new piece of work that
+writes the database (a pull scheduler, a job) is one more stage here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+
+from cashserver.config import Config
+from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.jobs.dicts import daemon_token
+from cashserver.jobs.schedule import Housekeeping
+from cashserver.lifecycle import Deadline, Stage
+from cashserver.loader import Loader
+from cashserver.log import Journal, get_logger
+from cashserver.spool import Spool
+from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.events import Events
+from cashserver.store.registers import Registers
+from cashserver.store.repository import LoadOutcome, Repository
+
+log = get_logger(__name__)
+
+JOURNAL_FLUSH_S = 1.0
+
+
+class StartupError(RuntimeError):
+    """The daemon cannot start; the message is one line for the operator."""
+
+
+class Writer:
+    """The writer side's parts; built by :meth:`build`, started and stopped as stages."""
+
+    engine: Engine
+    repository: Repository
+    registers: Registers
+    events: Events
+    spool: Spool
+    exporter: Exporter
+    export_worker: ExportWorker
+    loader: Loader
+    scheduler: BackgroundScheduler
+    housekeeping: Housekeeping
+
+    def __init__(self, config: Config, journal: Journal) -> None:
+        self.config = config
+        self.journal = journal
+        self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
+        """Called on the loader's thread with each committed batch's outcomes."""
+
+    def build(self) -> None:
+        """Make the parts (creating an SQLite file's folder, nothing more)."""
+        config = self.config
+        self.engine = open_engine(config.database_url)
+        self.repository = Repository(self.engine)
+        self.registers = Registers(self.engine)
+        self.events = Events(self.engine)
+        self.spool = Spool(config.spool_dir)
+        self.exporter = Exporter(self.engine, config)
+        self.export_worker = ExportWorker(self.exporter)
+        self.loaded_hooks.append(self.export_worker.shifts_loaded)
+        self.loader = Loader(
+            self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
+        )
+        self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
+        self.housekeeping = Housekeeping(config, self.engine, lambda: daemon_token(config.data_dir))
+
+    def stages(self) -> list[Stage]:
+        """The writer's stages in start order (stopped in reverse). The parts are made by
+        the first stage's start, so each stage reaches them only when it runs."""
+        return [
+            Stage("store", self._open_store, lambda _deadline: self.engine.dispose()),
+            Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
+            Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
+            Stage("loader", lambda: self.loader.start(), self._stop_loader),
+            Stage("jobs", self._start_jobs, self._stop_jobs),
+        ]
+
+    # -- the stages ------------------------------------------------------------------
+
+    def _open_store(self) -> None:
+        self.build()
+        try:
+            upgrade(self.engine)
+        except Exception as exc:
+            raise StartupError(f"database {self.engine.url!r}: {exc}".splitlines()[0]) from exc
+
+    def _stop_exporter(self, deadline: Deadline) -> None:
+        self.export_worker.stop(deadline.remaining())
+
+    def _stop_loader(self, deadline: Deadline) -> None:
+        self.loader.stop(deadline.remaining())
+
+    def _start_jobs(self) -> None:
+        self.schedule_jobs()
+        self.scheduler.start()
+
+    def _stop_jobs(self, _deadline: Deadline) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def schedule_jobs(self) -> None:
+        self.housekeeping.schedule(self.scheduler)
+        self.scheduler.add_job(
+            self.export_worker.request_backlog,
+            IntervalTrigger(seconds=BACKLOG_INTERVAL_S),
+            id="export_backlog",
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.flush_journal,
+            IntervalTrigger(seconds=JOURNAL_FLUSH_S),
+            id="flush_journal",
+            coalesce=True,
+        )
+
+    # -- work ------------------------------------------------------------------------
+
+    def _on_loaded(self, outcomes: Sequence[LoadOutcome]) -> None:
+        for hook in self.loaded_hooks:
+            hook(outcomes)
+
+    def flush_journal(self) -> None:
+        """Write the journal's pending events; kept for later if the database is down."""
+        pending = self.journal.drain()
+        if not pending:
+            return
+        try:
+            self.events.write(pending)
+        except Exception as exc:  # the database may be down: keep the events for later
+            self.journal.put_back(pending)
+            log.debug("journal.flush_failed", error=str(exc))
