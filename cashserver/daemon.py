@@ -32,7 +32,11 @@ from cashserver.http.server import open_listen_refusal
 from cashserver.ingest import Ingest
 from cashserver.lifecycle import Deadline, Stage, Stages, StopFlags, captured_signals
 from cashserver.log import Journal, get_logger, set_journal
+from cashserver.pull.handoff import ServeLock
+from cashserver.pull.runner import Puller
+from cashserver.pull.schedule import PullScheduler
 from cashserver.rpc.tls_log import StderrTap
+from cashserver.store.reading import Reader
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
 from cashserver.watchdog import Watchdog
@@ -93,6 +97,7 @@ def listener_stage(listener: Listener) -> Stage:
 
 class Daemon:
     ingest: Ingest
+    puller: Puller
 
     def __init__(
         self,
@@ -108,13 +113,16 @@ class Daemon:
         self.listeners: list[Listener] = []
         self._listener_factories = listeners
         self._tap: StderrTap | None = None
+        self.serve_lock = ServeLock(config.data_dir)
         self.stages = Stages(
             [
                 Stage("journal", lambda: set_journal(self.journal), self._stop_journal),
                 Stage("tls_tap", self._start_tap, self._stop_tap),
+                Stage("serve_lock", self._take_serve_lock, self._release_serve_lock),
                 *self.writer.stages(),
                 Stage("ingest", self._start_ingest),
                 Stage("listeners", self._start_listeners),
+                Stage("pulls", self._start_pulls, self._stop_pulls),
                 Stage("gc", manual_gc),
             ]
         )
@@ -142,6 +150,25 @@ class Daemon:
         if self._tap is not None:
             self._tap.stop()
             self._tap = None
+
+    def _take_serve_lock(self) -> None:
+        # Tells ``cashserver pull`` to hand its shifts to this daemon (see pull/handoff.py).
+        try:
+            self.serve_lock.acquire_for_serve()
+        except RuntimeError as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _release_serve_lock(self, _deadline: Deadline) -> None:
+        self.serve_lock.release()
+
+    def _start_pulls(self) -> None:
+        self.puller = Puller(self.config, self.writer.loader, self.writer.registers)
+        if self.config.pull.enabled:
+            reader = Reader(self.writer.engine, self.config)
+            PullScheduler(self.config, self.puller, reader, self.writer.scheduler).start()
+
+    def _stop_pulls(self, _deadline: Deadline) -> None:
+        self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
 
     def _start_ingest(self) -> None:
         self.ingest = Ingest(self.config, self.writer.loader, self.writer.registers)
