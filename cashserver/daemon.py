@@ -171,7 +171,7 @@ class Daemon:
         self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
 
     def _start_ingest(self) -> None:
-        self.ingest = Ingest(self.config, self.writer.loader, self.writer.registers)
+        self.ingest = Ingest(self.config, self.writer.loader, self.writer.admission)
 
     def _start_listeners(self) -> None:
         # Each listener is its own stage, so one that fails to bind stops the others.
@@ -194,7 +194,15 @@ class Daemon:
 
         secret = session_secret(self.config.data_dir)
         assert secret is not None
-        context = HttpContext(self.config, self.writer.engine, secret, readiness=self.readiness)
+        from cashserver.http.pull_now import console_pull
+
+        context = HttpContext(
+            self.config,
+            self.writer.engine,
+            secret,
+            readiness=self.readiness,
+            pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
+        )
         return HttpListener(self.config, create_app(context))
 
     def readiness(self) -> dict[str, str]:
