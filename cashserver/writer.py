@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from cashserver import jobs
 from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.jobs.dicts import daemon_token
+from cashserver.jobs.schedule import Housekeeping
 from cashserver.lifecycle import Deadline, Stage
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger
@@ -54,6 +54,7 @@ class Writer:
     export_worker: ExportWorker
     loader: Loader
     scheduler: BackgroundScheduler
+    housekeeping: Housekeeping
 
     def __init__(self, config: Config, journal: Journal) -> None:
         self.config = config
@@ -79,6 +80,7 @@ class Writer:
             self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
         )
         self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
+        self.housekeeping = Housekeeping(config, self.engine, lambda: daemon_token(config.data_dir))
 
     def stages(self) -> list[Stage]:
         """The writer's stages in start order (stopped in reverse). The parts are made by
@@ -123,23 +125,7 @@ class Writer:
             self.scheduler.shutdown(wait=False)
 
     def schedule_jobs(self) -> None:
-        hour, minute = (int(x) for x in self.config.jobs.archive_time.split(":"))
-        self.scheduler.add_job(
-            jobs.archive_spool,
-            CronTrigger(hour=hour, minute=minute),
-            args=[self.spool, self.config.backup_dir, self.config.jobs.archive_keep_days],
-            id="archive_spool",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            jobs.trim_events,
-            CronTrigger(hour=hour, minute=minute),
-            args=[self.events, self.config.jobs.events_keep_days],
-            id="trim_events",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
+        self.housekeeping.schedule(self.scheduler)
         self.scheduler.add_job(
             self.export_worker.request_backlog,
             IntervalTrigger(seconds=BACKLOG_INTERVAL_S),
