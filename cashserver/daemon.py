@@ -170,7 +170,7 @@ class Daemon:
         self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
 
     def _start_ingest(self) -> None:
-        self.ingest = Ingest(self.config, self.writer.loader, self.writer.registers)
+        self.ingest = Ingest(self.config, self.writer.loader, self.writer.admission)
 
     def _start_listeners(self) -> None:
         # Each listener is its own stage, so one that fails to bind stops the others.

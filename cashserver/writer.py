@@ -1,6 +1,7 @@
 """The writer side of the daemon: everything that writes the database or the outbox.
 
-The store (migrated at start), the loader (the single writer of shifts and
+The store (migrated at start, the registers directory loaded into memory and kept
+current by its own thread, :mod:`cashserver.admission`), the loader (the single writer of shifts and
 receipts), the exporter thread, the event journal's flush and the scheduled jobs.
 :meth:`Writer.stages` lists them in start order for a lifecycle
 (:class:`cashserver.lifecycle.Stages`) to start and stop; a new piece of work that
@@ -17,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from cashserver import jobs
+from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
 from cashserver.lifecycle import Deadline, Stage
@@ -43,6 +45,7 @@ class Writer:
     engine: Engine
     repository: Repository
     registers: Registers
+    admission: Admission
     events: Events
     spool: Spool
     exporter: Exporter
@@ -62,6 +65,7 @@ class Writer:
         self.engine = open_engine(config.database_url)
         self.repository = Repository(self.engine)
         self.registers = Registers(self.engine)
+        self.admission = Admission(self.registers, config.registers.auto_register)
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
         self.exporter = Exporter(self.engine, config)
@@ -78,6 +82,7 @@ class Writer:
         return [
             Stage("store", self._open_store, lambda _deadline: self.engine.dispose()),
             Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
+            Stage("directory", lambda: self.admission.start(), self._stop_directory),
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
             Stage("jobs", self._start_jobs, self._stop_jobs),
@@ -89,8 +94,14 @@ class Writer:
         self.build()
         try:
             upgrade(self.engine)
+            self.admission.load()
         except Exception as exc:
-            raise StartupError(f"database {self.engine.url!r}: {exc}".splitlines()[0]) from exc
+            raise StartupError(
+                f"server.database_url: cannot open {self.engine.url!r}: {exc}".splitlines()[0]
+            ) from exc
+
+    def _stop_directory(self, deadline: Deadline) -> None:
+        self.admission.stop(min(deadline.remaining(), 5.0))
 
     def _stop_exporter(self, deadline: Deadline) -> None:
         self.export_worker.stop(deadline.remaining())
