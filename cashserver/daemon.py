@@ -25,7 +25,6 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
 from typing import Protocol
 
 from cashserver.config import Config
@@ -34,13 +33,14 @@ from cashserver.ingest import Ingest
 from cashserver.lifecycle import Deadline, Stage, Stages, StopFlags, captured_signals
 from cashserver.log import Journal, get_logger, set_journal
 from cashserver.pull.handoff import ServeLock
-from cashserver.pull.runner import Puller, pull_dates
+from cashserver.pull.runner import Puller
 from cashserver.pull.schedule import PullScheduler
 from cashserver.pull.states import StateBuffer
 from cashserver.rpc.tls_log import StderrTap
-from cashserver.store.reading import Reader, RegisterInfo
+from cashserver.store.reading import Reader
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
+from cashserver.watchdog import Watchdog
 from cashserver.writer import StartupError, Writer
 
 __all__ = ["GRACE_S", "Daemon", "Listener", "ListenerFactory", "StartupError"]
@@ -166,7 +166,9 @@ class Daemon:
     def _start_pulls(self) -> None:
         self.pull_states = StateBuffer(self.writer.registers)
         self.pull_states.start()
-        self.puller = Puller(self.config, self.writer.loader, self.pull_states)
+        self.puller = Puller(
+            self.config, self.writer.loader, self.pull_states, leases=self.writer.leases
+        )
         if self.config.pull.enabled:
             reader = Reader(self.writer.engine, self.config)
             PullScheduler(self.config, self.puller, reader, self.writer.scheduler).start()
@@ -176,7 +178,7 @@ class Daemon:
         self.pull_states.close()
 
     def _start_ingest(self) -> None:
-        self.ingest = Ingest(self.config, self.writer.loader, self.writer.registers)
+        self.ingest = Ingest(self.config, self.writer.loader, self.writer.admission)
 
     def _start_listeners(self) -> None:
         # Each listener is its own stage, so one that fails to bind stops the others.
@@ -199,16 +201,16 @@ class Daemon:
 
         secret = session_secret(self.config.data_dir)
         assert secret is not None
+        from cashserver.http.pull_now import console_pull
+
         context = HttpContext(
-            self.config, self.writer.engine, secret, readiness=self.readiness, pull=self.pull_now
+            self.config,
+            self.writer.engine,
+            secret,
+            readiness=self.readiness,
+            pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
         )
         return HttpListener(self.config, create_app(context))
-
-    def pull_now(
-        self, registers: Sequence[RegisterInfo], date_from: date, date_to: date
-    ) -> list[dict[str, object]]:
-        """The console's pull form: pull these registers now, through this daemon's loader."""
-        return pull_dates(self.config, self.puller, registers, date_from, date_to)
 
     def readiness(self) -> dict[str, str]:
         """What keeps the daemon from taking uploads, by name; empty when ready."""
@@ -233,7 +235,14 @@ class Daemon:
     # -- run and stop ------------------------------------------------------------
 
     def main_loop(self) -> None:
-        """Wait for a stop request; on each tick collect garbage and ping the watchdog."""
+        """Wait for a stop request; on each tick collect garbage and tell systemd how we
+        are (the watchdog ping only while the loader is alive, see :mod:`cashserver.watchdog`)."""
+        watchdog = Watchdog(
+            self.notifier.notify,
+            self.writer.loader.stalled_s,
+            lambda: self.writer.loader.queued,
+            ping=self.notifier.watchdog_enabled,
+        )
         ticks = 0
         next_tick = time.monotonic() + TICK_S
         while not self.flags.should_exit:
@@ -242,7 +251,7 @@ class Daemon:
                 next_tick += TICK_S
                 ticks += 1
                 collect_on_tick(ticks)
-                self.notifier.watchdog()
+                watchdog.tick(ticks)
 
     def request_stop(self) -> None:
         self.flags.should_exit = True

@@ -201,6 +201,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     from cashserver.pull.runner import Puller, pull_registers
     from cashserver.pull.states import StateBuffer
     from cashserver.spool import Spool
+    from cashserver.store.leases import Leases
     from cashserver.store.reading import Reader
     from cashserver.store.registers import Registers
 
@@ -228,7 +229,9 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
         sink = HandoffSink(spool, Reader(engine, config))
     states = StateBuffer(Registers(engine))
     states.start()
-    puller = Puller(config, sink, states)
+    leases = Leases(engine, config.cluster.node_name, config.cluster.lease_ttl_s)
+    leases.start()
+    puller = Puller(config, sink, states, leases=leases)
     try:
         progress.draw()
         results = pull_registers(
@@ -241,6 +244,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     finally:
         progress.close()
         states.close()
+        leases.stop()
         if own_loader is not None:
             own_loader.stop(30.0)
         lock.release()

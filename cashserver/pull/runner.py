@@ -22,27 +22,20 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from datetime import time as dtime
 from enum import StrEnum
 from typing import Protocol
-from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from cashserver.clock import iso_utc, now_ms
 from cashserver.config import Config
-from cashserver.domain import (
-    SalesQuery,
-    ShiftRange,
-    TimeRange,
-    Upload,
-    UploadResult,
-    UploadStatus,
-)
+from cashserver.domain import SalesQuery, ShiftRange, Upload, UploadResult, UploadStatus
 from cashserver.log import get_logger
 from cashserver.metrics import count_pull
 from cashserver.pull.clients import BrokenPart, Cancellation, PullFailed, TlsFiles, fetch
 from cashserver.pull.locks import PullLocks
 from cashserver.spool import SpoolUnavailable
+from cashserver.store.leases import Lease, Leases
 from cashserver.store.reading import RegisterInfo
 from cashserver.validate import ValidationError, validate_upload
 
@@ -170,12 +163,19 @@ class Puller:
     """Pulls one register at a time per register; safe to call from many threads."""
 
     def __init__(
-        self, config: Config, sink: Sink, states: StateWriter, locks: PullLocks | None = None
+        self,
+        config: Config,
+        sink: Sink,
+        states: StateWriter,
+        locks: PullLocks | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.config = config
         self.sink = sink
         self.states = states
         self.locks = locks or PullLocks(config.data_dir)
+        self.leases = leases
+        """The cluster's pull leases (SPEC 14); None: this machine's locks only."""
         self.cancellation = Cancellation()
 
     def close(self) -> None:
@@ -183,14 +183,49 @@ class Puller:
         self.cancellation.cancel()
 
     def pull(
-        self, target: PullTarget, query: SalesQuery, trigger: str = "demand", wait_s: float = 0.0
+        self,
+        target: PullTarget,
+        query: SalesQuery,
+        trigger: str = "demand",
+        wait_s: float = 0.0,
+        due: Callable[[], bool] | None = None,
     ) -> PullResult:
         """Pull ``target`` for ``query`` and record its state; raises :class:`Busy` if
-        another pull of it is running and has not ended within ``wait_s`` seconds."""
+        another pull of it (here or on another daemon: the lease ``("pull", "S/R")``)
+        is running and has not ended within ``wait_s`` seconds, or if ``due``, asked
+        once the register is ours, says another daemon has pulled it lately."""
+        started = time.monotonic()
         with self.locks.hold(target.store_code, target.register_code, wait_s) as held:
             if not held:
                 raise Busy(f"{target.name} is being pulled already")
-            return self._pull(target, query, trigger)
+            lease = self._lease(target, started + wait_s)
+            try:
+                if due is not None and not due():
+                    raise Busy(f"{target.name} was pulled lately by another daemon")
+                return self._pull(target, query, trigger)
+            finally:
+                if lease is not None and self.leases is not None:
+                    # The next holder reads the final state to decide whether it is due:
+                    # a batched state must be written before the lease is let go.
+                    flush = getattr(self.states, "flush", None)
+                    if callable(flush):
+                        flush()
+                    self.leases.release(lease)
+
+    def _lease(self, target: PullTarget, until: float) -> Lease | None:
+        """The register's pull lease, waiting until ``until``; None without leases."""
+        if self.leases is None:
+            return None
+        while True:
+            try:
+                lease = self.leases.try_acquire("pull", target.name)
+            except SQLAlchemyError as exc:  # no database, no way to know who pulls it
+                raise Busy(f"cannot take the pull lease: {exc}".splitlines()[0]) from exc
+            if lease is not None:
+                return lease
+            if time.monotonic() >= until:
+                raise Busy(f"{target.name} is being pulled by another daemon")
+            time.sleep(0.2)  # its holder ends within the pull timeout, or dies and expires
 
     def _record(self, target: PullTarget, state: State, message: str) -> None:
         try:
@@ -339,28 +374,3 @@ def pull_registers(
     workers = max(1, min(concurrency, len(jobs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pull") as pool:
         return list(pool.map(one, jobs))
-
-
-def pull_dates(
-    config: Config,
-    puller: Puller,
-    registers: Sequence[RegisterInfo],
-    date_from: date,
-    date_to: date,
-) -> list[dict[str, object]]:
-    """Pull ``registers`` now for the local dates ``[date_from, date_to)``, each in its own
-    time zone (the console's pull form); one ``pull --json`` row a register pulled."""
-    jobs: list[tuple[PullTarget, SalesQuery]] = []
-    for info in registers:
-        target = target_of(info, config)
-        if target is None:
-            continue
-        zone = ZoneInfo(target.timezone)
-        bounds = [
-            int(datetime.combine(day, dtime(0), tzinfo=zone).timestamp() * 1000)
-            for day in (date_from, date_to)
-        ]
-        jobs.append((target, TimeRange(bounds[0], bounds[1])))
-    wait_s = config.pull.timeout_s + 5.0
-    results = pull_registers(puller, jobs, config.pull.concurrency, wait_s=wait_s)
-    return [result.as_json() for result in results]

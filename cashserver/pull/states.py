@@ -25,6 +25,9 @@ class StateBuffer:
         self.registers = registers
         self._pending: dict[tuple[str, str], tuple[str, str, str, str, int]] = {}
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        """Held from taking the pending states until they are written: two flushes at
+        once (the timer's, a pull's) could otherwise commit an older state last."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -42,16 +45,17 @@ class StateBuffer:
 
     def flush(self) -> None:
         """Write what is pending; on a database error keep it (unless newer) for later."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        try:
-            self.registers.set_states(list(pending.values()))
-        except Exception as exc:
-            log.warning("pull.state_not_recorded", registers=len(pending), error=str(exc))
+        with self._flushing:
             with self._lock:
-                self._pending = {**pending, **self._pending}
+                pending, self._pending = self._pending, {}
+            if not pending:
+                return
+            try:
+                self.registers.set_states(list(pending.values()))
+            except Exception as exc:
+                log.warning("pull.state_not_recorded", registers=len(pending), error=str(exc))
+                with self._lock:
+                    self._pending = {**pending, **self._pending}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="pull-states", daemon=True)

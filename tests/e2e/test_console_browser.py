@@ -85,7 +85,7 @@ def emulator() -> Iterator[str]:
             "--shifts",
             "20",
             "--receipts",
-            "5",
+            "20",
         ],
         env=cli_env(),
         stdout=subprocess.DEVNULL,
@@ -227,8 +227,8 @@ def test_an_operator_works_in_the_console(
     # A 10-day pull: declined pulls nothing and says so; confirmed pulls.
     page.goto(base + "/registers")
     page.check("input[name=register][value='S2/P1']")
-    page.fill("input[name=from]", "2026-03-01")
-    page.fill("input[name=to]", "2026-03-11")
+    page.fill("input[name=from]", "2026-01-05")
+    page.fill("input[name=to]", "2026-01-15")
     page.click("#pull-submit")
     page.wait_for_selector("#pull-confirm")
     assert "Pull 10 days of sales from 1 register(s)?" in page.inner_text("#pull-confirm")
@@ -237,6 +237,20 @@ def test_an_operator_works_in_the_console(
     page.wait_for_selector("#pull-notice")
     assert "nothing was pulled" in page.inner_text("#pull-notice")
     shot(page, "07-pull-declined")
+    page.check("input[name=register][value='S2/P1']")
+    page.fill("input[name=from]", "2026-01-05")
+    page.fill("input[name=to]", "2026-01-15")
+    page.click("#pull-submit")
+    page.click("#pull-yes")
+    page.wait_for_selector("#pull-result")
+    result = page.inner_text("#pull-result")
+    assert "Pulled 1 register(s)" in result and "0 error(s)" in result
+    assert re.search(r"[1-9]\d* shift\(s\)", result), result
+    shot(page, "08-pull-result")
+    page.goto(base + "/registers")
+    pulled = page.locator("table.registers tr", has_text="P1")
+    assert pulled.locator(".state-ready").count() == 1, pulled.inner_text()
+    shot(page, "08b-registers-after-pull")
 
     # Store days over a range.
     page.goto(base + "/stores?store=S1&from=2026-01-01&to=2027-01-01")

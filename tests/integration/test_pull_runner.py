@@ -13,9 +13,10 @@ from sqlalchemy import Engine
 from cashserver.config import Config, parse_config
 from cashserver.domain import ShiftRange
 from cashserver.emulator.generate import ShiftPlan, generate_upload
+from cashserver.http.pull_now import pull_now
 from cashserver.loader import Loader
 from cashserver.pull.locks import PullLocks
-from cashserver.pull.runner import Busy, Puller, State, pull_dates, pull_registers, target_of
+from cashserver.pull.runner import Busy, Puller, State, pull_registers, target_of
 from cashserver.pull.states import StateBuffer
 from cashserver.spool import Spool
 from cashserver.store.reading import Reader
@@ -49,7 +50,7 @@ def test_the_console_entry_point_pulls_local_dates_and_records_the_state(
     states = StateBuffer(Registers(engine))
     puller = Puller(config, loader, states)
     infos = Reader(engine, config).registers()
-    rows = pull_dates(config, puller, infos, date(2026, 1, 1), date(2026, 1, 3))
+    rows = pull_now(config, puller, infos, date(2026, 1, 1), date(2026, 1, 3))
     states.close()
     assert rows == [
         {
@@ -126,3 +127,31 @@ def test_protocol_4_pulls_over_tls_when_the_register_names_a_ca(
     finally:
         loader.stop(10)
         peer.stop()
+
+
+def test_a_broken_start_and_a_rejected_shift_end_ready_with_error(
+    engine: Engine, setup: tuple[Config, Loader], peer: GrpcPeer
+) -> None:
+    from dataclasses import replace
+
+    from cashserver.rpc.convert_proto import upload_to_chunks
+
+    config, loader = setup
+    puller = Puller(config, loader, Registers(engine))
+    target = target_of(Reader(engine, config).registers()[0], config)
+    assert target is not None
+    # Receipts before any Shift chunk: not loaded; the shifts after them are.
+    peer.leading = upload_to_chunks(generate_upload(ShiftPlan("S1", "P1", 9, 5, seed=3)), 5)[1:]
+    result = puller.pull(target, ShiftRange(1, 9))
+    assert result.state is State.READY_WITH_ERROR
+    assert "does not start with a Shift" in result.state_message
+    assert result.shifts == 3 and result.receipts_stored == 90
+    assert {r["shift_number"] for r in Reader(engine, config).shift_rows()} == {1, 2, 3}
+    # A shift without an open time, stored so, sent again: rule 2 rejects it.
+    peer.leading = []
+    undated = generate_upload(ShiftPlan("S1", "P1", 7, 4, seed=3))
+    peer.uploads = [replace(undated, shift=replace(undated.shift, opened_at=None))]
+    assert puller.pull(target, ShiftRange(7, 7)).state is State.READY
+    again = puller.pull(target, ShiftRange(7, 7))
+    assert again.state is State.READY_WITH_ERROR and "shift 7 rejected" in again.state_message
+    assert Reader(engine, config).registers()[0].state == "READY_WITH_ERROR"
