@@ -162,7 +162,9 @@ class Daemon:
         self.serve_lock.release()
 
     def _start_pulls(self) -> None:
-        self.puller = Puller(self.config, self.writer.loader, self.writer.registers)
+        self.puller = Puller(
+            self.config, self.writer.loader, self.writer.registers, leases=self.writer.leases
+        )
         if self.config.pull.enabled:
             reader = Reader(self.writer.engine, self.config)
             PullScheduler(self.config, self.puller, reader, self.writer.scheduler).start()

@@ -27,6 +27,7 @@ from cashserver.log import Journal, get_logger
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
+from cashserver.store.leases import Leases
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
@@ -48,6 +49,7 @@ class Writer:
     admission: Admission
     events: Events
     spool: Spool
+    leases: Leases
     exporter: Exporter
     export_worker: ExportWorker
     loader: Loader
@@ -63,13 +65,15 @@ class Writer:
     def build(self) -> None:
         """Make the parts (creating an SQLite file's folder, nothing more)."""
         config = self.config
-        self.engine = open_engine(config.database_url)
+        self.engine = open_engine(config.database_url, config.cluster.node_name)
         self.repository = Repository(self.engine)
         self.registers = Registers(self.engine)
         self.admission = Admission(self.registers, config.registers.auto_register)
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
-        self.exporter = Exporter(self.engine, config)
+        cluster = config.cluster
+        self.leases = Leases(self.engine, cluster.node_name, cluster.lease_ttl_s)
+        self.exporter = Exporter(self.engine, config, self.leases)
         self.export_worker = ExportWorker(self.exporter)
         self.loaded_hooks.append(self.export_worker.shifts_loaded)
         self.loader = Loader(
@@ -84,6 +88,7 @@ class Writer:
         return [
             Stage("store", self._open_store, lambda _deadline: self.engine.dispose()),
             Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
+            Stage("leases", lambda: self.leases.start(), lambda _deadline: self.leases.stop()),
             Stage("directory", lambda: self.admission.start(), self._stop_directory),
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
