@@ -39,6 +39,7 @@ from cashserver.rpc.tls_log import StderrTap
 from cashserver.store.reading import Reader
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
+from cashserver.watchdog import Watchdog
 from cashserver.writer import StartupError, Writer
 
 __all__ = ["GRACE_S", "Daemon", "Listener", "ListenerFactory", "StartupError"]
@@ -161,7 +162,9 @@ class Daemon:
         self.serve_lock.release()
 
     def _start_pulls(self) -> None:
-        self.puller = Puller(self.config, self.writer.loader, self.writer.registers)
+        self.puller = Puller(
+            self.config, self.writer.loader, self.writer.registers, leases=self.writer.leases
+        )
         if self.config.pull.enabled:
             reader = Reader(self.writer.engine, self.config)
             PullScheduler(self.config, self.puller, reader, self.writer.scheduler).start()
@@ -227,7 +230,14 @@ class Daemon:
     # -- run and stop ------------------------------------------------------------
 
     def main_loop(self) -> None:
-        """Wait for a stop request; on each tick collect garbage and ping the watchdog."""
+        """Wait for a stop request; on each tick collect garbage and tell systemd how we
+        are (the watchdog ping only while the loader is alive, see :mod:`cashserver.watchdog`)."""
+        watchdog = Watchdog(
+            self.notifier.notify,
+            self.writer.loader.stalled_s,
+            lambda: self.writer.loader.queued,
+            ping=self.notifier.watchdog_enabled,
+        )
         ticks = 0
         next_tick = time.monotonic() + TICK_S
         while not self.flags.should_exit:
@@ -236,7 +246,7 @@ class Daemon:
                 next_tick += TICK_S
                 ticks += 1
                 collect_on_tick(ticks)
-                self.notifier.watchdog()
+                watchdog.tick(ticks)
 
     def request_stop(self) -> None:
         self.flags.should_exit = True

@@ -13,20 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from cashserver import jobs
 from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.jobs.dicts import daemon_token
+from cashserver.jobs.schedule import Housekeeping
 from cashserver.lifecycle import Deadline, Stage
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
+from cashserver.store.leases import Leases
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
@@ -48,10 +49,12 @@ class Writer:
     admission: Admission
     events: Events
     spool: Spool
+    leases: Leases
     exporter: Exporter
     export_worker: ExportWorker
     loader: Loader
     scheduler: BackgroundScheduler
+    housekeeping: Housekeeping
 
     def __init__(self, config: Config, journal: Journal) -> None:
         self.config = config
@@ -62,19 +65,22 @@ class Writer:
     def build(self) -> None:
         """Make the parts (creating an SQLite file's folder, nothing more)."""
         config = self.config
-        self.engine = open_engine(config.database_url)
+        self.engine = open_engine(config.database_url, config.cluster.node_name)
         self.repository = Repository(self.engine)
         self.registers = Registers(self.engine)
         self.admission = Admission(self.registers, config.registers.auto_register)
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
-        self.exporter = Exporter(self.engine, config)
+        cluster = config.cluster
+        self.leases = Leases(self.engine, cluster.node_name, cluster.lease_ttl_s)
+        self.exporter = Exporter(self.engine, config, self.leases)
         self.export_worker = ExportWorker(self.exporter)
         self.loaded_hooks.append(self.export_worker.shifts_loaded)
         self.loader = Loader(
             self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
         )
         self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
+        self.housekeeping = Housekeeping(config, self.engine, lambda: daemon_token(config.data_dir))
 
     def stages(self) -> list[Stage]:
         """The writer's stages in start order (stopped in reverse). The parts are made by
@@ -82,6 +88,7 @@ class Writer:
         return [
             Stage("store", self._open_store, lambda _deadline: self.engine.dispose()),
             Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
+            Stage("leases", lambda: self.leases.start(), lambda _deadline: self.leases.stop()),
             Stage("directory", lambda: self.admission.start(), self._stop_directory),
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
@@ -118,23 +125,7 @@ class Writer:
             self.scheduler.shutdown(wait=False)
 
     def schedule_jobs(self) -> None:
-        hour, minute = (int(x) for x in self.config.jobs.archive_time.split(":"))
-        self.scheduler.add_job(
-            jobs.archive_spool,
-            CronTrigger(hour=hour, minute=minute),
-            args=[self.spool, self.config.backup_dir, self.config.jobs.archive_keep_days],
-            id="archive_spool",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            jobs.trim_events,
-            CronTrigger(hour=hour, minute=minute),
-            args=[self.events, self.config.jobs.events_keep_days],
-            id="trim_events",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
+        self.housekeeping.schedule(self.scheduler)
         self.scheduler.add_job(
             self.export_worker.request_backlog,
             IntervalTrigger(seconds=BACKLOG_INTERVAL_S),

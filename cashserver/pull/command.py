@@ -200,6 +200,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     from cashserver.pull.handoff import HandoffSink, ServeLock
     from cashserver.pull.runner import Puller, pull_registers
     from cashserver.spool import Spool
+    from cashserver.store.leases import Leases
     from cashserver.store.reading import Reader
     from cashserver.store.registers import Registers
 
@@ -225,7 +226,9 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     else:
         spool.prepare()
         sink = HandoffSink(spool, Reader(engine, config))
-    puller = Puller(config, sink, Registers(engine))
+    leases = Leases(engine, config.cluster.node_name, config.cluster.lease_ttl_s)
+    leases.start()
+    puller = Puller(config, sink, Registers(engine), leases=leases)
     try:
         progress.draw()
         results = pull_registers(
@@ -237,6 +240,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
+        leases.stop()
         if own_loader is not None:
             own_loader.stop(30.0)
         lock.release()

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cashserver.clock import iso_utc, now_ms
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, Upload, UploadResult, UploadStatus
@@ -33,6 +35,7 @@ from cashserver.metrics import count_pull
 from cashserver.pull.clients import BrokenPart, Cancellation, PullFailed, TlsFiles, fetch
 from cashserver.pull.locks import PullLocks
 from cashserver.spool import SpoolUnavailable
+from cashserver.store.leases import Lease, Leases
 from cashserver.store.reading import RegisterInfo
 from cashserver.validate import ValidationError, validate_upload
 
@@ -160,12 +163,19 @@ class Puller:
     """Pulls one register at a time per register; safe to call from many threads."""
 
     def __init__(
-        self, config: Config, sink: Sink, states: StateWriter, locks: PullLocks | None = None
+        self,
+        config: Config,
+        sink: Sink,
+        states: StateWriter,
+        locks: PullLocks | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.config = config
         self.sink = sink
         self.states = states
         self.locks = locks or PullLocks(config.data_dir)
+        self.leases = leases
+        """The cluster's pull leases (SPEC 14); None: this machine's locks only."""
         self.cancellation = Cancellation()
 
     def close(self) -> None:
@@ -173,14 +183,44 @@ class Puller:
         self.cancellation.cancel()
 
     def pull(
-        self, target: PullTarget, query: SalesQuery, trigger: str = "demand", wait_s: float = 0.0
+        self,
+        target: PullTarget,
+        query: SalesQuery,
+        trigger: str = "demand",
+        wait_s: float = 0.0,
+        due: Callable[[], bool] | None = None,
     ) -> PullResult:
         """Pull ``target`` for ``query`` and record its state; raises :class:`Busy` if
-        another pull of it is running and has not ended within ``wait_s`` seconds."""
+        another pull of it (here or on another daemon: the lease ``("pull", "S/R")``)
+        is running and has not ended within ``wait_s`` seconds, or if ``due``, asked
+        once the register is ours, says another daemon has pulled it lately."""
+        started = time.monotonic()
         with self.locks.hold(target.store_code, target.register_code, wait_s) as held:
             if not held:
                 raise Busy(f"{target.name} is being pulled already")
-            return self._pull(target, query, trigger)
+            lease = self._lease(target, started + wait_s)
+            try:
+                if due is not None and not due():
+                    raise Busy(f"{target.name} was pulled lately by another daemon")
+                return self._pull(target, query, trigger)
+            finally:
+                if lease is not None and self.leases is not None:
+                    self.leases.release(lease)
+
+    def _lease(self, target: PullTarget, until: float) -> Lease | None:
+        """The register's pull lease, waiting until ``until``; None without leases."""
+        if self.leases is None:
+            return None
+        while True:
+            try:
+                lease = self.leases.try_acquire("pull", target.name)
+            except SQLAlchemyError as exc:  # no database, no way to know who pulls it
+                raise Busy(f"cannot take the pull lease: {exc}".splitlines()[0]) from exc
+            if lease is not None:
+                return lease
+            if time.monotonic() >= until:
+                raise Busy(f"{target.name} is being pulled by another daemon")
+            time.sleep(0.2)  # its holder ends within the pull timeout, or dies and expires
 
     def _record(self, target: PullTarget, state: State, message: str) -> None:
         try:

@@ -163,8 +163,32 @@ class PullScheduler:
         target = target_of(found[0], self.config) if found else None
         if target is None:
             return None
+        interval_s = self._interval(found[0])
         try:
-            result = self.puller.pull(target, window(found[0], self.config, now_ms()), "schedule")
+            result = self.puller.pull(
+                target,
+                window(found[0], self.config, now_ms()),
+                "schedule",
+                due=lambda: self._due(key, interval_s),
+            )
         except Busy:
             return None
         return result.state
+
+    def _due(self, key: tuple[str, str], interval_s: int) -> bool:
+        """Whether no daemon has ended a pull of the register within most of its interval.
+
+        Every daemon schedules every register; the pull lease makes them take turns,
+        and this check, read under the lease, makes it one turn per interval.
+        """
+        try:
+            found = self.reader.registers(*key)
+        except Exception as exc:  # the database is down: skip this round
+            log.warning("pull.directory_unavailable", error=str(exc).splitlines()[0])
+            return False
+        if not found:
+            return False
+        ended_at = found[0].state_at
+        if ended_at is None or found[0].state == "DURING":
+            return True
+        return now_ms() - ended_at >= (1 - JITTER) * interval_s * 1000

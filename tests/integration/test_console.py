@@ -148,3 +148,36 @@ def test_a_long_pull_asks_first_and_declining_pulls_nothing(site: tuple[Config, 
         declined = client.post("/registers/pull", data={**form, "confirm": "no"})
     assert "Declined: nothing was pulled." in declined.text
     assert [e["days"] for e in logs if e["event"] == "console.pull_declined"] == [10]
+
+
+def test_export_everything_and_the_api_writes(site: tuple[Config, Engine]) -> None:
+    config, engine = site
+    ids = load_shifts(engine)
+    client = client_for(config, engine)
+    token = log_in(client)
+    page = client.get("/export").text
+    assert "3 closed shift(s) have exchange files missing or out of date." in page
+    reply = client.post("/export", data={"csrf_token": token})
+    assert reply.status_code == 200 and "0 failed" in reply.text
+    assert "The exchange files of every closed shift are up to date." in reply.text
+    again = client.post("/api/export", headers={"x-csrf-token": token}).json()
+    assert again["shifts"] == [] and again["failed"] == 0
+    chosen = client.post(
+        "/api/reexport", json={"workshift_ids": [ids[3]]}, headers={"x-csrf-token": token}
+    ).json()
+    assert [s["workshift_id"] for s in chosen["shifts"]] == [ids[3]]
+    assert set(chosen) == {"written", "unchanged", "failed", "skipped", "shifts"}
+    bad = client.post("/api/reexport", json={"ids": 1}, headers={"x-csrf-token": token})
+    assert bad.status_code == 400
+
+
+def test_settings_page_sets_and_removes(site: tuple[Config, Engine]) -> None:
+    config, engine = site
+    client = client_for(config, engine)
+    token = log_in(client)
+    form = {"csrf_token": token, "key": "SEND_DICTS_ON_CASHES_BY_URL_LOCAL_DIRECTORY"}
+    saved = client.post("/settings", data={**form, "value": "/srv/dicts", "action": "set"})
+    assert saved.status_code == 200 and "saved" in saved.text and "/srv/dicts" in saved.text
+    assert client.get("/api/settings").json() == {form["key"]: "/srv/dicts"}
+    removed = client.post("/settings", data={**form, "action": "unset"})
+    assert "removed" in removed.text and client.get("/api/settings").json() == {}
