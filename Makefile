@@ -49,6 +49,8 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 4
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 3
 	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --receipts 1000000
+	PYTHONPATH=. $(BIN)/python benchmarks/pg_loader.py
+	PYTHONPATH=. $(BIN)/python benchmarks/cluster_ingest.py
 	PYTHONPATH=. $(BIN)/python benchmarks/trimmer.py
 
 ## make generate: regenerate the gRPC code and the Apache Thrift test client from the IDL
