@@ -16,10 +16,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, Info, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 
@@ -148,91 +147,10 @@ class StateCollector(Collector):
             yield family
 
 
-# -- one exposition for a daemon of several processes ------------------------------
-
-PeerFamily = dict[str, Any]
-
-
-def snapshot() -> list[PeerFamily]:
-    """This process's ``cashserver_*`` counters as plain data, for another process of
-    the daemon to expose (the build info is left out: every process has it)."""
-    return [
-        {
-            "name": family.name,
-            "documentation": family.documentation,
-            "type": family.type,
-            "unit": family.unit,
-            "samples": [[s.name, dict(s.labels), s.value] for s in family.samples],
-        }
-        for family in REGISTRY.collect()
-        if family.name.startswith("cashserver_") and family.name != "cashserver_build"
-    ]
-
-
-class PeerMetrics:
-    """The latest :func:`snapshot` of the daemon's other process (the one without the
-    HTTP listener), sent over the daemon's own channel once a second."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._families: list[PeerFamily] = []
-
-    def update(self, families: list[PeerFamily]) -> None:
-        with self._lock:
-            self._families = list(families)
-
-    def families(self) -> list[Metric]:
-        with self._lock:
-            data = list(self._families)
-        result = []
-        for item in data:
-            family = Metric(item["name"], item["documentation"], item["type"], item["unit"])
-            for name, labels, value in item["samples"]:
-                family.add_sample(name, labels, value)
-            result.append(family)
-        return result
-
-
-PEER = PeerMetrics()
-
-
-def _merge(families: Iterable[Metric]) -> list[Metric]:
-    """Families of the same name from several processes as one: samples with the same
-    name and labels are added up (``_created`` keeps the earliest)."""
-    merged: dict[str, Metric] = {}
-    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
-    for family in families:
-        if family.name not in merged:
-            merged[family.name] = Metric(
-                family.name, family.documentation, family.type, family.unit
-            )
-            values[family.name] = {}
-        into = values[family.name]
-        for sample in family.samples:
-            key = (sample.name, tuple(sorted(sample.labels.items())))
-            if key in into and sample.name.endswith("_created"):
-                into[key] = min(into[key], sample.value)
-            else:
-                into[key] = into.get(key, 0.0) + sample.value
-    for name, family in merged.items():
-        for (sample_name, labels), value in values[name].items():
-            family.add_sample(sample_name, dict(labels), value)
-    return list(merged.values())
-
-
-class _Fixed(Collector):
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
+# -- the exposition ------------------------------------------------------------------
 
 
 def exposition(*extra: CollectorRegistry) -> bytes:
-    """The text exposition of this process, its peer's counters and ``extra``."""
-    families: list[Metric] = [*REGISTRY.collect(), *PEER.families()]
-    for registry in extra:
-        families.extend(registry.collect())
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Fixed(_merge(families)))
-    return generate_latest(registry)
+    """The text exposition of this process's registry, then of ``extra`` (registries
+    whose series have other names, such as the scrape-time gauges)."""
+    return generate_latest(REGISTRY) + b"".join(generate_latest(r) for r in extra)

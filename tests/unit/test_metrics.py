@@ -1,15 +1,12 @@
-"""The metrics module: merging another process's counters, the recent-uploads window,
-and what the watchdog tells systemd."""
+"""The metrics module: the histogram's buckets, the recent-uploads window, and what
+the watchdog tells systemd."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cashserver import metrics
-from cashserver.metrics import PEER, RecentCount, exposition, snapshot
+from cashserver.metrics import RecentCount, exposition
 from cashserver.watchdog import LOADER_STALL_S, Watchdog
 
 
@@ -21,28 +18,7 @@ def values() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-@pytest.fixture
-def no_peer() -> Iterator[None]:
-    PEER.update([])
-    yield
-    PEER.update([])
-
-
-def test_a_peers_counters_are_added_to_this_processs(no_peer: None) -> None:
-    key = ("cashserver_uploads_total", (("protocol", "grpc"), ("status", "loaded")))
-    metrics.count_upload("grpc", "loaded")
-    mine = values()[key]
-    peer = snapshot()  # what another process with the same counts would send
-    PEER.update(peer)
-    merged = values()
-    assert merged[key] == 2 * mine
-    builds = [v for (name, _), v in merged.items() if name == "cashserver_build_info"]
-    assert builds == [1.0]  # the build info is not doubled
-    created = [k for k in merged if k[0] == "cashserver_uploads_created"]
-    assert created and all(merged[k] > 1e9 for k in created)
-
-
-def test_the_load_histogram_has_buckets_from_1_ms_to_10_s(no_peer: None) -> None:
+def test_the_load_histogram_has_buckets_from_1_ms_to_10_s() -> None:
     metrics.count_load(0.0005, stored=3, duplicate=1)
     buckets = {
         dict(labels)["le"]
