@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from cashserver.clock import now_ms
 from cashserver.config import Config
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
-from cashserver.loader import Loader, Ticket
+from cashserver.loader import Submitter, Ticket
 from cashserver.log import get_logger
 from cashserver.metrics import count_upload
 from cashserver.spool import SpoolUnavailable
@@ -74,7 +74,7 @@ def _advertised(listen: str, host: str) -> str:
 
 
 class Ingest:
-    def __init__(self, config: Config, loader: Loader, registers: Registers) -> None:
+    def __init__(self, config: Config, loader: Submitter, registers: Registers) -> None:
         self.config = config
         self.loader = loader
         self.registers = registers

@@ -10,6 +10,7 @@ writes the database (a pull scheduler, a job) is one more stage here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -27,6 +28,9 @@ from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
+
+if TYPE_CHECKING:
+    from cashserver.http.server import HttpListener
 
 log = get_logger(__name__)
 
@@ -49,12 +53,15 @@ class Writer:
     export_worker: ExportWorker
     loader: Loader
     scheduler: BackgroundScheduler
+    http: HttpListener
 
     def __init__(self, config: Config, journal: Journal) -> None:
         self.config = config
         self.journal = journal
         self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
         """Called on the loader's thread with each committed batch's outcomes."""
+        self.front_problems: Callable[[], dict[str, str]] = dict
+        """What keeps the front from taking uploads (a listener down, stopping), by name."""
 
     def build(self) -> None:
         """Make the parts (creating an SQLite file's folder, nothing more)."""
@@ -81,6 +88,11 @@ class Writer:
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
             Stage("jobs", self._start_jobs, self._stop_jobs),
+            *(
+                [Stage("http", self._start_http, self._stop_http)]
+                if self.config.http.listen
+                else []
+            ),
         ]
 
     # -- the stages ------------------------------------------------------------------
@@ -136,6 +148,38 @@ class Writer:
             id="flush_journal",
             coalesce=True,
         )
+
+    # -- the admin HTTP listener and what /readyz checks ----------------------------
+
+    def _start_http(self) -> None:
+        from cashserver.http.app import create_app
+        from cashserver.http.context import HttpContext, session_secret
+        from cashserver.http.server import HttpListener
+
+        secret = session_secret(self.config.data_dir)
+        assert secret is not None
+        context = HttpContext(self.config, self.engine, secret, readiness=self.readiness)
+        self.http = HttpListener(self.config, create_app(context))
+        try:
+            self.http.start()
+        except OSError as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _stop_http(self, deadline: Deadline) -> None:
+        self.http.stop(deadline.remaining())
+
+    def readiness(self) -> dict[str, str]:
+        """What keeps the daemon from taking uploads, by name; empty when ready."""
+        from cashserver.http.readiness import probe_database, probe_spool
+
+        problems = self.front_problems()
+        spool = probe_spool(self.spool.folder("incoming"))
+        if spool:
+            problems["spool"] = spool
+        database = probe_database(self.engine)
+        if database:
+            problems["database"] = database
+        return problems
 
     # -- work ------------------------------------------------------------------------
 
