@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cashserver.pull.directory_cli import add_parsers as add_register_parsers
 
     add_register_parsers(registers, add, json_flag)
+    from cashserver.pull.command import add_parser as add_pull_parser
+
+    add_pull_parser(sub, add, json_flag)
 
     log_cmd = add("log", cmd_log, "the event log", json_flag)
     log_cmd.add_argument(

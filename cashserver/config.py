@@ -302,6 +302,26 @@ def _check_timezone(key: str, value: str) -> None:
         raise ConfigError(f"{key}: unknown time zone {value!r}") from None
 
 
+def _check_database_url(key: str, value: str) -> None:
+    """A URL this daemon can open: SQLite, or PostgreSQL through psycopg 3."""
+    if value == "":
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"{key}: not a database URL (sqlite:///PATH or postgresql://...)"
+        ) from None
+    allowed = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
+    backend, _, driver = url.drivername.replace("postgres+", "postgresql+").partition("+")
+    backend = "postgresql" if backend == "postgres" else backend
+    if driver not in allowed.get(backend, ()):
+        raise ConfigError(f"{key}: unsupported database {url.drivername!r} (sqlite or postgresql)")
+
+
 def _check_cluster(config: Config) -> None:
     name = config.cluster.node_name
     if not 1 <= len(name) <= 128 or not name.isprintable():
@@ -357,6 +377,7 @@ def _check(config: Config) -> None:
     if config.reports.load_mode not in ("line", "register"):
         raise ConfigError('reports.load_mode: expected "line" or "register"')
     _check_cluster(config)
+    _check_database_url("server.database_url", config.server.database_url)
     for code, store in config.stores.items():
         if store.timezone:
             _check_timezone(f"stores.{code}.timezone", store.timezone)

@@ -29,18 +29,22 @@ from typing import Protocol
 
 from sqlalchemy.engine import make_url
 
+from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.front import WriterLink
 from cashserver.http.server import open_listen_refusal
 from cashserver.ingest import Ingest
 from cashserver.lifecycle import Deadline, Stage, Stages, StopFlags, captured_signals
 from cashserver.log import Journal, get_logger, set_journal
+from cashserver.metrics import forward_uploads
+from cashserver.pull.handoff import ServeLock
 from cashserver.rpc.tls_log import StderrTap
 from cashserver.spool import Spool
 from cashserver.store.engine import normalize_url, open_engine
 from cashserver.store.registers import Registers
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
+from cashserver.watchdog import Watchdog
 from cashserver.writer import StartupError, Writer
 from cashserver.writer_process import WriterProcess
 
@@ -98,6 +102,7 @@ def listener_stage(listener: Listener) -> Stage:
 
 class Daemon:
     ingest: Ingest
+    admission: Admission
 
     def __init__(
         self,
@@ -112,6 +117,7 @@ class Daemon:
         self.listeners: list[Listener] = []
         self._listener_factories = listeners
         self._tap: StderrTap | None = None
+        self.serve_lock = ServeLock(config.data_dir)
         self.exit_code = 0
         self.writer: Writer | None = None
         """The writer side, when it runs in this process (``[server] processes = 1``)."""
@@ -122,6 +128,7 @@ class Daemon:
             [
                 Stage("journal", lambda: set_journal(self.journal), self._stop_journal),
                 Stage("tls_tap", self._start_tap, self._stop_tap),
+                Stage("serve_lock", self._take_serve_lock, self._release_serve_lock),
                 *self._writer_stages(),
                 Stage("ingest", self._start_ingest),
                 Stage("listeners", self._start_listeners),
@@ -132,7 +139,7 @@ class Daemon:
     def _writer_stages(self) -> list[Stage]:
         """The writer side: its stages here, or one stage that runs them in a child."""
         if self.config.server.processes == 1:
-            self.writer = Writer(self.config, self.journal)
+            self.writer = Writer(self.config, self.journal, admission=True)
             self.writer.front_problems = self.front_problems
             return self.writer.stages()
         return [
@@ -168,30 +175,59 @@ class Daemon:
             self._tap.stop()
             self._tap = None
 
+    def _take_serve_lock(self) -> None:
+        # Tells ``cashserver pull`` to hand its shifts to this daemon (see pull/handoff.py).
+        try:
+            self.serve_lock.acquire_for_serve()
+        except RuntimeError as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _release_serve_lock(self, _deadline: Deadline) -> None:
+        self.serve_lock.release()
+
     def _start_writer_process(self) -> None:
         self.link = WriterLink(Spool(self.config.spool_dir))
+        forward_uploads(self._forward_upload)
         self.writer_process = WriterProcess(self.config, self.link)
         self.writer_process.start()
+
+    def _forward_upload(self, protocol: str, status: str) -> None:
+        if self.link is not None:
+            self.link.send(("upload", protocol, status))
 
     def _stop_writer_process(self, deadline: Deadline) -> None:
         assert self.writer_process is not None
         self.forward_journal()
         self.writer_process.stop(deadline)
+        forward_uploads(None)
 
     def _open_directory(self) -> None:
-        # The front's own connection, for the registers directory the accept path reads.
-        self._front_engine = open_engine(self.config.database_url)
-        self._registers = Registers(self._front_engine)
+        # The front's own registers directory in memory (the accept path's admission),
+        # with its own connection for loading it and writing sightings in batches.
+        self._front_engine = open_engine(self.config.database_url, self.config.cluster.node_name)
+        self.admission = Admission(
+            Registers(self._front_engine), self.config.registers.auto_register
+        )
+        try:
+            self.admission.load()
+        except Exception as exc:
+            raise StartupError(
+                f"server.database_url: cannot open {self._front_engine.url!r}: {exc}".splitlines()[
+                    0
+                ]
+            ) from exc
+        self.admission.start()
 
-    def _close_directory(self, _deadline: Deadline) -> None:
+    def _close_directory(self, deadline: Deadline) -> None:
+        self.admission.stop(min(deadline.remaining(), 5.0))
         self._front_engine.dispose()
 
     def _start_ingest(self) -> None:
         if self.writer is not None:
-            self.ingest = Ingest(self.config, self.writer.loader, self.writer.registers)
+            self.ingest = Ingest(self.config, self.writer.loader, self.writer.admission)
         else:
             assert self.link is not None
-            self.ingest = Ingest(self.config, self.link, self._registers)
+            self.ingest = Ingest(self.config, self.link, self.admission)
 
     def _start_listeners(self) -> None:
         # Each listener is its own stage, so one that fails to bind stops the others.
@@ -234,7 +270,14 @@ class Daemon:
     # -- run and stop ------------------------------------------------------------
 
     def main_loop(self) -> None:
-        """Wait for a stop request; on each tick collect garbage and ping the watchdog."""
+        """Wait for a stop request; on each tick collect garbage and tell systemd how we
+        are (the watchdog ping only while the loader is alive, see :mod:`cashserver.watchdog`)."""
+        watchdog = Watchdog(
+            self.notifier.notify,
+            self._loader_stalled_s,
+            self._spool_depth,
+            ping=self.notifier.watchdog_enabled,
+        )
         ticks = 0
         next_tick = time.monotonic() + TICK_S
         while not self.flags.should_exit:
@@ -243,6 +286,7 @@ class Daemon:
                 next_tick += TICK_S
                 ticks += 1
                 self.tick(ticks)
+                watchdog.tick(ticks)
                 if self.writer_process is not None and self.writer_process.gave_up:
                     self.exit_code = EXIT_WRITER_GAVE_UP
                     return
@@ -255,7 +299,18 @@ class Daemon:
             self.forward_journal()
             self.report_to_writer()
         collect_on_tick(ticks)
-        self.notifier.watchdog()
+
+    def _loader_stalled_s(self) -> float:
+        if self.writer is not None:
+            return self.writer.loader.stalled_s()
+        assert self.link is not None
+        return self.link.writer_stalled_s()
+
+    def _spool_depth(self) -> int:
+        if self.writer is not None:
+            return self.writer.loader.queued
+        assert self.link is not None
+        return self.link.writer_queued
 
     def request_stop(self) -> None:
         self.flags.should_exit = True

@@ -17,6 +17,7 @@ names still waited on are sent to it again, so their verdicts can still come.
 from __future__ import annotations
 
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -54,6 +55,8 @@ class WriterLink:
         self._conn: Connection | None = None
         self._lost = threading.Event()
         self._closing = False
+        self._health = (0.0, 0, time.monotonic())
+        """The writer's last report: its loader's stall in seconds, its queue, when."""
 
     # -- the senders' side -------------------------------------------------------------
 
@@ -111,6 +114,16 @@ class WriterLink:
         if conn is not None:
             conn.close()
 
+    def writer_stalled_s(self) -> float:
+        """How long the writer's loader has not turned, as far as the front knows: its
+        last report plus the time since (a writer that stopped reporting is stalled)."""
+        stalled, _queued, at = self._health
+        return stalled + (time.monotonic() - at)
+
+    @property
+    def writer_queued(self) -> int:
+        return self._health[1]
+
     @property
     def lost(self) -> bool:
         """The channel broke: the writer behind it must be replaced."""
@@ -123,7 +136,9 @@ class WriterLink:
             except (EOFError, OSError) as exc:
                 self._mark_lost(conn, str(exc) or type(exc).__name__)
                 return
-            if message[0] == "verdict":
+            if message[0] == "health":
+                self._health = (message[1], message[2], time.monotonic())
+            elif message[0] == "verdict":
                 _, name, result = message
                 with self._lock:
                     ticket = self._tickets.pop(name, None)

@@ -3,7 +3,7 @@
 Transports translate wire messages to :mod:`cashserver.domain` objects, call
 :meth:`Ingest.handshake` or :meth:`Ingest.upload`, and translate the answer or
 the exception back: :class:`~cashserver.validate.ValidationError` is a bad
-request, :class:`RegisterRefused` a permission fault, and
+request, :class:`~cashserver.admission.RegisterRefused` a permission fault, and
 :class:`~cashserver.spool.SpoolUnavailable` means nothing was accepted.
 """
 
@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from cashserver.admission import Admission, RegisterRefused
 from cashserver.clock import now_ms
 from cashserver.config import Config
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
@@ -20,7 +21,6 @@ from cashserver.loader import Submitter, Ticket
 from cashserver.log import get_logger
 from cashserver.metrics import count_upload
 from cashserver.spool import SpoolUnavailable
-from cashserver.store.registers import Registers
 from cashserver.validate import CODE_RE, ValidationError, validate_upload
 
 log = get_logger(__name__)
@@ -61,10 +61,6 @@ class BuildGate:
             self._slots.release()
 
 
-class RegisterRefused(PermissionError):
-    """The register is not in the directory and registers are not added automatically."""
-
-
 def _advertised(listen: str, host: str) -> str:
     """The endpoint to tell registers: the listen address, with a wildcard host replaced."""
     if not listen:
@@ -74,38 +70,17 @@ def _advertised(listen: str, host: str) -> str:
 
 
 class Ingest:
-    def __init__(self, config: Config, loader: Submitter, registers: Registers) -> None:
+    """The accept path: validate, admit (in memory), spool, wait a moment for the verdict.
+
+    Nothing here waits on the database: admission is :class:`Admission`'s memory,
+    and the spool is the commit point.
+    """
+
+    def __init__(self, config: Config, loader: Submitter, admission: Admission) -> None:
         self.config = config
         self.loader = loader
-        self.registers = registers
-        self._known: dict[tuple[str, str], int | None] = {}
-        self._lock = threading.Lock()
+        self.admission = admission
         self.gate = BuildGate(UPLOADS_AT_ONCE)
-
-    def admit(self, store_code: str, register_code: str, fresh: bool = False) -> int | None:
-        """Let a register in, adding it when allowed; returns its own protocol version.
-
-        Known registers are remembered, so uploads cost no query; ``fresh`` reads
-        the directory anyway (Handshake does, to see ``registers add`` changes).
-        Raises :class:`RegisterRefused` for an unknown register when
-        ``auto_register`` is off.
-        """
-        key = (store_code, register_code)
-        with self._lock:
-            if key in self._known and not fresh:
-                return self._known[key]
-        known, protocol = self.registers.find(store_code, register_code)
-        if not known:
-            if not self.config.registers.auto_register:
-                log.warning("register.refused", store_code=store_code, register_code=register_code)
-                raise RegisterRefused(
-                    f"register {store_code}/{register_code} is not in the registers directory"
-                )
-            if self.registers.add(store_code, register_code, None):
-                log.info("register.added", store_code=store_code, register_code=register_code)
-        with self._lock:
-            self._known[key] = protocol
-        return protocol
 
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
         for field, value in (
@@ -114,8 +89,8 @@ class Ingest:
         ):
             if CODE_RE.fullmatch(value) is None:
                 raise ValidationError(field, "must be 1-32 characters of A-Z a-z 0-9 _ -")
-        protocol = self.admit(request.store_code, request.register_code, fresh=True)
-        self.registers.seen(request.store_code, request.register_code, request.software_version)
+        protocol = self.admission.admit(request.store_code, request.register_code)
+        self.admission.saw(request.store_code, request.register_code, request.software_version)
         log.info(
             "register.handshake",
             store_code=request.store_code,
@@ -160,7 +135,9 @@ class Ingest:
 
     def _accept(self, read: Callable[[], Upload], source: str) -> Ticket:
         upload = validate_upload(read())
-        self.admit(upload.shift.store_code, upload.shift.register_code)
+        shift = upload.shift
+        self.admission.admit(shift.store_code, shift.register_code)
+        self.admission.saw(shift.store_code, shift.register_code, None)
         return self.loader.submit(upload, source)
 
 

@@ -128,6 +128,7 @@ class Loader:
         self._backoff = 0.0
         self._busy = False
         self._held = 0
+        self._beat = time.monotonic()
         # Reads the next batch's files while this one is in the database (whose
         # driver releases the GIL), so parsing and inserting overlap.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader-read")
@@ -253,8 +254,16 @@ class Loader:
             self._busy = bool(batch)
             return batch
 
+    def stalled_s(self) -> float:
+        """Seconds since the loader's loop last turned; infinite when its thread is gone.
+        The loop turns at least every :data:`SCAN_INTERVAL_S` while idle."""
+        if self._thread is None or not self._thread.is_alive():
+            return float("inf")
+        return time.monotonic() - self._beat
+
     def _run(self) -> None:
         while not self._stopping:
+            self._beat = time.monotonic()
             if time.monotonic() - self._last_scan >= SCAN_INTERVAL_S:
                 self._scan()
             batch = self._take()

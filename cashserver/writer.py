@@ -1,6 +1,7 @@
 """The writer side of the daemon: everything that writes the database or the outbox.
 
-The store (migrated at start), the loader (the single writer of shifts and
+The store (migrated at start, the registers directory loaded into memory and kept
+current by its own thread, :mod:`cashserver.admission`), the loader (the single writer of shifts and
 receipts), the exporter thread, the event journal's flush and the scheduled jobs.
 :meth:`Writer.stages` lists them in start order for a lifecycle
 (:class:`cashserver.lifecycle.Stages`) to start and stop; a new piece of work that
@@ -13,24 +14,27 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from cashserver import jobs
+from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.jobs.dicts import daemon_token
+from cashserver.jobs.schedule import Housekeeping
 from cashserver.lifecycle import Deadline, Stage
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
+from cashserver.store.leases import Leases
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
 if TYPE_CHECKING:
     from cashserver.http.server import HttpListener
+    from cashserver.pull.runner import Puller
 
 log = get_logger(__name__)
 
@@ -47,37 +51,48 @@ class Writer:
     engine: Engine
     repository: Repository
     registers: Registers
+    admission: Admission
     events: Events
     spool: Spool
+    leases: Leases
     exporter: Exporter
     export_worker: ExportWorker
     loader: Loader
     scheduler: BackgroundScheduler
+    housekeeping: Housekeeping
+    puller: Puller
     http: HttpListener
 
-    def __init__(self, config: Config, journal: Journal) -> None:
+    def __init__(self, config: Config, journal: Journal, admission: bool = True) -> None:
         self.config = config
         self.journal = journal
-        self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
-        """Called on the loader's thread with each committed batch's outcomes."""
+        self.runs_admission = admission
+        """Whether the accept path's directory (:mod:`cashserver.admission`) runs here:
+        in the one-process daemon it does; with a front process, the front has its own."""
         self.front_problems: Callable[[], dict[str, str]] = dict
         """What keeps the front from taking uploads (a listener down, stopping), by name."""
+        self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
+        """Called on the loader's thread with each committed batch's outcomes."""
 
     def build(self) -> None:
         """Make the parts (creating an SQLite file's folder, nothing more)."""
         config = self.config
-        self.engine = open_engine(config.database_url)
+        self.engine = open_engine(config.database_url, config.cluster.node_name)
         self.repository = Repository(self.engine)
         self.registers = Registers(self.engine)
+        self.admission = Admission(self.registers, config.registers.auto_register)
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
-        self.exporter = Exporter(self.engine, config)
+        cluster = config.cluster
+        self.leases = Leases(self.engine, cluster.node_name, cluster.lease_ttl_s)
+        self.exporter = Exporter(self.engine, config, self.leases)
         self.export_worker = ExportWorker(self.exporter)
         self.loaded_hooks.append(self.export_worker.shifts_loaded)
         self.loader = Loader(
             self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
         )
         self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
+        self.housekeeping = Housekeeping(config, self.engine, lambda: daemon_token(config.data_dir))
 
     def stages(self) -> list[Stage]:
         """The writer's stages in start order (stopped in reverse). The parts are made by
@@ -85,15 +100,22 @@ class Writer:
         return [
             Stage("store", self._open_store, lambda _deadline: self.engine.dispose()),
             Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
+            Stage("leases", lambda: self.leases.start(), lambda _deadline: self.leases.stop()),
+            *self._admission_stages(),
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
             Stage("jobs", self._start_jobs, self._stop_jobs),
-            *(
-                [Stage("http", self._start_http, self._stop_http)]
-                if self.config.http.listen
-                else []
-            ),
+            Stage("pulls", self._start_pulls, self._stop_pulls),
+            *self._http_stages(),
         ]
+
+    def _admission_stages(self) -> list[Stage]:
+        if not self.runs_admission:
+            return []
+        return [Stage("directory", lambda: self.admission.start(), self._stop_directory)]
+
+    def _http_stages(self) -> list[Stage]:
+        return [Stage("http", self._start_http, self._stop_http)] if self.config.http.listen else []
 
     # -- the stages ------------------------------------------------------------------
 
@@ -101,8 +123,15 @@ class Writer:
         self.build()
         try:
             upgrade(self.engine)
+            if self.runs_admission:
+                self.admission.load()
         except Exception as exc:
-            raise StartupError(f"database {self.engine.url!r}: {exc}".splitlines()[0]) from exc
+            raise StartupError(
+                f"server.database_url: cannot open {self.engine.url!r}: {exc}".splitlines()[0]
+            ) from exc
+
+    def _stop_directory(self, deadline: Deadline) -> None:
+        self.admission.stop(min(deadline.remaining(), 5.0))
 
     def _stop_exporter(self, deadline: Deadline) -> None:
         self.export_worker.stop(deadline.remaining())
@@ -119,23 +148,7 @@ class Writer:
             self.scheduler.shutdown(wait=False)
 
     def schedule_jobs(self) -> None:
-        hour, minute = (int(x) for x in self.config.jobs.archive_time.split(":"))
-        self.scheduler.add_job(
-            jobs.archive_spool,
-            CronTrigger(hour=hour, minute=minute),
-            args=[self.spool, self.config.backup_dir, self.config.jobs.archive_keep_days],
-            id="archive_spool",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            jobs.trim_events,
-            CronTrigger(hour=hour, minute=minute),
-            args=[self.events, self.config.jobs.events_keep_days],
-            id="trim_events",
-            misfire_grace_time=3600,
-            coalesce=True,
-        )
+        self.housekeeping.schedule(self.scheduler)
         self.scheduler.add_job(
             self.export_worker.request_backlog,
             IntervalTrigger(seconds=BACKLOG_INTERVAL_S),
@@ -149,6 +162,21 @@ class Writer:
             coalesce=True,
         )
 
+    # -- pulls: the third door, whose loads and loading states are writes ---------------
+
+    def _start_pulls(self) -> None:
+        from cashserver.pull.runner import Puller
+        from cashserver.pull.schedule import PullScheduler
+        from cashserver.store.reading import Reader
+
+        self.puller = Puller(self.config, self.loader, self.registers, leases=self.leases)
+        if self.config.pull.enabled:
+            reader = Reader(self.engine, self.config)
+            PullScheduler(self.config, self.puller, reader, self.scheduler).start()
+
+    def _stop_pulls(self, _deadline: Deadline) -> None:
+        self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
+
     # -- the admin HTTP listener and what /readyz checks ----------------------------
 
     def _start_http(self) -> None:
@@ -158,7 +186,15 @@ class Writer:
 
         secret = session_secret(self.config.data_dir)
         assert secret is not None
-        context = HttpContext(self.config, self.engine, secret, readiness=self.readiness)
+        from cashserver.http.pull_now import console_pull
+
+        context = HttpContext(
+            self.config,
+            self.engine,
+            secret,
+            readiness=self.readiness,
+            pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
+        )
         self.http = HttpListener(self.config, create_app(context))
         try:
             self.http.start()

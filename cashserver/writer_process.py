@@ -46,6 +46,7 @@ from cashserver.domain import UploadResult
 from cashserver.front import WriterLink
 from cashserver.lifecycle import Deadline, Stages
 from cashserver.log import Journal, configure_logging, get_logger, set_journal, set_node_name
+from cashserver.metrics import count_upload
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
 from cashserver.writer import StartupError, Writer
 
@@ -114,7 +115,7 @@ class WriterRun:
         self.config = config
         self.conn = conn
         self.journal = Journal()
-        self.writer = Writer(config, self.journal)
+        self.writer = Writer(config, self.journal, admission=False)
         self.writer.front_problems = self.front_problems
         self.stages = Stages(self.writer.stages())
         self._send_lock = threading.Lock()
@@ -172,6 +173,8 @@ class WriterRun:
                     self.writer.loader.enqueue(
                         incoming / message[1], _RemoteVerdict(self, message[1])
                     )
+                elif kind == "upload":  # counted by the front, served here at /metrics
+                    count_upload(message[1], message[2])
                 elif kind == "events":
                     self.journal.extend(message[1])
                 elif kind == "status":
@@ -182,6 +185,8 @@ class WriterRun:
                 next_tick += TICK_S
                 ticks += 1
                 collect_on_tick(ticks)
+                loader = self.writer.loader
+                self.send(("health", loader.stalled_s(), loader.queued))
 
 
 FRONT_GONE_GRACE_S = 5.0

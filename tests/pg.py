@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -133,15 +134,27 @@ class Cluster:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and wait for it; the data stays."""
+        """Stop the server (fast shutdown) and wait for it; the data stays.
+
+        The signal goes to the postmaster itself: ``runuser`` kills its child hard
+        a moment after a SIGTERM, which would leave backends behind holding the
+        data directory, and a restart would then fail.
+        """
         if self.process is None:
             return
-        self.process.terminate()
+        pid_file = self.datadir / "postmaster.pid"
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+            self.process.terminate()
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        deadline = time.monotonic() + 30
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the postmaster removes it as its very last step
         self.process = None
 
     def execute(self, sql: str) -> None:

@@ -32,7 +32,9 @@ def add_arguments(push: argparse.ArgumentParser, serve: argparse.ArgumentParser)
     for parser in (push, serve):
         parser.add_argument("--protocol", type=int, choices=(3, 4), default=4)
         parser.add_argument("--store", required=True, help="store code")
-        parser.add_argument("--register", required=True, help="register code")
+        parser.add_argument(
+            "--register", required=parser is push, help="register code (serve: one register)"
+        )
         parser.add_argument("--seed", type=int, default=0, help="same seed, same sales")
         parser.add_argument("--receipts", type=int, default=100, help="receipts a shift")
         parser.add_argument("--lines", type=int, default=3, help="average lines a receipt")
@@ -44,8 +46,23 @@ def add_arguments(push: argparse.ArgumentParser, serve: argparse.ArgumentParser)
     push.add_argument("--tls-cert", default="", help="client certificate (mutual TLS)")
     push.add_argument("--tls-key", default="", help="client key (mutual TLS)")
     push.add_argument("--json", action="store_true", help="print results as one JSON document")
-    serve.add_argument("--listen", required=True, metavar="HOST:PORT")
+    serve.add_argument(
+        "--listen",
+        required=True,
+        metavar="HOST:PORT",
+        help="where to listen; with --registers N, registers R1..RN on PORT..PORT+N-1",
+    )
     serve.add_argument("--shifts", type=int, default=60, help="shifts in the history")
+    serve.add_argument("--registers", type=int, default=0, metavar="N", help="serve R1..RN")
+    serve.add_argument(
+        "--hang", action="append", default=[], metavar="REGISTER", help="never answers"
+    )
+    serve.add_argument(
+        "--fail", action="append", default=[], metavar="REGISTER", help="answers an error"
+    )
+    serve.add_argument(
+        "--delay", type=float, default=0.0, metavar="S", help="every answer waits S seconds"
+    )
 
 
 def _result_row(number: int, result: Any) -> dict[str, Any]:
@@ -127,30 +144,56 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _fleet(args: argparse.Namespace) -> list[Any]:
+    from cashserver.emulator.register_fleet import Behaviour, Register
+
+    if args.registers < 0 or (args.registers == 0) == (args.register is None):
+        raise EmulatorError("give either --register R or --registers N")
+    codes = [args.register] if args.register else [f"R{i}" for i in range(1, args.registers + 1)]
+    for code in (*args.hang, *args.fail):
+        if code not in codes:
+            raise EmulatorError(f"--hang/--fail {code}: not one of the served registers")
+    return [
+        Register(
+            History(args.store, code, args.shifts, args.receipts, args.lines, args.seed),
+            Behaviour(code in args.hang, code in args.fail, args.delay),
+        )
+        for code in codes
+    ]
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Serve RegisterSales until SIGINT or SIGTERM."""
-    history = History(args.store, args.register, args.shifts, args.receipts, args.lines, args.seed)
+    """Serve RegisterSales until SIGINT or SIGTERM; print the ``registers add`` commands."""
+    from cashserver.emulator.register_fleet import serve_grpc, serve_thrift
+
+    registers = _fleet(args)
+    host, _, port_text = args.listen.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise EmulatorError(f"--listen: expected HOST:PORT, got {args.listen!r}")
+    base_port = int(port_text)
+    if base_port == 0 and len(registers) > 1:
+        raise EmulatorError("--listen: a fleet needs a base port, not 0")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    if args.protocol == 4:
-        from cashserver.emulator.register_server import serve_register_grpc
 
-        try:
-            server, port = serve_register_grpc(args.listen, history)
-        except (OSError, RuntimeError) as exc:
-            raise EmulatorError(str(exc)) from exc
+    def started(ports: list[int]) -> None:
+        span = f"{ports[0]}" if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
         print(
-            f"RegisterSales (protocol 4) for {args.store}/{args.register} on port {port}",
+            f"RegisterSales (protocol {args.protocol}) for {len(ports)} register(s) of"
+            f" {args.store} on {host} port {span}; add them with:",
             flush=True,
         )
-        stop.wait()
-        server.stop(2).wait()
-        return 0
-    from cashserver.emulator.thrift_register import serve_register_thrift
+        for register, port in zip(registers, ports, strict=True):
+            print(
+                f"cashserver registers add {args.store} {register.code}"
+                f" --address {host}:{port} --protocol {args.protocol}",
+                flush=True,
+            )
 
+    run = serve_grpc if args.protocol == 4 else serve_thrift
     try:
-        serve_register_thrift(args.listen, history, stop)
+        run(host, base_port, registers, stop, started)
     except OSError as exc:
         raise EmulatorError(str(exc)) from exc
     return 0

@@ -6,6 +6,7 @@ query, so a time-range pull and a shift-range pull see the same receipts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange, Upload
@@ -33,21 +34,25 @@ class History:
             )
         )
 
-    def sales(self, query: SalesQuery) -> list[Upload]:
+    def sales(
+        self, query: SalesQuery, shift: Callable[[int], Upload] | None = None
+    ) -> list[Upload]:
         """The uploads answering ``query``: whole shifts for a shift range; for a time
-        range, every shift with a receipt in ``[from, to)`` and only those receipts."""
+        range, every shift with a receipt in ``[from, to)`` and only those receipts.
+        ``shift`` makes shift ``n`` (default :meth:`shift`; a server may keep them)."""
+        make = shift or self.shift
         if isinstance(query, ShiftRange):
             last = min(query.to_shift, self.shifts)
-            return [self.shift(n) for n in range(max(1, query.from_shift), last + 1)]
-        return self._in_time(query)
+            return [make(n) for n in range(max(1, query.from_shift), last + 1)]
+        return self._in_time(query, make)
 
-    def _in_time(self, query: TimeRange) -> list[Upload]:
+    def _in_time(self, query: TimeRange, make: Callable[[int], Upload]) -> list[Upload]:
         result = []
         for number in range(1, self.shifts + 1):
             opened = opened_at_for(number)
             if opened >= query.to_ms or opened + DAY_MS <= query.from_ms:
                 continue
-            upload = self.shift(number)
+            upload = make(number)
             inside = tuple(r for r in upload.receipts if query.from_ms <= r.closed_at < query.to_ms)
             if inside:
                 result.append(replace(upload, receipts=inside))

@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from cashserver.http import api_settings, health, pages
+from cashserver.http import api_console, api_settings, console, health, pages
 from cashserver.http.context import HttpContext
 from cashserver.http.security import AccessGuard
 from cashserver.http.templates import STATIC_DIR, Pages
@@ -28,6 +28,8 @@ def create_app(ctx: HttpContext) -> Starlette:
         *health.routes(ctx),
         *pages.routes(ctx, templates),
         *api_settings.routes(ctx),
+        *console.routes(ctx, templates),
+        *api_console.routes(ctx),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     return Starlette(

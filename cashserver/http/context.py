@@ -11,15 +11,21 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
 from cashserver.config import Config
+from cashserver.store.reading import RegisterInfo
 
 SESSION_KEY_FILE = "http-session.key"
+
+PullRunner = Callable[[Sequence[RegisterInfo], date, date], Sequence[Mapping[str, Any]]]
+"""Pull these registers for the local dates [from, to): one ``pull --json`` row each."""
 INTERNAL_PURPOSE = b"cashserver settings read"
 
 
@@ -35,6 +41,9 @@ class HttpContext:
     """Signs the session cookies (and derives :attr:`internal_token`)."""
     readiness: Callable[[], dict[str, str]] = field(default=no_problems)
     """What is not ready, by name (``database``, ``spool``, ``grpc``...): empty = ready."""
+    pull: PullRunner | None = None
+    """Pulls registers now for the console's pull form (:mod:`cashserver.http.pull_form`);
+    None where no loader runs to take the pulled sales."""
 
     @property
     def internal_token(self) -> str:

@@ -28,7 +28,15 @@ class NavItem:
     href: str
 
 
-NAV: tuple[NavItem, ...] = (NavItem("Overview", "/"),)
+NAV: tuple[NavItem, ...] = (
+    NavItem("Overview", "/"),
+    NavItem("Registers", "/registers"),
+    NavItem("Shifts", "/shifts"),
+    NavItem("Stores", "/stores"),
+    NavItem("Log", "/log"),
+    NavItem("Export", "/export"),
+    NavItem("Settings", "/settings"),
+)
 """The console's pages, in menu order; a new page adds itself here."""
 
 

@@ -3,8 +3,10 @@
 Wire messages become domain objects (:mod:`cashserver.rpc.convert_proto`), the
 ingest service decides, and its answer or exception becomes a reply or a status:
 ValidationError -> INVALID_ARGUMENT, RegisterRefused or a certificate whose CN
-is not ``store_code/register_code`` -> PERMISSION_DENIED, SpoolUnavailable ->
-UNAVAILABLE. Message size is bounded by gRPC itself (RESOURCE_EXHAUSTED).
+is not ``store_code/register_code`` -> PERMISSION_DENIED, SpoolUnavailable or a
+transient fault -> UNAVAILABLE "... temporarily unavailable, retry", anything else
+-> INTERNAL "internal error <id>" (:mod:`cashserver.rpc.errors`). A chunk over
+``max_message_bytes`` -> RESOURCE_EXHAUSTED.
 
 The server is grpcio's threaded server: the work of an upload (conversion,
 validation, the spool's fsync, waiting for the loader's verdict) is blocking and
@@ -15,17 +17,18 @@ here than grpc.aio with a thread hop per call (see the README).
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from cashserver.admission import RegisterRefused
 from cashserver.config import Config
 from cashserver.domain import Upload
-from cashserver.ingest import Ingest, RegisterRefused
+from cashserver.ingest import Ingest
 from cashserver.log import get_logger
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import (
@@ -34,7 +37,7 @@ from cashserver.rpc.convert_proto import (
     settings_to_proto,
     upload_from_chunks,
 )
-from cashserver.rpc.errors import BindError
+from cashserver.rpc.errors import NOT_ACCEPTED, BindError, failure_message
 from cashserver.rpc.services import SALES_LOADER, add_service
 from cashserver.spool import SpoolUnavailable
 from cashserver.validate import ValidationError
@@ -61,6 +64,18 @@ def _tls_identity(context: grpc.ServicerContext) -> str | None:
     return bytes(names[0]).decode() if names else None
 
 
+class _Refused(Exception):
+    """A refusal of this module's own making: its message is safe to send."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+T = TypeVar("T")
+
+
 class SalesLoaderService:
     def __init__(self, ingest: Ingest, tls: bool, mutual_tls: bool, max_message_bytes: int) -> None:
         self.ingest = ingest
@@ -83,22 +98,48 @@ class SalesLoaderService:
                 certificate_cn=actual,
                 expected_cn=expected,
             )
-            context.abort(
+            raise _Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"client certificate CN {actual!r} is not {expected!r}",
             )
 
-    def Handshake(self, request: pb.HandshakeRequest, context: grpc.ServicerContext) -> Any:
-        handshake = handshake_from_proto(request)
-        self._check_identity(context, handshake.store_code, handshake.register_code)
-        host = _local_host(context)
+    def _answer(self, context: grpc.ServicerContext, method: str, work: Callable[[], T]) -> T:
+        """``work()``, or the call ended with the status its exception maps to.
+
+        Every exception becomes a status whose details are this server's own words,
+        never the exception's text (see :mod:`cashserver.rpc.errors`).
+        """
         try:
-            settings = self.ingest.handshake(handshake, tls=self.tls, host=host)
+            return work()
+        except _Refused as exc:
+            code, details = exc.code, exc.message
         except ValidationError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            if method == "UploadShift":
+                log.info("upload.invalid", protocol=4, peer=context.peer(), error=str(exc))
+            code, details = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
         except RegisterRefused as exc:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        return settings_to_proto(settings)
+            code, details = grpc.StatusCode.PERMISSION_DENIED, str(exc)
+        except SpoolUnavailable as exc:
+            log.error("upload.not_accepted", protocol=4, peer=context.peer(), error=str(exc))
+            code, details = grpc.StatusCode.UNAVAILABLE, NOT_ACCEPTED
+        except Exception as exc:
+            if not context.is_active():  # the register went away: no one to answer
+                log.info("upload.abandoned", protocol=4, method=method, peer=context.peer())
+                raise
+            transient, details = failure_message(4, method, context.peer(), exc)
+            code = grpc.StatusCode.UNAVAILABLE if transient else grpc.StatusCode.INTERNAL
+        context.abort(code, details)
+        raise AssertionError("context.abort returned")  # it raises; this satisfies the types
+
+    def Handshake(self, request: pb.HandshakeRequest, context: grpc.ServicerContext) -> Any:
+        def work() -> Any:
+            handshake = handshake_from_proto(request)
+            self._check_identity(context, handshake.store_code, handshake.register_code)
+            host = _local_host(context)
+            settings = self.ingest.handshake(handshake, tls=self.tls, host=host)
+            return settings_to_proto(settings)
+
+        return self._answer(context, "Handshake", work)
 
     def UploadShift(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
         def bounded(chunks: Iterator[Any]) -> Iterator[Any]:
@@ -106,7 +147,7 @@ class SalesLoaderService:
                 size = chunk.ByteSize()
                 if size > self.max_message_bytes:
                     log.warning("upload.too_large", protocol=4, peer=context.peer(), size=size)
-                    context.abort(
+                    raise _Refused(
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         f"chunks[{index}]: {size} bytes, over the limit of"
                         f" {self.max_message_bytes}",
@@ -118,17 +159,11 @@ class SalesLoaderService:
             self._check_identity(context, upload.shift.store_code, upload.shift.register_code)
             return upload
 
-        try:
-            result = self.ingest.upload_from(read, "grpc")
-        except ValidationError as exc:
-            log.info("upload.invalid", protocol=4, peer=context.peer(), error=str(exc))
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except RegisterRefused as exc:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        except SpoolUnavailable as exc:
-            log.error("upload.not_accepted", protocol=4, error=str(exc))
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"upload not accepted: {exc}")
-        return result_to_proto(result)
+        return self._answer(
+            context,
+            "UploadShift",
+            lambda: result_to_proto(self.ingest.upload_from(read, "grpc")),
+        )
 
 
 def _local_host(context: grpc.ServicerContext) -> str:

@@ -4,7 +4,9 @@
 Apache Thrift servers accept both. Errors map as on protocol 4: ValidationError ->
 ``InvalidRequest(field, message)``, RegisterRefused -> ``AccessDenied``,
 SpoolUnavailable -> ``TApplicationException(INTERNAL_ERROR, "upload not accepted:
-...")`` and an ``upload.not_accepted`` event; a REJECTED upload is a result.
+temporarily unavailable, retry")`` and an ``upload.not_accepted`` event, any other
+failure -> ``TApplicationException(INTERNAL_ERROR, "internal error <id>")`` with the
+id in the ``rpc.internal_error`` event; a REJECTED upload is a result.
 
 Connections. One thread per connection, at most :data:`MAX_CONNECTIONS`; beyond
 that a connection is accepted and closed at once (``thrift.connection_refused``),

@@ -11,9 +11,10 @@ from typing import Any
 
 from thriftpy2.thrift import TApplicationException, TProcessor
 
+from cashserver.admission import RegisterRefused
 from cashserver.config import Config
 from cashserver.domain import Upload
-from cashserver.ingest import Ingest, RegisterRefused
+from cashserver.ingest import Ingest
 from cashserver.log import get_logger
 from cashserver.rpc.convert_thrift import (
     THRIFT,
@@ -23,7 +24,7 @@ from cashserver.rpc.convert_thrift import (
     settings_to_thrift,
     upload_from_thrift,
 )
-from cashserver.rpc.errors import BindError
+from cashserver.rpc.errors import NOT_ACCEPTED, BindError, failure_message
 from cashserver.rpc.thrift_framed import ACCELERATED, FramedServer
 from cashserver.spool import SpoolUnavailable
 from cashserver.validate import ValidationError
@@ -31,13 +32,10 @@ from cashserver.validate import ValidationError
 log = get_logger(__name__)
 
 
-def _internal(method: str, peer: str, exc: Exception) -> TApplicationException:
-    """Log an unexpected failure; the client is told its first line."""
-    log.error("thrift.internal_error", method=method, peer=peer, error=repr(exc), exc_info=exc)
-    summary = (str(exc).splitlines() or [type(exc).__name__])[0]
-    return TApplicationException(
-        TApplicationException.INTERNAL_ERROR, f"{method} failed: {summary}"
-    )
+def _failed(method: str, peer: str, exc: Exception) -> TApplicationException:
+    """An unexpected failure as the register sees it: our words, never the exception's."""
+    _, message = failure_message(3, method, peer, exc)
+    return TApplicationException(TApplicationException.INTERNAL_ERROR, message)
 
 
 class SalesLoaderHandler:
@@ -60,7 +58,7 @@ class SalesLoaderHandler:
         except RegisterRefused as exc:
             raise THRIFT.AccessDenied(message=str(exc)) from exc
         except Exception as exc:
-            raise _internal("handshake", self.peer, exc) from exc
+            raise _failed("handshake", self.peer, exc) from exc
         return settings_to_thrift(settings)
 
     def uploadShift(self, upload: Any) -> Any:
@@ -82,11 +80,9 @@ class SalesLoaderHandler:
             raise THRIFT.AccessDenied(message=str(exc)) from exc
         except SpoolUnavailable as exc:
             log.error("upload.not_accepted", protocol=3, peer=self.peer, error=str(exc))
-            raise TApplicationException(
-                TApplicationException.INTERNAL_ERROR, f"upload not accepted: {exc}"
-            ) from exc
+            raise TApplicationException(TApplicationException.INTERNAL_ERROR, NOT_ACCEPTED) from exc
         except Exception as exc:
-            raise _internal("uploadShift", self.peer, exc) from exc
+            raise _failed("uploadShift", self.peer, exc) from exc
         return result_to_thrift(result)
 
 

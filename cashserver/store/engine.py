@@ -4,7 +4,25 @@ SQLite runs in WAL mode with ``synchronous=FULL`` (a committed load survives a
 power cut, because the loader moves its sales file out of ``incoming/`` right
 after the commit) and takes the write lock at BEGIN for write transactions
 (``BEGIN IMMEDIATE``), so two writers queue instead of failing on lock upgrade.
-PostgreSQL runs through psycopg 3.
+PostgreSQL runs through psycopg 3. Every session names its daemon
+(``application_name`` = ``[cluster] node_name``, so ``pg_stat_activity`` shows
+which node holds what), gives up a stuck transaction after a minute
+(``idle_in_transaction_session_timeout``: a hung node must not keep a register
+locked) and uses TCP keepalives (a vanished server or network is noticed in
+about a minute, not after the kernel's two hours). The loader's transactions
+add ``lock_timeout`` and ``statement_timeout`` (:func:`loader_transaction`):
+waiting behind another node's load is normal, waiting half a minute is not, and
+the loader retries a timed-out batch as a transient error.
+
+Pool sizes, per process: the loader holds one connection while it loads, the
+exporter one, the lease keeper and the scheduler's jobs one each for a moment,
+and the listeners, the pull workers and the console read through the rest. Five
+stay open (``pool_size``) and up to ten more open under a burst
+(``max_overflow``), so a node uses at most 15 of the server's
+``max_connections`` (100 by default: about five nodes, see the README). No
+session state is kept on a pooled connection (no advisory locks, no SET
+outside a transaction), so recycling connections (``pool_recycle``) or
+PgBouncer in transaction mode changes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +39,18 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+PG_POOL_SIZE = 5
+PG_MAX_OVERFLOW = 10
+PG_POOL_RECYCLE_S = 1800
+"""Connections older than this are replaced: a balancer or firewall in between
+may drop connections idle for long without telling either side."""
+PG_CONNECT_TIMEOUT_S = 10
+PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+LOADER_LOCK_TIMEOUT_MS = 30_000
+"""How long a load waits for a register row another node's loader holds."""
+LOADER_STATEMENT_TIMEOUT_MS = 120_000
+"""One statement of a load (an executemany of a few thousand rows takes
+milliseconds); beyond this something is wrong and the batch is retried."""
 
 
 def normalize_url(url: str) -> str:
@@ -54,8 +84,11 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for ``url``; an SQLite file's folder is created if missing."""
+def open_engine(url: str, application_name: str = "cashserver") -> Engine:
+    """An engine for ``url``; an SQLite file's folder is created if missing.
+
+    On PostgreSQL ``application_name`` names the sessions (the daemon's node name).
+    """
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -66,7 +99,23 @@ def open_engine(url: str) -> Engine:
         )
         _sqlite_setup(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    connect_args: dict[str, Any] = {
+        "application_name": application_name[:63],  # PostgreSQL's NAMEDATALEN - 1
+        "connect_timeout": PG_CONNECT_TIMEOUT_S,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "options": f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+    }
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=PG_MAX_OVERFLOW,
+        pool_recycle=PG_POOL_RECYCLE_S,
+        connect_args=connect_args,
+    )
 
 
 @contextmanager
@@ -77,6 +126,20 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def loader_transaction(engine: Engine) -> Iterator[Connection]:
+    """The loader's write transaction: on PostgreSQL with lock and statement timeouts.
+
+    ``SET LOCAL`` ends with the transaction, so the pooled connection carries no
+    session state afterwards.
+    """
+    with write_transaction(engine) as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {LOADER_LOCK_TIMEOUT_MS}")
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {LOADER_STATEMENT_TIMEOUT_MS}")
+        yield conn
 
 
 def alembic_config(engine: Engine | None = None) -> AlembicConfig:

@@ -208,7 +208,9 @@ class Reader:
         with self.engine.connect() as conn:
             return [int(ws) for ws in conn.execute(query).scalars()]
 
-    def registers(self, store_code: str | None = None) -> list[RegisterInfo]:
+    def registers(
+        self, store_code: str | None = None, register_code: str | None = None
+    ) -> list[RegisterInfo]:
         """The registers in the directory (not the removed ones), by store and code."""
         query = (
             select(registers)
@@ -217,9 +219,22 @@ class Reader:
         )
         if store_code is not None:
             query = query.where(registers.c.store_code == store_code)
+        if register_code is not None:
+            query = query.where(registers.c.register_code == register_code)
         names = [f.name for f in dataclasses.fields(RegisterInfo)]
         with self.engine.connect() as conn:
             return [RegisterInfo(**{n: getattr(r, n) for n in names}) for r in conn.execute(query)]
+
+    def stored_uids(self, uids: Sequence[str]) -> set[str]:
+        """Which of ``uids`` (lower case) are stored already."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(uids), ID_CHUNK):
+                chunk = list(uids[start : start + ID_CHUNK])
+                found.update(
+                    conn.execute(select(receipts.c.uid).where(receipts.c.uid.in_(chunk))).scalars()
+                )
+        return found
 
     def events(self, since_ms: int | None = None) -> list[dict[str, Any]]:
         """Events oldest first: time (ms), event, and the event's own fields."""

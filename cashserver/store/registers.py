@@ -1,27 +1,70 @@
 """The registers directory (and the stores it names): the only writer of both tables.
 
-:class:`Registers` is the directory's own door (``registers add``, the daemon's
-last-seen updates); :func:`lock_register` is the loader's, inside its load
-transaction, creating a register the first time one of its shifts loads.
+:class:`Registers` is the directory's own door: ``registers add/set/remove``, the
+daemon's batched sightings (last seen, software version), and the reads that keep
+a daemon's in-memory copy current (:meth:`Registers.fingerprint`,
+:meth:`Registers.load_all`). :func:`lock_register` and :func:`note_loaded` are the
+loader's, inside its load transaction: a register is created the first time one of
+its shifts loads.
+
+Every change that adds, removes or edits a register's directory fields adds one to
+its ``revision`` (:data:`BUMP`): that is how running daemons notice it within a
+second. Sightings, loading state and load times do not (they change all the time
+and the accept path does not need them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cashserver.clock import now_ms
 from cashserver.store.engine import write_transaction
 from cashserver.store.schema import registers, stores
 
+RegisterKey = tuple[str, str]
+"""``(store_code, register_code)``."""
 
-def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> int:
+
+@dataclass(frozen=True, slots=True)
+class RegisterEntry:
+    """What a daemon keeps in memory of one register of the directory."""
+
+    store_code: str
+    register_code: str
+    protocol_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A register called (Handshake or upload) at ``at_ms``."""
+
+    at_ms: int
+    software_version: str | None = None
+    """From its last Handshake; None when it only uploaded."""
+
+
+Fingerprint = tuple[int, int, int]
+"""Row count, highest register id, sum of revisions: changes whenever the directory does."""
+
+
+BUMP = {"revision": registers.c.revision + 1}
+"""The values that mark a change of the directory (see the module's docstring)."""
+
+
+def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> bool:
+    """Insert the row unless its key is taken; True when it was inserted.
+
+    Told by RETURNING, not by the row count, which psycopg reports as none for this
+    statement (``registers add`` on PostgreSQL said "updated" for a new register).
+    """
     dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    result = conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-    return int(result.rowcount or 0)
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing()
+    return conn.execute(statement.returning(literal(1))).first() is not None
 
 
 def create_register(
@@ -36,7 +79,7 @@ def create_register(
         "protocol_version": protocol,
         "created_at": created_at,
     }
-    return _insert_ignore(conn, registers, values) > 0
+    return _insert_ignore(conn, registers, values)
 
 
 def lock_register(conn: Connection, store_code: str, register_code: str) -> int:
@@ -78,7 +121,14 @@ def note_loaded(conn: Connection, register_id: int, now: int, last_sale_at: int 
     """Inside a load's transaction: the register loaded a shift now (pushed or pulled,
     even when every receipt was a duplicate), and its latest stored sale is at least
     ``last_sale_at``. A removed register that loads again is back in the directory."""
-    values: dict[str, Any] = {"last_load_at": now, "removed_at": None}
+    values: dict[str, Any] = {
+        "last_load_at": now,
+        "removed_at": None,
+        "revision": case(
+            (registers.c.removed_at.is_not(None), registers.c.revision + 1),
+            else_=registers.c.revision,
+        ),
+    }
     if last_sale_at is not None:
         column = registers.c.last_sale_at
         values["last_sale_at"] = case(
@@ -93,18 +143,6 @@ class Registers:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def find(self, store_code: str, register_code: str) -> tuple[bool, int | None]:
-        """Whether the register is known, and its own protocol version if it has one."""
-        query = (
-            select(registers.c.protocol_version)
-            .where(registers.c.store_code == store_code)
-            .where(registers.c.register_code == register_code)
-            .where(registers.c.removed_at.is_(None))
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return (False, None) if row is None else (True, row.protocol_version)
-
     def add(self, store_code: str, register_code: str, protocol: int | None) -> bool:
         """Add a register (or set its protocol if it exists); True when it is new."""
         with write_transaction(self.engine) as conn:
@@ -114,7 +152,7 @@ class Registers:
                     update(registers)
                     .where(registers.c.store_code == store_code)
                     .where(registers.c.register_code == register_code)
-                    .values(protocol_version=protocol)
+                    .values(protocol_version=protocol, **BUMP)
                 )
         return created
 
@@ -133,17 +171,18 @@ class Registers:
                     update(registers)
                     .where(where)
                     .where(registers.c.removed_at.is_not(None))
-                    .values(removed_at=None, **dict.fromkeys(DIRECTORY_FIELDS))
+                    .values(removed_at=None, **dict.fromkeys(DIRECTORY_FIELDS), **BUMP)
                 ).rowcount
                 if not revived:
                     return False
             if fields:
-                conn.execute(update(registers).where(where).values(**_checked(fields)))
+                conn.execute(update(registers).where(where).values(**_checked(fields), **BUMP))
         return True
 
     def update_entry(self, store_code: str, register_code: str, changes: Mapping[str, Any]) -> bool:
         """``registers set``: change the given fields (None clears one); False if unknown."""
-        values = _checked(changes) or {"removed_at": None}  # nothing to change: just look
+        # Nothing to change: just look (and mark nothing changed).
+        values = {**_checked(changes), **BUMP} if changes else {"removed_at": None}
         with write_transaction(self.engine) as conn:
             count = conn.execute(
                 update(registers)
@@ -166,7 +205,7 @@ class Registers:
                 .where(registers.c.store_code == store_code)
                 .where(registers.c.register_code == register_code)
                 .where(registers.c.removed_at.is_(None))
-                .values(removed_at=now_ms())
+                .values(removed_at=now_ms(), **BUMP)
             ).rowcount
         return bool(count)
 
@@ -182,12 +221,71 @@ class Registers:
                 .values(state=state, state_message=message, state_at=at_ms)
             )
 
-    def seen(self, store_code: str, register_code: str, software_version: str) -> None:
-        """Record that the register called now, with this software version."""
+    def fingerprint(self) -> Fingerprint:
+        """A value that differs whenever a register was added, removed or changed."""
+        query = select(
+            func.count(),
+            func.coalesce(func.max(registers.c.register_id), 0),
+            func.coalesce(func.sum(registers.c.revision), 0),
+        ).select_from(registers)
+        with self.engine.connect() as conn:
+            count, top, revisions = conn.execute(query).one()
+        return int(count), int(top), int(revisions)
+
+    def load_all(self) -> dict[RegisterKey, RegisterEntry]:
+        """The whole directory (less removed registers), as a daemon keeps it in memory."""
+        query = select(
+            registers.c.store_code, registers.c.register_code, registers.c.protocol_version
+        ).where(registers.c.removed_at.is_(None))
+        with self.engine.connect() as conn:
+            return {
+                (row.store_code, row.register_code): RegisterEntry(
+                    row.store_code, row.register_code, row.protocol_version
+                )
+                for row in conn.execute(query)
+            }
+
+    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> list[RegisterKey]:
+        """Write when registers were last seen, in one transaction; returns those added.
+
+        A register not in the directory yet is added first (a register admitted in
+        memory that has only shaken hands so far).
+        """
+        if not seen:
+            return []
+        stamp = update(registers).where(
+            registers.c.store_code == bindparam("s"),
+            registers.c.register_code == bindparam("r"),
+        )
+        with_version = [
+            {"s": s, "r": r, "at": v.at_ms, "version": v.software_version[:64]}
+            for (s, r), v in seen.items()
+            if v.software_version is not None
+        ]
+        without_version = [
+            {"s": s, "r": r, "at": v.at_ms}
+            for (s, r), v in seen.items()
+            if v.software_version is None
+        ]
         with write_transaction(self.engine) as conn:
-            conn.execute(
-                update(registers)
-                .where(registers.c.store_code == store_code)
-                .where(registers.c.register_code == register_code)
-                .values(last_seen_at=now_ms(), software_version=software_version[:64])
-            )
+            known = {
+                (row.store_code, row.register_code)
+                for row in conn.execute(
+                    select(registers.c.store_code, registers.c.register_code).where(
+                        registers.c.store_code.in_(sorted({s for s, _ in seen}))
+                    )
+                )
+            }
+            created = [
+                key for key in sorted(seen.keys() - known) if create_register(conn, *key, None)
+            ]
+            if with_version:
+                conn.execute(
+                    stamp.values(
+                        last_seen_at=bindparam("at"), software_version=bindparam("version")
+                    ),
+                    with_version,
+                )
+            if without_version:
+                conn.execute(stamp.values(last_seen_at=bindparam("at")), without_version)
+        return created

@@ -9,6 +9,8 @@ Concurrent loaders are safe: on SQLite the transaction holds the write lock from
 its start; on PostgreSQL the register's row is locked ``FOR UPDATE`` before its
 shifts are read, so two loads for one register queue up, and a uid raced in by
 another register is caught by the insert's conflict clause and its row count.
+This holds for loaders in different daemons on one database too: the lock is a
+row lock in the database, not in a process.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from cashserver.clock import now_ms
 from cashserver.domain import Line, Receipt, Shift, ShiftCounters, Upload, UploadStatus
 from cashserver.log import get_logger
 from cashserver.rules import Candidate, MergeInto, NewShift, Rejected, decide
-from cashserver.store.engine import write_transaction
+from cashserver.store.engine import loader_transaction
 from cashserver.store.reading import read_receipts
 from cashserver.store.registers import lock_register, note_loaded
 from cashserver.store.schema import (
@@ -123,7 +125,13 @@ class Repository:
 
         Raises whatever the database raises; then nothing of the batch is stored.
         """
-        with write_transaction(self.engine) as conn:
+        with loader_transaction(self.engine) as conn:
+            # Lock the batch's registers in one order, so two nodes loading batches
+            # of the same registers queue up instead of deadlocking.
+            for store_code, register_code in sorted(
+                {(u.shift.store_code, u.shift.register_code) for u in uploads}
+            ):
+                lock_register(conn, store_code, register_code)
             outcomes = [self._load_one(conn, upload) for upload in uploads]
         for outcome in outcomes:
             _log_outcome(outcome)

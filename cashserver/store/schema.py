@@ -74,6 +74,9 @@ registers = Table(
     Column("last_sale_at", BigInteger, nullable=True),
     # A removed register keeps its row (its shifts point at it) but leaves the directory.
     Column("removed_at", BigInteger, nullable=True),
+    # Grows on every change of the directory's own fields (not on last_seen_at): with
+    # the row count and the highest id, a cheap fingerprint that running daemons poll.
+    Column("revision", Integer, nullable=False, server_default="0"),
     UniqueConstraint("store_code", "register_code", name="uq_registers_store_register"),
 )
 

@@ -4,25 +4,17 @@ open ones only on `reexport`, and `export` has nothing left to do."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.daemon import ServeProcess
+from tests.waiting import wait_for
 
 FORMATS = ("json", "enterprisedata", "frontol")
 EXTENSIONS = {"json": "json", "enterprisedata": "xml", "frontol": "txt"}
 WAIT_S = 15.0
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 @pytest.fixture

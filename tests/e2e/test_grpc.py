@@ -14,13 +14,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cashserver.domain import Shift, Upload, UploadStatus
+from cashserver.domain import Shift, Upload, UploadResult, UploadStatus
 from cashserver.emulator.generate import DAY_MS, ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import upload_to_chunks
 from cashserver.rpc.services import SALES_LOADER, Stub
 from tests.e2e.daemon import REPO, ServeProcess
+from tests.waiting import wait_for
 
 
 def rows(daemon: ServeProcess) -> list[dict[str, object]]:
@@ -33,6 +34,11 @@ def pusher(serve: ServeProcess) -> GrpcPusher:
     return GrpcPusher(serve.grpc_target)
 
 
+def registers_listed(daemon: ServeProcess) -> set[str]:
+    listed = json.loads(daemon.cli("registers", "list", "--json").stdout)
+    return {f"{r['store_code']}/{r['register_code']}" for r in listed}
+
+
 def test_handshake_tells_the_register_how_to_talk(serve: ServeProcess, pusher: GrpcPusher) -> None:
     before = time.time() * 1000
     settings = pusher.handshake("S1", "R1")
@@ -41,8 +47,11 @@ def test_handshake_tells_the_register_how_to_talk(serve: ServeProcess, pusher: G
     assert settings.thrift_endpoint.endswith(f":{serve.thrift_port}")
     assert settings.tls_required is False and settings.upload_batch_size == 500
     assert abs(settings.server_time - before) < 60_000
+    # A register new to the directory joins it with the daemon's next directory round.
+    wait_for(lambda: "S1/R1" in registers_listed(serve), 10)
     serve.cli("registers", "set", "S1", "R1", "--protocol", "3")
-    assert pusher.handshake("S1", "R1").protocol_version == 3
+    # The daemon's directory in memory follows the database within a second or so.
+    wait_for(lambda: pusher.handshake("S1", "R1").protocol_version == 3)
     listed = json.loads(serve.cli("registers", "list", "--json").stdout)
     assert [(r["store_code"], r["register_code"], r["protocol_version"]) for r in listed] == [
         ("S1", "R1", 3)
@@ -177,6 +186,16 @@ def test_an_oversized_chunk_is_resource_exhausted(tmp_path: Path) -> None:
         daemon.kill()
 
 
+def admitted(pusher: GrpcPusher, upload: Upload) -> UploadResult | None:
+    """The upload's result, or None while the register is still refused."""
+    try:
+        return pusher.upload(upload)
+    except grpc.RpcError as exc:
+        if exc.code() is grpc.StatusCode.PERMISSION_DENIED:
+            return None
+        raise
+
+
 def test_unknown_registers_are_refused_when_auto_register_is_off(tmp_path: Path) -> None:
     daemon = ServeProcess(tmp_path, registers={"auto_register": False})
     daemon.start()
@@ -190,7 +209,8 @@ def test_unknown_registers_are_refused_when_auto_register_is_off(tmp_path: Path)
         refused_events = daemon.events("register.refused")
         assert [e["register_code"] for e in refused_events] == ["R7"]
         daemon.cli("registers", "add", "S1", "R7")
-        assert pusher.upload(upload).status is UploadStatus.LOADED
+        # The daemon's directory in memory follows the database within a second or so.
+        assert wait_for(lambda: admitted(pusher, upload)).status is UploadStatus.LOADED
     finally:
         pusher.close()
         daemon.kill()

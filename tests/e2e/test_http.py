@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.emulator.thrift_push import ThriftPusher
 from tests.e2e.daemon import ServeProcess, run_cli
+from tests.fsutil import read_only
 from tests.pg import Cluster, PostgresUnavailable, free_port
 
 
@@ -93,27 +91,6 @@ def test_readyz_is_503_while_postgresql_is_down(tmp_path: Path) -> None:
             daemon.kill()
     finally:
         cluster.destroy()
-
-
-@contextmanager
-def read_only(folder: Path) -> Iterator[None]:
-    """``folder`` cannot be written for a while: a read-only bind mount as root (whom
-    a folder's mode does not stop), its mode otherwise."""
-    if os.getuid() != 0:
-        folder.chmod(0o500)
-        try:
-            yield
-        finally:
-            folder.chmod(0o700)
-        return
-    mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_readyz_names_a_spool_that_cannot_be_written(serve: ServeProcess) -> None:

@@ -20,14 +20,7 @@ from cashserver.emulator.push import GrpcPusher, Pusher
 from cashserver.emulator.thrift_push import ThriftPusher
 from cashserver.validate import ValidationError, validate_upload
 from tests.e2e.daemon import ServeProcess
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+from tests.waiting import wait_for
 
 
 def shift_rows(daemon: ServeProcess) -> list[dict[str, object]]:

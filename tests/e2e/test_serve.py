@@ -7,7 +7,6 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -19,14 +18,7 @@ from cashserver.emulator.push import GrpcPusher
 from cashserver.spool import encode_sales_file
 from tests.e2e.daemon import ServeProcess
 from tests.pg import Cluster, PostgresUnavailable
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+from tests.waiting import wait_for
 
 
 def shifts_json(daemon: ServeProcess) -> list[dict[str, object]]:

@@ -26,18 +26,9 @@ from cashserver.emulator.thrift_push import ThriftPusher, connect
 from cashserver.rpc.convert_thrift import THRIFT, upload_from_thrift, upload_to_thrift
 from tests.e2e.daemon import ServeProcess, cli_env
 from tests.unit.test_thrift_generated_client import ApacheSalesLoader, to_apache, ttypes
+from tests.waiting import wait_for
 
 # -- helpers shared with test_thrift_robustness -----------------------------------------
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-    """The first truthy value of ``condition()``, polled until the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-    return value
 
 
 def events(daemon: ServeProcess, name: str) -> list[dict[str, Any]]:
@@ -308,6 +299,14 @@ def test_a_full_disk_is_an_application_error_and_stores_nothing(
 # -- a directory that does not add registers by itself ----------------------------------
 
 
+def admitted(pusher: ThriftPusher, store: str, register: str) -> Any:
+    """The register's Handshake answer, or None while it is still denied."""
+    try:
+        return pusher.handshake(store, register)
+    except THRIFT.AccessDenied:
+        return None
+
+
 def test_unknown_registers_are_denied_until_added(tmp_path: Path) -> None:
     closed = ServeProcess(tmp_path, registers={"auto_register": False})
     closed.start()
@@ -319,7 +318,8 @@ def test_unknown_registers_are_denied_until_added(tmp_path: Path) -> None:
             with pytest.raises(THRIFT.AccessDenied, match="S9/R9"):
                 pusher.upload(shift("R9", 1, store="S9"))
             closed.cli("registers", "add", "S9", "R9", "--protocol", "3")
-            assert pusher.handshake("S9", "R9").protocol_version == 3
+            # The daemon's directory in memory follows the database within a second or so.
+            assert wait_for(lambda: admitted(pusher, "S9", "R9")).protocol_version == 3
             assert pusher.upload(shift("R9", 1, store="S9")).status is UploadStatus.LOADED
         finally:
             pusher.close()

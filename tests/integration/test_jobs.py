@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cashserver.config import load_config, parse_config
 from cashserver.jobs import OPERATOR_DAYS, archive_spool, prune_archives
+from cashserver.jobs.archive import MANIFEST_NAME
 from cashserver.log import Journal
 from cashserver.spool import Spool
 from cashserver.writer import Writer
@@ -37,9 +38,9 @@ def test_archive_packs_processed_and_old_operator_files(tmp_path: Path) -> None:
     archive_spool(spool, backup, keep_days=30, day=date(2026, 11, 23))
     processed = backup / "processed_archive" / "file-26-11-23.tgz"
     with tarfile.open(processed) as tar:
-        assert sorted(tar.getnames()) == ["a.json", "b.json"]
+        assert tar.getnames() == [MANIFEST_NAME, "a.json", "b.json"]
     with tarfile.open(backup / "error_archive" / "file-26-11-23.tgz") as tar:
-        assert sorted(tar.getnames()) == ["old.json", "old.json.reason"]
+        assert tar.getnames() == [MANIFEST_NAME, "old.json", "old.json.reason"]
     assert list(spool.folder("processed").iterdir()) == []
     assert [p.name for p in spool.folder("error").iterdir()] == ["fresh.json"]
     assert not (backup / "broken_archive" / "file-26-11-23.tgz").exists()
@@ -61,7 +62,7 @@ def test_archives_older_than_the_keep_period_are_deleted(tmp_path: Path) -> None
     folder.mkdir(parents=True)
     old = make_file(folder, "file-26-01-01.tgz", 31)
     recent = make_file(folder, "file-26-01-25.tgz", 29)
-    assert prune_archives(tmp_path / "backup", keep_days=30) == 1
+    assert prune_archives(tmp_path / "backup", keep_days=30) == [old]
     assert not old.exists() and recent.exists()
 
 
@@ -76,9 +77,10 @@ def test_the_daemon_schedules_the_archive_at_03_33(tmp_path: Path) -> None:
     writer = Writer(config, Journal())
     writer.build()
     writer.schedule_jobs()
-    trigger = str(writer.scheduler.get_job("archive_spool").trigger)
-    assert "hour='3'" in trigger and "minute='33'" in trigger
-    assert writer.scheduler.get_job("trim_events") is not None
+    for job_id in ("nightly", "trim_dicts"):
+        job = writer.scheduler.get_job(job_id)
+        assert "hour='3'" in str(job.trigger) and "minute='33'" in str(job.trigger)
+        assert job.max_instances == 1 and job.coalesce
     writer.engine.dispose()
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -19,14 +18,7 @@ from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.repository import Repository
 from cashserver.store.schema import receipts, shifts
 from tests.pg import Cluster, PostgresUnavailable
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
+from tests.waiting import wait_for
 
 
 def count(engine: Engine, table: object) -> int:
