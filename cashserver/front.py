@@ -22,11 +22,14 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from cashserver.domain import Upload, UploadResult
-from cashserver.loader import Ticket
+from cashserver.loader import Ticket, queued
 from cashserver.log import get_logger
 from cashserver.spool import Spool
 
 log = get_logger(__name__)
+
+HEALTH_FRESH_S = 3.0
+"""A writer's health report older than this says nothing about the database."""
 
 
 class _LinkTicket(Ticket):
@@ -55,8 +58,9 @@ class WriterLink:
         self._conn: Connection | None = None
         self._lost = threading.Event()
         self._closing = False
-        self._health = (0.0, 0, time.monotonic())
-        """The writer's last report: its loader's stall in seconds, its queue, when."""
+        self._health = (0.0, 0, False, time.monotonic())
+        """The writer's last report: its loader's stall in seconds, its queue, whether
+        the database is failing, and when it came."""
 
     # -- the senders' side -------------------------------------------------------------
 
@@ -68,6 +72,8 @@ class WriterLink:
         with self._lock:
             self._tickets[path.name] = ticket
         self.send(("spooled", path.name))  # if this fails the sender answers QUEUED
+        if self.writer_unavailable:
+            ticket.resolve(queued(len(upload.receipts)))  # no verdict is coming soon
         return ticket
 
     def forget(self, name: str) -> None:
@@ -117,12 +123,18 @@ class WriterLink:
     def writer_stalled_s(self) -> float:
         """How long the writer's loader has not turned, as far as the front knows: its
         last report plus the time since (a writer that stopped reporting is stalled)."""
-        stalled, _queued, at = self._health
+        stalled, _queued, _unavailable, at = self._health
         return stalled + (time.monotonic() - at)
 
     @property
     def writer_queued(self) -> int:
         return self._health[1]
+
+    @property
+    def writer_unavailable(self) -> bool:
+        """The writer said its database is failing (the loader backs off): uploads are
+        answered QUEUED at once instead of after ``verdict_timeout_s``."""
+        return self._health[2] and time.monotonic() - self._health[3] < HEALTH_FRESH_S
 
     @property
     def lost(self) -> bool:
@@ -137,7 +149,7 @@ class WriterLink:
                 self._mark_lost(conn, str(exc) or type(exc).__name__)
                 return
             if message[0] == "health":
-                self._health = (message[1], message[2], time.monotonic())
+                self._health = (message[1], message[2], message[3], time.monotonic())
             elif message[0] == "verdict":
                 _, name, result = message
                 with self._lock:

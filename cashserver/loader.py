@@ -52,12 +52,17 @@ class Verdict(Protocol):
     def resolve(self, result: UploadResult) -> None: ...
 
 
+def queued(receipts_received: int) -> UploadResult:
+    """The answer for an upload that is durable but not loaded yet."""
+    return UploadResult(0, UploadStatus.QUEUED, receipts_received)
+
+
 class Ticket:
     """A sender's claim on the verdict for its upload."""
 
     def __init__(self, receipts_received: int) -> None:
         self._done = threading.Event()
-        self._result = UploadResult(0, UploadStatus.QUEUED, receipts_received)
+        self._result = queued(receipts_received)
 
     def resolve(self, result: UploadResult) -> None:
         self._result = result
@@ -156,7 +161,14 @@ class Loader:
             # else a deep queue: the file will be read again when its turn comes
             self._queue.append(item)
             self._cond.notify()
+        if self.unavailable:
+            ticket.resolve(queued(count))  # no verdict is coming soon: do not make it wait
         return ticket
+
+    @property
+    def unavailable(self) -> bool:
+        """The database failed the last load and the loader is backing off."""
+        return self._backoff > 0
 
     def enqueue(self, path: Path, verdict: Verdict) -> None:
         """Queue a sales file another process made durable in ``incoming/``, now rather

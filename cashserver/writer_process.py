@@ -141,7 +141,7 @@ class WriterRun:
             self.stages.start()
         except Exception as exc:
             text = str(exc) if isinstance(exc, StartupError) else f"writer: {exc!r}"
-            log.error("writer.start_failed", error=text)
+            # Not logged here: the front prints it as the one line naming the fault.
             self.send(("failed", text))
             self.stages.stop(Deadline.after(1.0))
             return EXIT_STARTUP
@@ -186,7 +186,7 @@ class WriterRun:
                 ticks += 1
                 collect_on_tick(ticks)
                 loader = self.writer.loader
-                self.send(("health", loader.stalled_s(), loader.queued))
+                self.send(("health", loader.stalled_s(), loader.queued, loader.unavailable))
 
 
 FRONT_GONE_GRACE_S = 5.0
