@@ -44,7 +44,7 @@ from cashserver.store.engine import normalize_url, open_engine
 from cashserver.store.registers import Registers
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
-from cashserver.watchdog import Watchdog
+from cashserver.watchdog import Watchdog, stall_limit_s
 from cashserver.writer import StartupError, Writer
 from cashserver.writer_process import WriterProcess
 
@@ -277,6 +277,7 @@ class Daemon:
             self._loader_stalled_s,
             self._spool_depth,
             ping=self.notifier.watchdog_enabled,
+            stall_limit_s=stall_limit_s(self.notifier.watchdog_s),
         )
         ticks = 0
         next_tick = time.monotonic() + TICK_S
