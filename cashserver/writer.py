@@ -35,6 +35,7 @@ from cashserver.store.repository import LoadOutcome, Repository
 if TYPE_CHECKING:
     from cashserver.http.server import HttpListener
     from cashserver.pull.runner import Puller
+    from cashserver.pull.states import StateBuffer
 
 log = get_logger(__name__)
 
@@ -61,6 +62,7 @@ class Writer:
     scheduler: BackgroundScheduler
     housekeeping: Housekeeping
     puller: Puller
+    pull_states: StateBuffer
     http: HttpListener
 
     def __init__(self, config: Config, journal: Journal, admission: bool = True) -> None:
@@ -169,15 +171,19 @@ class Writer:
     def _start_pulls(self) -> None:
         from cashserver.pull.runner import Puller
         from cashserver.pull.schedule import PullScheduler
+        from cashserver.pull.states import StateBuffer
         from cashserver.store.reading import Reader
 
-        self.puller = Puller(self.config, self.loader, self.registers, leases=self.leases)
+        self.pull_states = StateBuffer(self.registers)
+        self.pull_states.start()
+        self.puller = Puller(self.config, self.loader, self.pull_states, leases=self.leases)
         if self.config.pull.enabled:
             reader = Reader(self.engine, self.config)
             PullScheduler(self.config, self.puller, reader, self.scheduler).start()
 
     def _stop_pulls(self, _deadline: Deadline) -> None:
         self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
+        self.pull_states.close()
 
     # -- the admin HTTP listener and what /readyz checks ----------------------------
 
