@@ -1,17 +1,15 @@
 """What every transport does with a register's call, whichever protocol carried it.
 
-Transports translate wire messages to :mod:`cashserver.domain` objects, call
-:meth:`Ingest.handshake` or :meth:`Ingest.upload`, and translate the answer or
-the exception back: :class:`~cashserver.validate.ValidationError` is a bad
-request, :class:`~cashserver.admission.RegisterRefused` a permission fault, and
+Transports translate wire messages to :mod:`cashserver.domain` objects and call
+:meth:`Ingest.handshake`, or for an upload: take a turn (:attr:`Ingest.turns`),
+convert, :meth:`Ingest.accept` the upload with its turn, and wait for
+:meth:`Ingest.verdict`. They translate the answer or the exception back:
+:class:`~cashserver.validate.ValidationError` is a bad request,
+:class:`~cashserver.admission.RegisterRefused` a permission fault, and
 :class:`~cashserver.spool.SpoolUnavailable` means nothing was accepted.
 """
 
 from __future__ import annotations
-
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 from cashserver.admission import Admission, RegisterRefused
 from cashserver.clock import now_ms
@@ -21,44 +19,14 @@ from cashserver.loader import Loader, Ticket
 from cashserver.log import get_logger
 from cashserver.metrics import count_upload
 from cashserver.spool import SpoolUnavailable
+from cashserver.turns import UploadTurn, UploadTurns
 from cashserver.validate import CODE_RE, ValidationError, validate_upload
 
 log = get_logger(__name__)
 
 
 UPLOADS_AT_ONCE = 2
-"""Uploads built from their streams and spooled at the same time."""
-
-
-class BuildGate:
-    """At most :data:`UPLOADS_AT_ONCE` uploads are decoded, built, validated and
-    spooled at once. A transport that must decode a whole message before it can
-    call :meth:`Ingest.upload_from` (Thrift) takes its turn before decoding, with
-    :meth:`turn`; the upload then goes on in the same turn and gives it up as soon
-    as the upload is spooled, before waiting for the verdict."""
-
-    def __init__(self, at_once: int) -> None:
-        self._slots = threading.BoundedSemaphore(at_once)
-        self._local = threading.local()
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        """Hold a turn (or keep the one this thread holds already)."""
-        if getattr(self._local, "held", False):
-            yield
-            return
-        self._slots.acquire()
-        self._local.held = True
-        try:
-            yield
-        finally:
-            self.give_up()
-
-    def give_up(self) -> None:
-        """Hand this thread's turn on, if it holds one."""
-        if getattr(self._local, "held", False):
-            self._local.held = False
-            self._slots.release()
+"""Uploads built from their streams and spooled at the same time (see :mod:`cashserver.turns`)."""
 
 
 def _advertised(listen: str, host: str) -> str:
@@ -80,7 +48,7 @@ class Ingest:
         self.config = config
         self.loader = loader
         self.admission = admission
-        self.gate = BuildGate(UPLOADS_AT_ONCE)
+        self.turns = UploadTurns(UPLOADS_AT_ONCE)
 
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
         for field, value in (
@@ -108,37 +76,34 @@ class Ingest:
             server_time=now_ms(),
         )
 
-    def upload(self, upload: Upload, source: str) -> UploadResult:
-        """Validate, admit, spool durably, and wait a short while for the loader's verdict."""
-        return self.upload_from(lambda: upload, source)
+    def accept(self, upload: Upload, turn: UploadTurn, source: str) -> Ticket:
+        """Validate, admit and spool ``upload``; gives ``turn`` back in any case.
 
-    def upload_from(self, read: Callable[[], Upload], source: str) -> UploadResult:
-        """Like :meth:`upload`, with the upload built by ``read`` (say, from a stream).
-
-        Building, validating and spooling happen for a few uploads at a time (the
-        rest wait their turn before reading their stream), which bounds the memory
-        of many registers uploading at once without costing throughput: that work
-        holds the GIL anyway. Waiting for the verdict happens outside that limit.
+        Raises ValidationError, RegisterRefused or SpoolUnavailable; then nothing
+        was accepted.
         """
         try:
-            with self.gate.turn():
-                ticket = self._accept(read, source)
-                self.gate.give_up()
-            # The upload itself is not referenced while waiting (only the loader holds
-            # it, within its memory budget): many registers waiting cost little memory.
-            result = ticket.wait(self.config.spool.verdict_timeout_s)
-        except BaseException as exc:
-            count_upload(source, _failure_status(exc))
-            raise
+            upload = validate_upload(upload)
+            shift = upload.shift
+            self.admission.admit(shift.store_code, shift.register_code)
+            self.admission.saw(shift.store_code, shift.register_code, None)
+            return self.loader.submit(upload, source)
+        finally:
+            turn.give_back()
+
+    def verdict(self, ticket: Ticket, source: str) -> UploadResult:
+        """The loader's verdict, or QUEUED once ``verdict_timeout_s`` has passed.
+
+        The upload is not referenced while waiting (only the loader holds it, within
+        its memory budget), so many registers waiting cost little memory.
+        """
+        result = ticket.wait(self.config.spool.verdict_timeout_s)
         count_upload(source, result.status.name.lower())
         return result
 
-    def _accept(self, read: Callable[[], Upload], source: str) -> Ticket:
-        upload = validate_upload(read())
-        shift = upload.shift
-        self.admission.admit(shift.store_code, shift.register_code)
-        self.admission.saw(shift.store_code, shift.register_code, None)
-        return self.loader.submit(upload, source)
+    def upload_failed(self, source: str, exc: BaseException) -> None:
+        """Count an upload that ended in ``exc`` before it had a verdict."""
+        count_upload(source, _failure_status(exc))
 
 
 def _failure_status(exc: BaseException) -> str:

@@ -80,7 +80,9 @@ class Writer:
             self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
         )
         self.scheduler = BackgroundScheduler(timezone=config.server.timezone)
-        self.housekeeping = Housekeeping(config, self.engine, lambda: daemon_token(config.data_dir))
+        self.housekeeping = Housekeeping(
+            config, self.engine, lambda: daemon_token(config.data_dir), self.leases
+        )
 
     def stages(self) -> list[Stage]:
         """The writer's stages in start order (stopped in reverse). The parts are made by

@@ -26,7 +26,7 @@ from cashserver.emulator.history import History
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import sales_query_from_proto, upload_to_chunks
 from cashserver.rpc.convert_thrift import THRIFT, sales_query_from_thrift, upload_to_thrift
-from cashserver.rpc.thrift_framed import FramedServer
+from cashserver.rpc.thrift_framed import FramedServer, ProcessorFactory
 from cashserver.validate import ValidationError
 
 MAX_FRAME_BYTES = 64 << 20
@@ -157,8 +157,8 @@ class _ThriftRegister:
         return [upload_to_thrift(upload) for upload in sales(self.register.history, query)]
 
 
-def _constant(processor: TProcessor) -> Callable[[str, str, bool], TProcessor]:
-    return lambda _peer, _host, _tls: processor
+def _constant(processor: TProcessor) -> ProcessorFactory:
+    return lambda _peer, _host, _tls, _turn: processor
 
 
 def serve_thrift(

@@ -27,8 +27,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from cashserver.admission import RegisterRefused
 from cashserver.config import Config
-from cashserver.domain import Upload
 from cashserver.ingest import Ingest
+from cashserver.loader import Ticket
 from cashserver.log import get_logger
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import (
@@ -142,28 +142,38 @@ class SalesLoaderService:
         return self._answer(context, "Handshake", work)
 
     def UploadShift(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
-        def bounded(chunks: Iterator[Any]) -> Iterator[Any]:
-            for index, chunk in enumerate(chunks):
-                size = chunk.ByteSize()
-                if size > self.max_message_bytes:
-                    log.warning("upload.too_large", protocol=4, peer=context.peer(), size=size)
-                    raise _Refused(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"chunks[{index}]: {size} bytes, over the limit of"
-                        f" {self.max_message_bytes}",
-                    )
-                yield chunk
+        def work() -> Any:
+            try:
+                ticket = self._spool(request_iterator, context)
+            except BaseException as exc:
+                self.ingest.upload_failed("grpc", exc)
+                raise
+            return result_to_proto(self.ingest.verdict(ticket, "grpc"))
 
-        def read() -> Upload:
-            upload = upload_from_chunks(bounded(request_iterator))
+        return self._answer(context, "UploadShift", work)
+
+    def _spool(self, chunks: Iterator[Any], context: grpc.ServicerContext) -> Ticket:
+        """Read the stream in an upload turn and hand the upload to ingest with it.
+
+        The stream is read only once the turn is held: registers waiting for one
+        wait as unread bytes, not as decoded uploads.
+        """
+        with self.ingest.turns.take() as turn:
+            upload = upload_from_chunks(self._bounded(chunks, context))
             self._check_identity(context, upload.shift.store_code, upload.shift.register_code)
-            return upload
+            return self.ingest.accept(upload, turn, "grpc")
 
-        return self._answer(
-            context,
-            "UploadShift",
-            lambda: result_to_proto(self.ingest.upload_from(read, "grpc")),
-        )
+    def _bounded(self, chunks: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        """The chunks, refused with RESOURCE_EXHAUSTED at the first one over the limit."""
+        for index, chunk in enumerate(chunks):
+            size = chunk.ByteSize()
+            if size > self.max_message_bytes:
+                log.warning("upload.too_large", protocol=4, peer=context.peer(), size=size)
+                raise _Refused(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"chunks[{index}]: {size} bytes, over the limit of {self.max_message_bytes}",
+                )
+            yield chunk
 
 
 def _local_host(context: grpc.ServicerContext) -> str:

@@ -27,9 +27,10 @@ class MalformedMessage(ValueError):
     """A frame whose message is not well-formed binary Thrift."""
 
 
-def check_message(data: bytes | bytearray) -> None:
-    """Walk the binary encoding of one message; raise :class:`MalformedMessage` if it
-    is truncated, nested deeper than 64, or has a type code Thrift does not define.
+def check_message(data: bytes | bytearray) -> str:
+    """Walk the binary encoding of one message and return its method name; raise
+    :class:`MalformedMessage` if it is truncated, nested deeper than 64, or has a type
+    code Thrift does not define.
 
     This guards thriftpy2's decoder, which skips unexpected values without checking
     them: a list declared with an undefined element type and 2**31 elements is
@@ -43,14 +44,17 @@ def check_message(data: bytes | bytearray) -> None:
         if first & 0x80000000:  # strict: version and type, name, sequence id
             if (first & 0xFFFF0000) != UNFRAMED:
                 raise MalformedMessage(f"bad protocol version {first >> 16:#06x}")
-            start = 12 + _U32(data, 4)[0]
+            name_at, name_size = 8, _U32(data, 4)[0]
+            start = 12 + name_size
         else:  # old style: name, type, sequence id
+            name_at, name_size = 4, first
             start = 9 + first
         end = _skip_struct(data, start, _MAX_DEPTH)
     except (IndexError, struct.error):
         raise MalformedMessage("truncated") from None
     if end > len(data):
         raise MalformedMessage("truncated")
+    return bytes(data[name_at : name_at + name_size]).decode("utf-8", "replace")
 
 
 def _skip_struct(data: bytes | bytearray, pos: int, budget: int) -> int:

@@ -51,7 +51,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +59,7 @@ from thriftpy2.thrift import TApplicationException, TProcessor
 from cashserver.log import get_logger
 from cashserver.rpc.errors import BindError
 from cashserver.rpc.thrift_check import UNFRAMED, check_message
+from cashserver.turns import UploadTurn
 
 try:
     from thriftpy2.protocol.cybin import TCyBinaryProtocol as BinaryProtocol
@@ -82,8 +82,11 @@ RECEIVE_CHUNK = 1 << 20
 """A frame body is received in pieces of at most this many bytes."""
 LISTEN_BACKLOG = 1024
 
-ProcessorFactory = Callable[[str, str, bool], TProcessor]
-"""``(peer, local host, tls) -> processor`` for a new connection."""
+ProcessorFactory = Callable[[str, str, bool, UploadTurn | None], TProcessor]
+"""``(peer, local host, tls, turn) -> processor`` for one call; ``turn`` is the upload
+turn taken for it before it was decoded (see ``turn_for``), or None."""
+TurnFactory = Callable[[str], UploadTurn | None]
+"""``method name -> turn`` taken before a frame is decoded (may block), or None."""
 
 
 class _PeerStopped(Exception):
@@ -188,6 +191,8 @@ def _bind(listen: str) -> socket.socket:
 class _Connection:
     sock: socket.socket
     peer: str
+    host: str = ""
+    """Our own address as the peer reached it."""
     busy: bool = False
     """From a frame's length to its reply: a call in flight."""
     calls: int = 0
@@ -226,7 +231,7 @@ class FramedServer:
         idle_timeout_s: float,
         tls: ssl.SSLContext | None = None,
         max_connections: int = MAX_CONNECTIONS,
-        gate: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+        turn_for: TurnFactory = lambda _method: None,
     ) -> None:
         self.listen = listen
         self.processor_for = processor_for
@@ -234,9 +239,9 @@ class FramedServer:
         self.idle_timeout_s = idle_timeout_s
         self.tls = tls
         self.max_connections = max_connections
-        self.gate = gate
-        """Taken around decoding a frame and its call: a decoded 1,000-receipt upload is
-        several MB of structs, so frames wait for their turn as bytes, not as structs."""
+        self.turn_for = turn_for
+        """Asked before decoding each frame: a decoded 1,000-receipt upload is several MB
+        of structs, so upload frames wait for their turn as bytes, not as structs."""
         self.port = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -310,9 +315,8 @@ class FramedServer:
             conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if self.tls is not None and not self._handshake_tls(conn):
                 return
-            host = _host(conn.sock.getsockname()[0])
-            processor = self.processor_for(conn.peer, host, self.tls is not None)
-            while self._serve_call(conn, processor):
+            conn.host = _host(conn.sock.getsockname()[0])
+            while self._serve_call(conn):
                 pass
         except Exception as exc:  # a bug here must cost this connection only
             log.exception("thrift.connection_failed", peer=conn.peer, error=str(exc))
@@ -335,7 +339,7 @@ class FramedServer:
             return False
         return True
 
-    def _serve_call(self, conn: _Connection, processor: TProcessor) -> bool:
+    def _serve_call(self, conn: _Connection) -> bool:
         """Read one frame, answer it; False when the connection is done."""
         header = bytearray(4)
         try:
@@ -352,7 +356,7 @@ class FramedServer:
                 return False
             conn.busy = True
         try:
-            reply = self._answer(conn, processor, size)
+            reply = self._answer(conn, size)
             if reply is None:
                 return False
             conn.sock.sendall(reply)
@@ -367,7 +371,7 @@ class FramedServer:
         conn.calls += 1
         return not stopping
 
-    def _answer(self, conn: _Connection, processor: TProcessor, size: int) -> bytes | None:
+    def _answer(self, conn: _Connection, size: int) -> bytes | None:
         """The framed reply to a frame of ``size`` bytes, or None (logged) to close."""
         if (size & 0xFFFF0000) == UNFRAMED:
             self._connection_error(conn, "unframed_message", hint="use a framed transport")
@@ -386,19 +390,23 @@ class FramedServer:
             self._log_stopped(conn, exc, expected=size, what="frame")
             return None
         out = MemoryBuffer()
+        turn: UploadTurn | None = None
         try:
-            with self.gate():
-                check_message(body)
-                source = BufferedTransport(_FrameSource(body), max(size, 4096))
-                iprot = BinaryProtocol(source, strict_read=False, strict_decode=True)
-                api, seqid, result, call = processor.process_in(iprot)
-                del body, source, iprot  # the frame is decoded: let its bytes go
-                _call(processor, BinaryProtocol(out), api, seqid, result, call)
+            turn = self.turn_for(check_message(body))
+            processor = self.processor_for(conn.peer, conn.host, self.tls is not None, turn)
+            source = BufferedTransport(_FrameSource(body), max(size, 4096))
+            iprot = BinaryProtocol(source, strict_read=False, strict_decode=True)
+            api, seqid, result, call = processor.process_in(iprot)
+            del body, source, iprot  # the frame is decoded: let its bytes go
+            _call(processor, BinaryProtocol(out), api, seqid, result, call)
         except Exception as exc:
             self._connection_error(
                 conn, "protocol_error", size=size, error=f"{type(exc).__name__}: {exc}"
             )
             return None
+        finally:
+            if turn is not None:
+                turn.give_back()
         reply: bytes = out.getvalue()
         return struct.pack("!I", len(reply)) + reply
 

@@ -13,8 +13,8 @@ from thriftpy2.thrift import TApplicationException, TProcessor
 
 from cashserver.admission import RegisterRefused
 from cashserver.config import Config
-from cashserver.domain import Upload
 from cashserver.ingest import Ingest
+from cashserver.loader import Ticket
 from cashserver.log import get_logger
 from cashserver.rpc.convert_thrift import (
     THRIFT,
@@ -27,6 +27,7 @@ from cashserver.rpc.convert_thrift import (
 from cashserver.rpc.errors import NOT_ACCEPTED, BindError, failure_message
 from cashserver.rpc.thrift_framed import ACCELERATED, FramedServer
 from cashserver.spool import SpoolUnavailable
+from cashserver.turns import UploadTurn
 from cashserver.validate import ValidationError
 
 log = get_logger(__name__)
@@ -39,13 +40,20 @@ def _failed(method: str, peer: str, exc: Exception) -> TApplicationException:
 
 
 class SalesLoaderHandler:
-    """The SalesLoader methods for one connection, onto :class:`Ingest`."""
+    """The SalesLoader methods for one call, onto :class:`Ingest`.
 
-    def __init__(self, ingest: Ingest, peer: str, host: str, tls: bool) -> None:
+    ``turn`` is the upload turn the framed server took before it decoded an
+    ``uploadShift`` frame (None for other calls).
+    """
+
+    def __init__(
+        self, ingest: Ingest, peer: str, host: str, tls: bool, turn: UploadTurn | None = None
+    ) -> None:
         self.ingest = ingest
         self.peer = peer
         self.host = host
         self.tls = tls
+        self.turn = turn
 
     def handshake(self, request: Any) -> Any:
         try:
@@ -63,16 +71,12 @@ class SalesLoaderHandler:
 
     def uploadShift(self, upload: Any) -> Any:
         try:
-            if upload is None:
-                raise ValidationError("upload", "missing")
-
-            def read() -> Upload:
-                converted = upload_from_thrift(upload)
-                # Free the wire structs now, not after the wait for the verdict.
-                upload.receipts = None
-                return converted
-
-            result = self.ingest.upload_from(read, "thrift")
+            try:
+                ticket = self._spool(upload)
+            except BaseException as exc:
+                self.ingest.upload_failed("thrift", exc)
+                raise
+            result = self.ingest.verdict(ticket, "thrift")
         except ValidationError as exc:
             log.info("upload.invalid", protocol=3, peer=self.peer, error=str(exc))
             raise invalid_request(exc) from exc
@@ -84,6 +88,15 @@ class SalesLoaderHandler:
         except Exception as exc:
             raise _failed("uploadShift", self.peer, exc) from exc
         return result_to_thrift(result)
+
+    def _spool(self, upload: Any) -> Ticket:
+        """Convert the decoded upload and hand it to ingest with this call's turn."""
+        with self.turn or self.ingest.turns.take() as turn:
+            if upload is None:
+                raise ValidationError("upload", "missing")
+            converted = upload_from_thrift(upload)
+            upload.receipts = None  # free the wire structs now, not after the verdict
+            return self.ingest.accept(converted, turn, "thrift")
 
 
 def server_tls_context(cert: str, key: str) -> ssl.SSLContext:
@@ -112,8 +125,13 @@ class ThriftListener:
     def tls(self) -> bool:
         return bool(self.config.tls_cert and self.config.tls_key)
 
-    def _processor(self, peer: str, host: str, tls: bool) -> TProcessor:
-        return TProcessor(THRIFT.SalesLoader, SalesLoaderHandler(self.ingest, peer, host, tls))
+    def _processor(self, peer: str, host: str, tls: bool, turn: UploadTurn | None) -> TProcessor:
+        handler = SalesLoaderHandler(self.ingest, peer, host, tls, turn)
+        return TProcessor(THRIFT.SalesLoader, handler)
+
+    def _turn_for(self, method: str) -> UploadTurn | None:
+        """An upload waits for its turn before it is decoded; other calls need none."""
+        return self.ingest.turns.take() if method == "uploadShift" else None
 
     def start(self) -> None:
         cfg = self.config
@@ -123,7 +141,7 @@ class ThriftListener:
             max_frame_bytes=cfg.max_frame_bytes,
             idle_timeout_s=cfg.idle_timeout_s,
             tls=server_tls_context(cfg.tls_cert, cfg.tls_key) if self.tls else None,
-            gate=self.ingest.gate.turn,
+            turn_for=self._turn_for,
         )
         self.port = server.start()
         self.server = server

@@ -272,7 +272,7 @@ def test_stop_closes_idle_connections_and_lets_a_call_in_flight_answer() -> None
     handler = _SlowLoader()
     server = FramedServer(
         "127.0.0.1:0",
-        lambda _peer, _host, _tls: TProcessor(THRIFT.SalesLoader, handler),
+        lambda _peer, _host, _tls, _turn: TProcessor(THRIFT.SalesLoader, handler),
         max_frame_bytes=MAX_FRAME,
         idle_timeout_s=300,
     )
@@ -312,7 +312,7 @@ def test_connections_over_the_bound_are_refused_at_once_and_logged() -> None:
     handler.release.set()
     server = FramedServer(
         "127.0.0.1:0",
-        lambda _peer, _host, _tls: TProcessor(THRIFT.SalesLoader, handler),
+        lambda _peer, _host, _tls, _turn: TProcessor(THRIFT.SalesLoader, handler),
         max_frame_bytes=MAX_FRAME,
         idle_timeout_s=300,
         max_connections=2,
@@ -345,7 +345,7 @@ def test_the_pure_python_thriftpy2_path_serves_the_same(monkeypatch: pytest.Monk
     handler.release.set()
     server = FramedServer(
         "127.0.0.1:0",
-        lambda _peer, _host, _tls: TProcessor(THRIFT.SalesLoader, handler),
+        lambda _peer, _host, _tls, _turn: TProcessor(THRIFT.SalesLoader, handler),
         max_frame_bytes=MAX_FRAME,
         idle_timeout_s=300,
     )

@@ -19,15 +19,17 @@ from structlog.testing import capture_logs
 from thriftpy2.thrift import TApplicationException
 
 from cashserver.config import Config, parse_config
-from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
+from cashserver.domain import Handshake, SyncSettings, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.emulator.thrift_push import ThriftPusher
-from cashserver.ingest import BuildGate, Ingest
+from cashserver.ingest import Ingest
+from cashserver.loader import Ticket
 from cashserver.rpc.errors import NOT_ACCEPTED, TRANSIENT
 from cashserver.rpc.grpc_server import GrpcListener
 from cashserver.rpc.thrift_server import ThriftListener
 from cashserver.spool import SpoolUnavailable
+from cashserver.turns import UploadTurn, UploadTurns
 from tests.pg import free_port
 
 SECRET = "port 43635 failed: Connection refused; password=hunter2"
@@ -40,14 +42,14 @@ class FailingIngest(Ingest):
 
     def __init__(self, config: Config, fault: Callable[[], BaseException]) -> None:
         self.config = config
-        self.gate = BuildGate(2)
+        self.turns = UploadTurns(2)
         self.fault = fault
 
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
         raise self.fault()
 
-    def upload_from(self, read: Callable[[], Upload], source: str) -> UploadResult:
-        read()
+    def accept(self, upload: Upload, turn: UploadTurn, source: str) -> Ticket:
+        turn.give_back()
         raise self.fault()
 
 
