@@ -26,16 +26,21 @@ run: $(STAMP)
 test: $(STAMP) lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make browser: the system chromium for the console's browser tests (Playwright drives it;
-## its own browser download cannot work here). Installed when root; else the tests say why
-## they are skipped, loudly.
+## make browser: the system packages the tests need and pip cannot give: chromium for the
+## console's browser tests (Playwright drives it; its own browser download cannot work here)
+## and the Apache Thrift compiler, the reference peer the interop tests regenerate. Installed
+## when root; else the tests that need them say why they are skipped, loudly.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v thrift >/dev/null 2>&1 || missing="$$missing thrift-compiler"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  else \
-	    echo "!!! chromium is missing and cannot be installed here: the browser tests will be SKIPPED"; \
-	  fi; }
+	    echo "!!! missing and cannot be installed here:$$missing: the tests that need them will be SKIPPED"; \
+	  fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,6 +54,9 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 4
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 3
 	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --receipts 1000000
+	PYTHONPATH=. $(BIN)/python benchmarks/pg_loader.py
+	PYTHONPATH=. $(BIN)/python benchmarks/cluster_ingest.py
+	PYTHONPATH=. $(BIN)/python benchmarks/trimmer.py
 
 ## make generate: regenerate from the IDL: the protobuf code and the packaged Thrift IDL
 ## (cashserver/rpc/_generated), and the Apache Thrift test client (tests/interop/gen)

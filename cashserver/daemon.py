@@ -39,7 +39,7 @@ from cashserver.rpc.tls_log import StderrTap
 from cashserver.store.reading import Reader
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
-from cashserver.watchdog import Watchdog
+from cashserver.watchdog import Watchdog, stall_limit_s
 from cashserver.writer import StartupError, Writer
 
 __all__ = ["GRACE_S", "Daemon", "Listener", "ListenerFactory", "StartupError"]
@@ -237,6 +237,7 @@ class Daemon:
             self.writer.loader.stalled_s,
             lambda: self.writer.loader.queued,
             ping=self.notifier.watchdog_enabled,
+            stall_limit_s=stall_limit_s(self.notifier.watchdog_s),
         )
         ticks = 0
         next_tick = time.monotonic() + TICK_S

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import Counter, Histogram, Info
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -145,3 +145,12 @@ class StateCollector(Collector):
             for key, value in sorted(values.items()):
                 family.add_metric([key], value)
             yield family
+
+
+# -- the exposition ------------------------------------------------------------------
+
+
+def exposition(*extra: CollectorRegistry) -> bytes:
+    """The text exposition of this process's registry, then of ``extra`` (registries
+    whose series have other names, such as the scrape-time gauges)."""
+    return generate_latest(REGISTRY) + b"".join(generate_latest(r) for r in extra)

@@ -22,6 +22,9 @@ class Notifier:
         address = environ.get("NOTIFY_SOCKET", "")
         self.address = "\0" + address[1:] if address.startswith("@") else address
         self.watchdog_enabled = bool(environ.get("WATCHDOG_USEC"))
+        usec = environ.get("WATCHDOG_USEC", "")
+        self.watchdog_s = int(usec) / 1e6 if usec.isdigit() else 0.0
+        """The unit's WatchdogSec (0 without a watchdog)."""
 
     def notify(self, state: str) -> None:
         """Send one state line (``READY=1``, ``STATUS=...``); failures are logged, not raised."""

@@ -2,9 +2,10 @@
 
 The ping (``WATCHDOG=1``) proves more than a running main loop: it is sent only
 while the loader is alive too, its thread running and its loop turning within
-:data:`LOADER_STALL_S`. A loader wedged in a call that never returns then stops the
-pings, and systemd restarts the daemon after ``WatchdogSec`` (the loader resumes
-from ``incoming/``, so nothing is lost). The limit is well above the loader's
+twice the unit's ``WatchdogSec`` (:func:`stall_limit_s`). A loader wedged in a call
+that never returns then stops the pings, and systemd restarts the daemon one
+``WatchdogSec`` later (the loader resumes from ``incoming/``, so nothing is lost).
+With the shipped ``WatchdogSec=60`` the limit is 120 s, well above the loader's
 longest legitimate pause (SQLite's 30 s busy timeout, then a 15 s backoff).
 
 Every :data:`STATUS_EVERY_TICKS` ticks a ``STATUS=`` line says how deep the spool
@@ -22,7 +23,13 @@ from cashserver.metrics import RECENT_UPLOADS
 log = get_logger(__name__)
 
 LOADER_STALL_S = 120.0
+"""The limit when the watchdog interval is not known."""
 STATUS_EVERY_TICKS = 5
+
+
+def stall_limit_s(watchdog_s: float) -> float:
+    """How long the loader's loop may stand still before the pings stop."""
+    return 2 * watchdog_s if watchdog_s > 0 else LOADER_STALL_S
 
 
 class Watchdog:
@@ -33,7 +40,9 @@ class Watchdog:
         spool_depth: Callable[[], int],
         ping: bool,
         recent_uploads: Callable[[], int] = RECENT_UPLOADS.total,
+        stall_limit_s: float = LOADER_STALL_S,
     ) -> None:
+        self.stall_limit_s = stall_limit_s
         self.notify = notify
         self.loader_stalled_s = loader_stalled_s
         self.spool_depth = spool_depth
@@ -53,7 +62,7 @@ class Watchdog:
         if not self.ping:
             return
         stalled = self.loader_stalled_s()
-        if stalled < LOADER_STALL_S:
+        if stalled < self.stall_limit_s:
             if self.withheld:
                 log.info("watchdog.resumed")
                 self.withheld = False

@@ -45,7 +45,9 @@ def free_port() -> int:
 class Cluster:
     """A running cluster on 127.0.0.1:<port>, user ``postgres``, trust authentication."""
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
+        self.fsync = fsync
+        """Tests run without fsync (nothing they check needs it); benchmarks with it."""
         self.initdb, self.postgres = find_binaries()
         self.as_root = os.getuid() == 0
         self.port = free_port()
@@ -103,7 +105,7 @@ class Cluster:
                 "-c",
                 "listen_addresses=127.0.0.1",
                 "-c",
-                "fsync=off",
+                f"fsync={'on' if self.fsync else 'off'}",
                 "-c",
                 "max_connections=200",
             ),

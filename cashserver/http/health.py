@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cashserver.http.context import HttpContext
-from cashserver.metrics import StateCollector
+from cashserver.metrics import StateCollector, exposition
 from cashserver.spool import Spool
 from cashserver.store.schema import registers
 
@@ -52,10 +52,7 @@ def routes(ctx: HttpContext) -> list[BaseRoute]:
         return JSONResponse({"status": "ready"})
 
     def metrics(_request: Request) -> Response:
-        # The process's counters, then the gauges read now: two expositions with
-        # distinct names make one valid text document.
-        body = generate_latest(REGISTRY) + generate_latest(gauges)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(gauges), media_type=CONTENT_TYPE_LATEST)
 
     return [
         Route("/healthz", healthz, methods=["GET"]),

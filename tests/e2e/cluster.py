@@ -11,8 +11,10 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select, text
 
@@ -182,6 +184,53 @@ def expected_row(upload: Upload) -> dict[str, Any]:
         "cash_out": paid(ReceiptKind.CASH_OUT),
         "status": "ok",
     }
+
+
+def expected_store_days(uploads: Sequence[Upload], timezone: str) -> list[dict[str, Any]]:
+    """The section 11 store-day rows of these whole shifts, computed here."""
+    zone = ZoneInfo(timezone)
+    days: dict[tuple[str, str], dict[str, Any]] = {}
+    for upload in uploads:
+        store = upload.shift.store_code
+        for r in upload.receipts:
+            day = datetime.fromtimestamp(r.closed_at / 1000, zone).date().isoformat()
+            row = days.setdefault(
+                (store, day),
+                {"store_code": store, "date": day, "registers": set(), "shifts": set()}
+                | dict.fromkeys(MONEY_KEYS, 0),
+            )
+            row["registers"].add(upload.shift.register_code)
+            row["shifts"].add((upload.shift.register_code, upload.shift.shift_number))
+            row["receipts_count"] += 1
+            for p in r.payments:
+                key = _MONEY_KEY.get((r.kind, p.method))
+                if key is not None:
+                    row[key] += p.amount
+    rows = []
+    for (_store, _day), row in sorted(days.items()):
+        row["registers_count"] = len(row.pop("registers"))
+        row["shifts_count"] = len(row.pop("shifts"))
+        rows.append(row)
+    return rows
+
+
+MONEY_KEYS = (
+    "receipts_count",
+    "sales_cash",
+    "sales_noncash",
+    "returns_cash",
+    "returns_noncash",
+    "cash_in",
+    "cash_out",
+)
+_MONEY_KEY = {
+    (ReceiptKind.SALE, PaymentMethod.CASH): "sales_cash",
+    (ReceiptKind.SALE, PaymentMethod.NONCASH): "sales_noncash",
+    (ReceiptKind.RETURN, PaymentMethod.CASH): "returns_cash",
+    (ReceiptKind.RETURN, PaymentMethod.NONCASH): "returns_noncash",
+    (ReceiptKind.CASH_IN, PaymentMethod.CASH): "cash_in",
+    (ReceiptKind.CASH_OUT, PaymentMethod.CASH): "cash_out",
+}
 
 
 def shift_rows(node: ServeProcess) -> list[dict[str, Any]]:

@@ -78,6 +78,8 @@ class ServeProcess:
             )
         )
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_env: dict[str, str] = {}
+        """Environment variables for ``serve`` beyond the test's own (NOTIFY_SOCKET...)."""
         self.log = root / "serve.log"
 
     @property
@@ -110,7 +112,7 @@ class ServeProcess:
                 [sys.executable, "-m", "cashserver.cli", "serve", "--config", str(self.config)],
                 stdout=log,
                 stderr=log,
-                env=cli_env(),
+                env={**cli_env(), **self.extra_env},
             )
         if wait:
             self.wait_serving()

@@ -4,6 +4,7 @@ outbox, and a PostgreSQL restart in the middle loses and doubles nothing."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from tests.e2e.cluster import (
     Crowd,
     daemons,
     expected_row,
+    expected_store_days,
     exported_events,
     plan_shifts,
     shift_rows,
@@ -87,6 +89,10 @@ def test_three_daemons_store_every_shift_and_receipt_once_and_export_each_revisi
             key=lambda r: (r["store_code"], r["register_code"], r["shift_number"]),
         )
         assert got == expected
+        # The store-day report (per-quarter totals) agrees too.
+        days = json.loads(nodes[1].cli("report", "stores", "--json").stdout)
+        want = expected_store_days(uploads, "Europe/Moscow")
+        assert [{k: d[k] for k in want[0]} for d in days] == want
         # Each revision's file was written by one node: never twice, in all three logs.
         wait_for(lambda: len(exported_events(engine)) >= SHIFTS, 30, "export events flushed")
         events = exported_events(engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import selectors
 import signal
 import subprocess
@@ -248,8 +249,16 @@ def test_emulator_serve_over_protocol_3_answers_get_sales() -> None:
     )
     try:
         line = _read_line(process)
-        assert line.startswith("RegisterSales (protocol 3) for S5/R5 on port "), line
-        port = int(line.rsplit(" ", 1)[1])
+        found = re.match(
+            r"RegisterSales \(protocol 3\) for 1 register\(s\) of S5 on \S+ port (\d+);", line
+        )
+        assert found is not None, line
+        port = int(found.group(1))
+        assert process.stdout is not None  # the next line is already buffered
+        assert process.stdout.readline().split() == [
+            "cashserver", "registers", "add", "S5", "R5",
+            "--address", f"127.0.0.1:{port}", "--protocol", "3",
+        ]  # fmt: skip
         client = connect(THRIFT.RegisterSales, f"127.0.0.1:{port}", timeout_s=30)
         try:
             wanted = THRIFT.ShiftRange(from_shift=2, to_shift=4)

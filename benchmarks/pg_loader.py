@@ -1,0 +1,159 @@
+"""The loader on PostgreSQL against the raw limit of the same rows through psycopg.
+
+Prints one JSON line: the loader's receipts per second from a deep queue of
+1,000-receipt sales files (parse, identity rules, totals, inserts, commits all
+counted), beside psycopg's ``executemany`` and ``COPY`` of exactly the rows the
+loader stores for those receipts (receipts, lines, payments) in one transaction,
+each into a fresh database of the same throwaway cluster (with fsync on), in
+the same run, best of three. Without PostgreSQL server binaries it prints a
+``skipped`` line saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+FILES = 30
+RECEIPTS = 1000
+RUNS = 3
+
+
+def rows_of(uploads: Sequence[Any]) -> tuple[list[tuple[Any, ...]], ...]:
+    """The receipts, lines and payments rows the loader would insert."""
+    receipts: list[tuple[Any, ...]] = []
+    lines: list[tuple[Any, ...]] = []
+    payments: list[tuple[Any, ...]] = []
+    rid = 0
+    for upload in uploads:
+        for r in upload.receipts:
+            rid += 1
+            receipts.append((rid, r.uid, 1, r.number, int(r.kind), r.closed_at, r.cashier))
+            lines.extend((rid, i, *ln) for i, ln in enumerate(r.lines))
+            payments.extend((rid, i, int(p.method), p.amount) for i, p in enumerate(r.payments))
+    return receipts, lines, payments
+
+
+def raw_receipts_per_s(url: str, uploads: Sequence[Any], use_copy: bool) -> float:
+    import psycopg
+
+    receipts, lines, payments = rows_of(uploads)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO stores VALUES ('S', 0)")
+        conn.execute(
+            "INSERT INTO registers (store_code, register_code, created_at) VALUES ('S', 'R', 0)"
+        )
+        conn.execute(
+            "INSERT INTO shifts (workshift_id, register_id, shift_number, created_at, updated_at)"
+            " VALUES (1, 1, 1, 0, 0)"
+        )
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            for table, rows in (("receipts", receipts), ("lines", lines), ("payments", payments)):
+                if use_copy:
+                    with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                else:
+                    marks = ", ".join(["%s"] * len(rows[0]))
+                    cur.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+    return len(receipts) / elapsed
+
+
+def loader_receipts_per_s(url: str, uploads: Sequence[Any]) -> float:
+    from cashserver.loader import Loader
+    from cashserver.spool import Spool
+    from cashserver.store.engine import open_engine
+    from cashserver.store.repository import Repository
+
+    engine = open_engine(url)
+    with tempfile.TemporaryDirectory() as folder:
+        spool = Spool(Path(folder) / "spool")
+        spool.prepare()
+        for upload in uploads:
+            spool.put(upload, "bench")
+        loader = Loader(spool, Repository(engine))
+        started = time.perf_counter()
+        loader.start()
+        if not loader.drain(600):
+            raise SystemExit("loader did not finish")
+        elapsed = time.perf_counter() - started
+        loader.stop(5)
+    engine.dispose()
+    return len(uploads) * RECEIPTS / elapsed
+
+
+def main() -> None:
+    from cashserver.emulator.generate import ShiftPlan, generate_upload
+    from cashserver.log import configure_logging
+    from cashserver.store.engine import open_engine, upgrade
+    from cashserver.tuning import manual_gc
+    from tests.pg import Cluster, PostgresUnavailable
+
+    configure_logging(level="warning")
+    try:
+        cluster = Cluster(fsync=True)
+        cluster.start()
+    except PostgresUnavailable as exc:
+        print(f"pg_loader: SKIPPED: {exc}", file=sys.stderr)
+        print(json.dumps({"benchmark": "pg_loader", "skipped": str(exc)}))
+        return
+    names = iter(range(1000))
+
+    def fresh() -> str:
+        name = f"bench{next(names)}"
+        cluster.execute(f"CREATE DATABASE {name}")
+        url = cluster.url_for(name)
+        engine = open_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+
+    try:
+        uploads = [
+            generate_upload(ShiftPlan("S1", f"R{n % 8}", n, RECEIPTS, seed=7))
+            for n in range(1, FILES + 1)
+        ]
+        manual_gc()  # as the daemon runs
+        measures: dict[str, Callable[[str], float]] = {
+            "loader": lambda url: loader_receipts_per_s(url, uploads),
+            "executemany": lambda url: raw_receipts_per_s(url, uploads, use_copy=False),
+            "copy": lambda url: raw_receipts_per_s(url, uploads, use_copy=True),
+        }
+        runs: dict[str, list[float]] = {name: [] for name in measures}
+        for _ in range(RUNS):
+            for name, measure in measures.items():
+                runs[name].append(measure(fresh()))
+    finally:
+        cluster.destroy()
+    best = {name: max(rates) for name, rates in runs.items()}
+    print(
+        json.dumps(
+            {
+                "benchmark": "pg_loader",
+                "files": FILES,
+                "receipts_per_file": RECEIPTS,
+                "loader_receipts_per_s": round(best["loader"]),
+                "raw_executemany_receipts_per_s": round(best["executemany"]),
+                "raw_copy_receipts_per_s": round(best["copy"]),
+                "ratio_to_executemany": round(best["loader"] / best["executemany"], 3),
+                "ratio_to_copy": round(best["loader"] / best["copy"], 3),
+                "goal_ratio": 0.5,
+                "runs": {name: [round(r) for r in rates] for name, rates in runs.items()},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
