@@ -53,6 +53,7 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/export.py
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 4
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 3
+	PYTHONPATH=. $(BIN)/python benchmarks/pull.py
 	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --receipts 1000000
 	PYTHONPATH=. $(BIN)/python benchmarks/pg_loader.py
 	PYTHONPATH=. $(BIN)/python benchmarks/cluster_ingest.py

@@ -35,6 +35,7 @@ from cashserver.log import Journal, get_logger, set_journal
 from cashserver.pull.handoff import ServeLock
 from cashserver.pull.runner import Puller
 from cashserver.pull.schedule import PullScheduler
+from cashserver.pull.states import StateBuffer
 from cashserver.rpc.tls_log import StderrTap
 from cashserver.store.reading import Reader
 from cashserver.systemd import Notifier
@@ -98,6 +99,7 @@ def listener_stage(listener: Listener) -> Stage:
 class Daemon:
     ingest: Ingest
     puller: Puller
+    pull_states: StateBuffer
 
     def __init__(
         self,
@@ -162,8 +164,10 @@ class Daemon:
         self.serve_lock.release()
 
     def _start_pulls(self) -> None:
+        self.pull_states = StateBuffer(self.writer.registers)
+        self.pull_states.start()
         self.puller = Puller(
-            self.config, self.writer.loader, self.writer.registers, leases=self.writer.leases
+            self.config, self.writer.loader, self.pull_states, leases=self.writer.leases
         )
         if self.config.pull.enabled:
             reader = Reader(self.writer.engine, self.config)
@@ -171,6 +175,7 @@ class Daemon:
 
     def _stop_pulls(self, _deadline: Deadline) -> None:
         self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
+        self.pull_states.close()
 
     def _start_ingest(self) -> None:
         self.ingest = Ingest(self.config, self.writer.loader, self.writer.admission)

@@ -199,6 +199,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     from cashserver.commands import EXIT_FAILED, EXIT_OK, _engine, print_json
     from cashserver.pull.handoff import HandoffSink, ServeLock
     from cashserver.pull.runner import Puller, pull_registers
+    from cashserver.pull.states import StateBuffer
     from cashserver.spool import Spool
     from cashserver.store.leases import Leases
     from cashserver.store.reading import Reader
@@ -226,9 +227,11 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     else:
         spool.prepare()
         sink = HandoffSink(spool, Reader(engine, config))
+    states = StateBuffer(Registers(engine))
+    states.start()
     leases = Leases(engine, config.cluster.node_name, config.cluster.lease_ttl_s)
     leases.start()
-    puller = Puller(config, sink, Registers(engine), leases=leases)
+    puller = Puller(config, sink, states, leases=leases)
     try:
         progress.draw()
         results = pull_registers(
@@ -240,6 +243,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
+        states.close()
         leases.stop()
         if own_loader is not None:
             own_loader.stop(30.0)

@@ -205,6 +205,11 @@ class Puller:
                 return self._pull(target, query, trigger)
             finally:
                 if lease is not None and self.leases is not None:
+                    # The next holder reads the final state to decide whether it is due:
+                    # a batched state must be written before the lease is let go.
+                    flush = getattr(self.states, "flush", None)
+                    if callable(flush):
+                        flush()
                     self.leases.release(lease)
 
     def _lease(self, target: PullTarget, until: float) -> Lease | None:
@@ -263,6 +268,9 @@ class Puller:
             failure = str(exc)
         except SpoolUnavailable as exc:
             failure = f"not accepted: {exc.strerror}"
+        except Exception as exc:  # a bug must not leave the register DURING for ever
+            log.exception("pull.crashed", register=target.name)
+            failure = f"internal error ({type(exc).__name__})"
         deadline = time.monotonic() + VERDICT_WAIT_S
         for shift_number, verdict in pending:
             tally.count(verdict.wait(max(0.0, deadline - time.monotonic())), shift_number)

@@ -142,7 +142,11 @@ class PullScheduler:
             entry = self._entries.get(key)
         if entry is None:
             return
-        state = self._pull(key)
+        try:
+            state = self._pull(key)
+        except Exception:  # never lose the register's place in the schedule
+            log.exception("pull.crashed", register=f"{key[0]}/{key[1]}")
+            state = State.ERROR
         with self._lock:
             if self._entries.get(key) is not entry:
                 return  # removed from the schedule meanwhile

@@ -15,7 +15,7 @@ and the accept path does not need them).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,13 +213,29 @@ class Registers:
         self, store_code: str, register_code: str, state: str, message: str, at_ms: int
     ) -> None:
         """Record a register's loading state (DURING, READY, READY_WITH_ERROR, ERROR)."""
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                update(registers)
-                .where(registers.c.store_code == store_code)
-                .where(registers.c.register_code == register_code)
-                .values(state=state, state_message=message, state_at=at_ms)
+        self.set_states([(store_code, register_code, state, message, at_ms)])
+
+    def set_states(self, rows: Sequence[tuple[str, str, str, str, int]]) -> None:
+        """Record several registers' loading states in one transaction: rows of
+        (store_code, register_code, state, state_message, state_at)."""
+        if not rows:
+            return
+        statement = (
+            update(registers)
+            .where(registers.c.store_code == bindparam("b_store"))
+            .where(registers.c.register_code == bindparam("b_register"))
+            .values(
+                state=bindparam("b_state"),
+                state_message=bindparam("b_message"),
+                state_at=bindparam("b_at"),
             )
+        )
+        params = [
+            {"b_store": s, "b_register": r, "b_state": st, "b_message": m, "b_at": at}
+            for s, r, st, m, at in rows
+        ]
+        with write_transaction(self.engine) as conn:
+            conn.execute(statement, params)
 
     def fingerprint(self) -> Fingerprint:
         """A value that differs whenever a register was added, removed or changed."""

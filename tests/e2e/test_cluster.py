@@ -135,7 +135,7 @@ def test_a_postgresql_restart_while_three_daemons_load_loses_and_doubles_nothing
                 wait_for(lambda: stored_counts(engine)[0] >= 20, 60, "loading started")
                 assert stored_counts(engine)[0] < len(uploads), "loaded before the restart"
                 engine.dispose()
-                own_cluster.stop()
+                own_cluster.fast_shutdown()
                 own_cluster.start()
             finally:
                 pushing.join(120)
