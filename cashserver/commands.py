@@ -83,8 +83,7 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         request_core_info_logs(os.environ)
     from cashserver.daemon import Daemon, default_listeners
 
-    Daemon(config, default_listeners(config)).run()
-    return EXIT_OK
+    return Daemon(config, default_listeners(config)).run()
 
 
 _engines: dict[str, Any] = {}

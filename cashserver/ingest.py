@@ -15,7 +15,7 @@ from cashserver.admission import Admission, RegisterRefused
 from cashserver.clock import now_ms
 from cashserver.config import Config
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
-from cashserver.loader import Loader, Ticket
+from cashserver.loader import Submitter, Ticket
 from cashserver.log import get_logger
 from cashserver.metrics import count_upload
 from cashserver.spool import SpoolUnavailable
@@ -44,7 +44,7 @@ class Ingest:
     and the spool is the commit point.
     """
 
-    def __init__(self, config: Config, loader: Loader, admission: Admission) -> None:
+    def __init__(self, config: Config, loader: Submitter, admission: Admission) -> None:
         self.config = config
         self.loader = loader
         self.admission = admission
