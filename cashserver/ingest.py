@@ -20,7 +20,7 @@ from cashserver.log import get_logger
 from cashserver.metrics import count_upload
 from cashserver.spool import SpoolUnavailable
 from cashserver.turns import UploadTurn, UploadTurns
-from cashserver.validate import CODE_RE, ValidationError, validate_upload
+from cashserver.validate import ValidationError, check_code, validate_upload
 
 log = get_logger(__name__)
 
@@ -51,12 +51,8 @@ class Ingest:
         self.turns = UploadTurns(UPLOADS_AT_ONCE)
 
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
-        for field, value in (
-            ("store_code", request.store_code),
-            ("register_code", request.register_code),
-        ):
-            if CODE_RE.fullmatch(value) is None:
-                raise ValidationError(field, "must be 1-32 characters of A-Z a-z 0-9 _ -")
+        check_code(request.store_code, "store_code")
+        check_code(request.register_code, "register_code")
         protocol = self.admission.admit(request.store_code, request.register_code)
         self.admission.saw(request.store_code, request.register_code, request.software_version)
         log.info(

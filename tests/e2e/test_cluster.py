@@ -27,9 +27,9 @@ from tests.e2e.cluster import (
     shift_rows,
     spools_drained,
     stored_counts,
-    wait_for,
 )
 from tests.pg import Cluster, PostgresUnavailable
+from tests.waiting import wait_for
 
 REGISTERS = 96
 SHIFTS = 300

@@ -21,10 +21,11 @@ from cashserver.jobs.dicts import SETTING
 from cashserver.store.engine import open_engine
 from cashserver.store.repository import Repository
 from tests.conftest import new_pg_database
-from tests.e2e.cluster import daemons, wait_for
+from tests.e2e.cluster import daemons
 from tests.integration.test_dicts_trim import SettingsServer, fill
 from tests.integration.test_trimmer import aged
 from tests.pg import Cluster
+from tests.waiting import wait_for
 
 OLD_SHIFTS = 5
 ZONE = "Europe/Moscow"
