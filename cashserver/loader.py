@@ -161,8 +161,6 @@ class Loader:
             # else a deep queue: the file will be read again when its turn comes
             self._queue.append(item)
             self._cond.notify()
-        if self.unavailable:
-            ticket.resolve(queued(count))  # no verdict is coming soon: do not make it wait
         return ticket
 
     @property
