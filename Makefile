@@ -59,7 +59,8 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/cluster_ingest.py
 	PYTHONPATH=. $(BIN)/python benchmarks/trimmer.py
 
-## make generate: regenerate the gRPC code and the Apache Thrift test client from the IDL
+## make generate: regenerate from the IDL: the protobuf code and the packaged Thrift IDL
+## (cashserver/rpc/_generated), and the Apache Thrift test client (tests/interop/gen)
 generate: $(STAMP)
 	$(BIN)/python tools/generate_proto.py
 	sh tools/generate_thrift_client.sh

@@ -18,6 +18,7 @@ import orjson
 
 from cashserver.config import Config
 from cashserver.log import Journal
+from cashserver.money import format_money
 
 if TYPE_CHECKING:
     from cashserver.exchange.exporter import Summary
@@ -82,8 +83,7 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         request_core_info_logs(os.environ)
     from cashserver.daemon import Daemon, default_listeners
 
-    Daemon(config, default_listeners(config)).run()
-    return EXIT_OK
+    return Daemon(config, default_listeners(config)).run()
 
 
 _engines: dict[str, Any] = {}
@@ -134,11 +134,6 @@ SHIFT_COLUMNS = (
 )
 
 
-def _rubles(kopecks: int) -> str:
-    sign = "-" if kopecks < 0 else ""
-    return f"{sign}{abs(kopecks) // 100}.{abs(kopecks) % 100:02d}"
-
-
 def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
     from cashserver.store.reading import Reader, ShiftFilter
 
@@ -156,7 +151,7 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
     shown = [
         {
             **r,
-            **{k: _rubles(r[k]) for k in ("revenue_cash", "revenue_noncash", "drawer")},
+            **{k: format_money(r[k]) for k in ("revenue_cash", "revenue_noncash", "drawer")},
             "exported": "yes" if r["exported"] else "no",
         }
         for r in rows

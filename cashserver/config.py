@@ -33,6 +33,9 @@ class ServerConfig:
     timezone: str = "Europe/Moscow"
     backup_dir: str = ""
     """Where the spool archives go; empty means data_dir/backup."""
+    processes: int = 2
+    """2: the listeners (front) and the writer in separate processes, so the daemon
+    uses two cores; 1: everything in one process, as before (and for comparison)."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +336,8 @@ def _check(config: Config) -> None:
     _check_timezone("server.timezone", config.server.timezone)
     _check_listen("grpc.listen", config.grpc.listen)
     _check_listen("thrift.listen", config.thrift.listen)
+    if config.server.processes not in (1, 2):
+        raise ConfigError("server.processes: expected 1 or 2")
     if config.registers.protocol_version not in (3, 4):
         raise ConfigError("registers.protocol_version: expected 3 or 4")
     for fmt in config.exchange.formats:

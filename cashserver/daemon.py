@@ -27,21 +27,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from sqlalchemy.engine import make_url
+
+from cashserver.admission import Admission
 from cashserver.config import Config
+from cashserver.front import WriterLink
 from cashserver.http.server import open_listen_refusal
 from cashserver.ingest import Ingest
 from cashserver.lifecycle import Deadline, Stage, Stages, StopFlags, captured_signals
 from cashserver.log import Journal, get_logger, set_journal
+from cashserver.metrics import forward_uploads
 from cashserver.pull.handoff import ServeLock
-from cashserver.pull.runner import Puller
-from cashserver.pull.schedule import PullScheduler
-from cashserver.pull.states import StateBuffer
 from cashserver.rpc.tls_log import StderrTap
-from cashserver.store.reading import Reader
+from cashserver.spool import Spool
+from cashserver.store.engine import normalize_url, open_engine
+from cashserver.store.registers import Registers
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
 from cashserver.watchdog import Watchdog, stall_limit_s
 from cashserver.writer import StartupError, Writer
+from cashserver.writer_process import WriterProcess
 
 __all__ = ["GRACE_S", "Daemon", "Listener", "ListenerFactory", "StartupError"]
 
@@ -53,6 +58,7 @@ POLL_S = 0.1
 GRACE_S = 20.0
 """The whole stop, every stage together; systemd's TimeoutStopSec (40 s) leaves room."""
 FAILED_START_GRACE_S = 1.0
+EXIT_WRITER_GAVE_UP = 1
 
 
 class Listener(Protocol):
@@ -79,8 +85,6 @@ def default_listeners(config: Config) -> list[ListenerFactory]:
         from cashserver.rpc.thrift_server import ThriftListener
 
         factories.append(lambda daemon: ThriftListener(daemon.config, daemon.ingest))
-    if config.http.listen:
-        factories.append(lambda daemon: daemon.http_listener())
     return factories
 
 
@@ -98,8 +102,7 @@ def listener_stage(listener: Listener) -> Stage:
 
 class Daemon:
     ingest: Ingest
-    puller: Puller
-    pull_states: StateBuffer
+    admission: Admission
 
     def __init__(
         self,
@@ -111,23 +114,38 @@ class Daemon:
         self.flags = StopFlags()
         self.notifier = Notifier(os.environ if environ is None else environ)
         self.journal = Journal()
-        self.writer = Writer(config, self.journal)
         self.listeners: list[Listener] = []
         self._listener_factories = listeners
         self._tap: StderrTap | None = None
         self.serve_lock = ServeLock(config.data_dir)
+        self.exit_code = 0
+        self.writer: Writer | None = None
+        """The writer side, when it runs in this process (``[server] processes = 1``)."""
+        self.writer_process: WriterProcess | None = None
+        """The writer side's child process and its supervision (``processes = 2``)."""
+        self.link: WriterLink | None = None
         self.stages = Stages(
             [
                 Stage("journal", lambda: set_journal(self.journal), self._stop_journal),
                 Stage("tls_tap", self._start_tap, self._stop_tap),
                 Stage("serve_lock", self._take_serve_lock, self._release_serve_lock),
-                *self.writer.stages(),
+                *self._writer_stages(),
                 Stage("ingest", self._start_ingest),
                 Stage("listeners", self._start_listeners),
-                Stage("pulls", self._start_pulls, self._stop_pulls),
                 Stage("gc", manual_gc),
             ]
         )
+
+    def _writer_stages(self) -> list[Stage]:
+        """The writer side: its stages here, or one stage that runs them in a child."""
+        if self.config.server.processes == 1:
+            self.writer = Writer(self.config, self.journal, admission=True)
+            self.writer.front_problems = self.front_problems
+            return self.writer.stages()
+        return [
+            Stage("writer_process", self._start_writer_process, self._stop_writer_process),
+            Stage("directory", self._open_directory, self._close_directory),
+        ]
 
     # -- start -------------------------------------------------------------------
 
@@ -137,10 +155,14 @@ class Daemon:
         log.info(
             "daemon.started",
             pid=os.getpid(),
+            writer_pid=self.writer_process.pid if self.writer_process else os.getpid(),
             data_dir=str(self.config.data_dir),
-            database=self.writer.engine.url.render_as_string(hide_password=True),
+            database=make_url(normalize_url(self.config.database_url)).render_as_string(
+                hide_password=True
+            ),
             listeners=[listener.name for listener in self.listeners],
         )
+        self.report_to_writer()
         self.notifier.ready()
 
     def _start_tap(self) -> None:
@@ -163,22 +185,49 @@ class Daemon:
     def _release_serve_lock(self, _deadline: Deadline) -> None:
         self.serve_lock.release()
 
-    def _start_pulls(self) -> None:
-        self.pull_states = StateBuffer(self.writer.registers)
-        self.pull_states.start()
-        self.puller = Puller(
-            self.config, self.writer.loader, self.pull_states, leases=self.writer.leases
-        )
-        if self.config.pull.enabled:
-            reader = Reader(self.writer.engine, self.config)
-            PullScheduler(self.config, self.puller, reader, self.writer.scheduler).start()
+    def _start_writer_process(self) -> None:
+        self.link = WriterLink(Spool(self.config.spool_dir))
+        forward_uploads(self._forward_upload)
+        self.writer_process = WriterProcess(self.config, self.link)
+        self.writer_process.start()
 
-    def _stop_pulls(self, _deadline: Deadline) -> None:
-        self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
-        self.pull_states.close()
+    def _forward_upload(self, protocol: str, status: str) -> None:
+        if self.link is not None:
+            self.link.send(("upload", protocol, status))
+
+    def _stop_writer_process(self, deadline: Deadline) -> None:
+        assert self.writer_process is not None
+        self.forward_journal()
+        self.writer_process.stop(deadline)
+        forward_uploads(None)
+
+    def _open_directory(self) -> None:
+        # The front's own registers directory in memory (the accept path's admission),
+        # with its own connection for loading it and writing sightings in batches.
+        self._front_engine = open_engine(self.config.database_url, self.config.cluster.node_name)
+        self.admission = Admission(
+            Registers(self._front_engine), self.config.registers.auto_register
+        )
+        try:
+            self.admission.load()
+        except Exception as exc:
+            raise StartupError(
+                f"server.database_url: cannot open {self._front_engine.url!r}: {exc}".splitlines()[
+                    0
+                ]
+            ) from exc
+        self.admission.start()
+
+    def _close_directory(self, deadline: Deadline) -> None:
+        self.admission.stop(min(deadline.remaining(), 5.0))
+        self._front_engine.dispose()
 
     def _start_ingest(self) -> None:
-        self.ingest = Ingest(self.config, self.writer.loader, self.writer.admission)
+        if self.writer is not None:
+            self.ingest = Ingest(self.config, self.writer.loader, self.writer.admission)
+        else:
+            assert self.link is not None
+            self.ingest = Ingest(self.config, self.link, self.admission)
 
     def _start_listeners(self) -> None:
         # Each listener is its own stage, so one that fails to bind stops the others.
@@ -192,30 +241,10 @@ class Daemon:
     def _stop_journal(self, _deadline: Deadline) -> None:
         set_journal(None)
 
-    # -- the admin HTTP listener and what /readyz checks ---------------------------
+    # -- what the front tells the writer side ---------------------------------------
 
-    def http_listener(self) -> Listener:
-        from cashserver.http.app import create_app
-        from cashserver.http.context import HttpContext, session_secret
-        from cashserver.http.server import HttpListener
-
-        secret = session_secret(self.config.data_dir)
-        assert secret is not None
-        from cashserver.http.pull_now import console_pull
-
-        context = HttpContext(
-            self.config,
-            self.writer.engine,
-            secret,
-            readiness=self.readiness,
-            pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
-        )
-        return HttpListener(self.config, create_app(context))
-
-    def readiness(self) -> dict[str, str]:
-        """What keeps the daemon from taking uploads, by name; empty when ready."""
-        from cashserver.http.readiness import probe_database, probe_spool
-
+    def front_problems(self) -> dict[str, str]:
+        """What keeps the front from taking uploads, by name (for /readyz)."""
         problems: dict[str, str] = {}
         if self.flags.should_exit:
             problems["daemon"] = "stopping"
@@ -224,13 +253,19 @@ class Daemon:
             down = not alive() if callable(alive) else getattr(listener, "server", True) is None
             if down:
                 problems[listener.name] = "listener down"
-        spool = probe_spool(self.writer.spool.folder("incoming"))
-        if spool:
-            problems["spool"] = spool
-        database = probe_database(self.writer.engine)
-        if database:
-            problems["database"] = database
         return problems
+
+    def forward_journal(self) -> None:
+        """Hand the front's events to the writer process, which writes the events table."""
+        if self.link is None:
+            return
+        pending = self.journal.drain()
+        if pending and not self.link.send(("events", pending)):
+            self.journal.put_back(pending)
+
+    def report_to_writer(self) -> None:
+        if self.link is not None:
+            self.link.send(("status", self.front_problems()))
 
     # -- run and stop ------------------------------------------------------------
 
@@ -239,8 +274,8 @@ class Daemon:
         are (the watchdog ping only while the loader is alive, see :mod:`cashserver.watchdog`)."""
         watchdog = Watchdog(
             self.notifier.notify,
-            self.writer.loader.stalled_s,
-            lambda: self.writer.loader.queued,
+            self._loader_stalled_s,
+            self._spool_depth,
             ping=self.notifier.watchdog_enabled,
             stall_limit_s=stall_limit_s(self.notifier.watchdog_s),
         )
@@ -251,8 +286,32 @@ class Daemon:
             if time.monotonic() >= next_tick:
                 next_tick += TICK_S
                 ticks += 1
-                collect_on_tick(ticks)
+                self.tick(ticks)
                 watchdog.tick(ticks)
+                if self.writer_process is not None and self.writer_process.gave_up:
+                    self.exit_code = EXIT_WRITER_GAVE_UP
+                    return
+
+    def tick(self, ticks: int) -> None:
+        """Once a second: the writer child watched, the front's news sent to it,
+        garbage collected, the watchdog pinged."""
+        if self.writer_process is not None:
+            self.writer_process.watch()
+            self.forward_journal()
+            self.report_to_writer()
+        collect_on_tick(ticks)
+
+    def _loader_stalled_s(self) -> float:
+        if self.writer is not None:
+            return self.writer.loader.stalled_s()
+        assert self.link is not None
+        return self.link.writer_stalled_s()
+
+    def _spool_depth(self) -> int:
+        if self.writer is not None:
+            return self.writer.loader.queued
+        assert self.link is not None
+        return self.link.writer_queued
 
     def request_stop(self) -> None:
         self.flags.should_exit = True
@@ -266,17 +325,22 @@ class Daemon:
         self.notifier.stopping()
         if self.flags.signals:
             log.info("daemon.signal", signal=signal.Signals(self.flags.signals[0]).name)
-        log.info("daemon.stopping", queued=self.writer.loader.queued if self._built else 0)
+        log.info("daemon.stopping", **self._in_flight())
         self.stages.stop(deadline)
         if self.flags.force_exit:
             log.warning("daemon.forced_exit")
         log.info("daemon.stopped")
 
-    @property
-    def _built(self) -> bool:
-        return hasattr(self.writer, "loader")
+    def _in_flight(self) -> dict[str, int]:
+        if self.writer is not None and hasattr(self.writer, "loader"):
+            return {"queued": self.writer.loader.queued}
+        if self.link is not None:
+            return {"waiting": self.link.waiting}
+        return {}
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Start, serve until asked to stop, stop; returns the exit code (0, or
+        :data:`EXIT_WRITER_GAVE_UP` when the writer process kept dying)."""
         refusal = open_listen_refusal(self.config)
         if refusal:  # before anything starts, so that the operator sees this one line
             raise StartupError(refusal)
@@ -290,3 +354,4 @@ class Daemon:
                 self.main_loop()
             finally:
                 self.shutdown()
+        return self.exit_code

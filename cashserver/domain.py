@@ -35,6 +35,13 @@ class UploadStatus(IntEnum):
     REJECTED = 3
 
 
+# The enums by wire value: a dict lookup is the fast way from an int to a member
+# (``Enum(value)`` is several times slower), and a miss is an unknown value.
+RECEIPT_KINDS: dict[int, ReceiptKind] = {int(k): k for k in ReceiptKind}
+PAYMENT_METHODS: dict[int, PaymentMethod] = {int(m): m for m in PaymentMethod}
+UPLOAD_STATUSES: dict[int, UploadStatus] = {int(s): s for s in UploadStatus}
+
+
 @dataclass(frozen=True, slots=True)
 class ShiftCounters:
     """The register's own totals for a shift, as it reported them."""

@@ -15,12 +15,12 @@ from cashserver.admission import Admission, RegisterRefused
 from cashserver.clock import now_ms
 from cashserver.config import Config
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
-from cashserver.loader import Loader, Ticket
+from cashserver.loader import Submitter, Ticket
 from cashserver.log import get_logger
 from cashserver.metrics import count_upload
 from cashserver.spool import SpoolUnavailable
 from cashserver.turns import UploadTurn, UploadTurns
-from cashserver.validate import CODE_RE, ValidationError, validate_upload
+from cashserver.validate import ValidationError, check_code, validate_upload
 
 log = get_logger(__name__)
 
@@ -44,19 +44,15 @@ class Ingest:
     and the spool is the commit point.
     """
 
-    def __init__(self, config: Config, loader: Loader, admission: Admission) -> None:
+    def __init__(self, config: Config, loader: Submitter, admission: Admission) -> None:
         self.config = config
         self.loader = loader
         self.admission = admission
         self.turns = UploadTurns(UPLOADS_AT_ONCE)
 
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
-        for field, value in (
-            ("store_code", request.store_code),
-            ("register_code", request.register_code),
-        ):
-            if CODE_RE.fullmatch(value) is None:
-                raise ValidationError(field, "must be 1-32 characters of A-Z a-z 0-9 _ -")
+        check_code(request.store_code, "store_code")
+        check_code(request.register_code, "register_code")
         protocol = self.admission.admit(request.store_code, request.register_code)
         self.admission.saw(request.store_code, request.register_code, request.software_version)
         log.info(

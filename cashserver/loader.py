@@ -19,11 +19,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cashserver.clock import iso_utc, now_ms
 from cashserver.domain import Upload, UploadResult, UploadStatus
@@ -39,8 +40,21 @@ SCAN_INTERVAL_S = 0.25
 HELD_RECEIPTS = 12_000
 """Receipts of queued uploads kept in memory; beyond that, a queued upload is read
 again from its sales file when its turn comes, so a deep queue costs disk, not RAM."""
+RECENT_VERDICTS = 1024
 BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 15.0
+
+
+class Verdict(Protocol):
+    """Where the verdict on one sales file goes: a waiting sender's :class:`Ticket`,
+    or the writer process's message back to the front (see :mod:`cashserver.front`)."""
+
+    def resolve(self, result: UploadResult) -> None: ...
+
+
+def queued(receipts_received: int) -> UploadResult:
+    """The answer for an upload that is durable but not loaded yet."""
+    return UploadResult(0, UploadStatus.QUEUED, receipts_received)
 
 
 class Ticket:
@@ -48,7 +62,7 @@ class Ticket:
 
     def __init__(self, receipts_received: int) -> None:
         self._done = threading.Event()
-        self._result = UploadResult(0, UploadStatus.QUEUED, receipts_received)
+        self._result = queued(receipts_received)
 
     def resolve(self, result: UploadResult) -> None:
         self._result = result
@@ -60,11 +74,18 @@ class Ticket:
         return self._result
 
 
+class Submitter(Protocol):
+    """What a transport hands an upload to: the loader itself, or the front's link to
+    the writer process (:class:`cashserver.front.WriterLink`)."""
+
+    def submit(self, upload: Upload, source: str) -> Ticket: ...
+
+
 @dataclass(slots=True)
 class _Item:
     path: Path
     upload: Upload | None = None
-    ticket: Ticket | None = None
+    ticket: Verdict | None = None
     reading: Future[Upload] | None = None
     """The file being read ahead by the reader thread."""
     held: int = 0
@@ -101,7 +122,10 @@ class Loader:
         self.batch_files = batch_files
         self.on_loaded = on_loaded
         self._queue: deque[_Item] = deque()
-        self._known: set[Path] = set()
+        self._known: dict[Path, _Item] = {}
+        """Every file queued or being loaded: a scan does not take it again."""
+        self._recent: OrderedDict[str, UploadResult] = OrderedDict()
+        """The last :data:`RECENT_VERDICTS` verdicts, for a verdict asked after the fact."""
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -119,23 +143,54 @@ class Loader:
     def submit(self, upload: Upload, source: str) -> Ticket:
         """Spool ``upload`` durably and queue it; raises SpoolUnavailable if it cannot."""
         path = self.spool.new_path(upload)
+        item = _Item(path)
         with self._cond:
-            self._known.add(path)  # before the file appears, so a scan never takes it too
+            self._known[path] = item  # before the file appears, so a scan never takes it too
         try:
             self.spool.put(upload, source, path)
         except BaseException:
-            self._forget([_Item(path)])
+            self._forget([item])
             raise
         count = len(upload.receipts)
         ticket = Ticket(count)
+        item.ticket = ticket
         with self._cond:
             if self._held + count <= HELD_RECEIPTS:
                 self._held += count
-                self._queue.append(_Item(path, upload, ticket, held=count))
-            else:  # a deep queue: the file will be read again when its turn comes
-                self._queue.append(_Item(path, None, ticket))
+                item.upload, item.held = upload, count
+            # else a deep queue: the file will be read again when its turn comes
+            self._queue.append(item)
             self._cond.notify()
         return ticket
+
+    @property
+    def unavailable(self) -> bool:
+        """The database failed the last load and the loader is backing off."""
+        return self._backoff > 0
+
+    def enqueue(self, path: Path, verdict: Verdict) -> None:
+        """Queue a sales file another process made durable in ``incoming/``, now rather
+        than at the next scan, and send its verdict to ``verdict`` once it is loaded.
+
+        A file a scan has queued already gets the verdict attached; one loaded
+        moments ago gets its recorded verdict at once.
+        """
+        recent: UploadResult | None = None
+        with self._cond:
+            item = self._known.get(path)
+            if item is None:
+                recent = self._recent.get(path.name)
+                if recent is None:
+                    item = _Item(path, None, verdict)
+                    self._known[path] = item
+                    self._queue.append(item)
+                    self._cond.notify()
+            elif item.ticket is None:
+                item.ticket = verdict
+        if recent is not None:
+            verdict.resolve(recent)
+        else:
+            self._read_ahead()
 
     @property
     def queued(self) -> int:
@@ -190,8 +245,9 @@ class Loader:
         with self._cond:
             for path in found:
                 if path not in self._known:
-                    self._known.add(path)
-                    self._queue.append(_Item(path))
+                    item = _Item(path)
+                    self._known[path] = item
+                    self._queue.append(item)
             self._cond.notify()
         self._read_ahead()
 
@@ -315,28 +371,33 @@ class Loader:
         for item, outcome in zip(batch, outcomes, strict=True):
             if outcome.status is UploadStatus.REJECTED:
                 self.spool.move([item.path], "error", _reason(outcome.reason, ""))
-        self._forget(batch)
-        for item, outcome in zip(batch, outcomes, strict=True):
+        results = [_result_of(outcome) for outcome in outcomes]
+        self._forget(batch, results)
+        for item, result in zip(batch, results, strict=True):
             if item.ticket is not None:
-                item.ticket.resolve(_result_of(outcome))
+                item.ticket.resolve(result)
         if self.on_loaded is not None:
             self.on_loaded(outcomes)
 
     def _settle_failed(self, item: _Item, exc: BaseException) -> None:
         self.spool.move([item.path], "error", _reason("database error", str(exc)))
-        self._forget([item])
+        received = len(item.upload.receipts) if item.upload else 0
+        result = UploadResult(0, UploadStatus.QUEUED, received, message="kept for the operator")
+        self._forget([item], [result])
         if item.ticket is not None:
-            received = len(item.upload.receipts) if item.upload else 0
-            item.ticket.resolve(
-                UploadResult(0, UploadStatus.QUEUED, received, message="kept for the operator")
-            )
+            item.ticket.resolve(result)
 
-    def _forget(self, items: list[_Item]) -> None:
+    def _forget(self, items: list[_Item], results: Sequence[UploadResult] = ()) -> None:
+        """Drop settled (or vanished) files; ``results`` are their verdicts, if any."""
         with self._cond:
             for item in items:
-                self._known.discard(item.path)
+                self._known.pop(item.path, None)
                 self._held -= item.held
                 item.held = 0
+            for item, result in zip(items, results, strict=False):
+                self._recent[item.path.name] = result
+            while len(self._recent) > RECENT_VERDICTS:
+                self._recent.popitem(last=False)
 
 
 def _reason(reason: str, error: str) -> dict[str, str | None]:

@@ -45,6 +45,11 @@ class Journal:
             pending, self._pending = self._pending, []
         return pending
 
+    def extend(self, events: list[tuple[int, str, str]]) -> None:
+        """Add events drained from another process's journal (the front's)."""
+        with self._lock:
+            self._pending.extend(events)
+
     def put_back(self, events: list[tuple[int, str, str]]) -> None:
         """Return events that could not be written, ahead of newer ones."""
         with self._lock:

@@ -85,9 +85,22 @@ class RecentCount:
 RECENT_UPLOADS = RecentCount()
 
 
+_upload_sink: Callable[[str, str], None] | None = None
+
+
+def forward_uploads(sink: Callable[[str, str], None] | None) -> None:
+    """Also hand every counted upload to ``sink``: the front process sends them to the
+    writer process, whose admin HTTP listener serves ``/metrics``."""
+    global _upload_sink
+    _upload_sink = sink
+
+
 def count_upload(protocol: str, status: str) -> None:
     UPLOADS.labels(protocol=protocol, status=status).inc()
     RECENT_UPLOADS.add()
+    sink = _upload_sink
+    if sink is not None:
+        sink(protocol, status)
 
 
 def count_load(seconds: float, stored: int, duplicate: int) -> None:

@@ -14,6 +14,7 @@ from cashserver.commands import (
     print_table,
 )
 from cashserver.config import Config
+from cashserver.money import format_money
 
 STORE_DAY_COLUMNS = (
     ("store_code", "store"),
@@ -59,13 +60,6 @@ MONEY_KEYS = frozenset(
 QUANTITY_KEYS = frozenset({"quantity_sold", "quantity_returned"})
 
 
-def rubles(kopecks: int) -> str:
-    """Kopecks as roubles with two decimals, exactly (no float on the way)."""
-    sign = "-" if kopecks < 0 else ""
-    whole, part = divmod(abs(kopecks), 100)
-    return f"{sign}{whole}.{part:02d}"
-
-
 def quantity(thousandths: int) -> str:
     sign = "-" if thousandths < 0 else ""
     whole, part = divmod(abs(thousandths), 1000)
@@ -76,7 +70,7 @@ def for_people(row: dict[str, Any]) -> dict[str, Any]:
     shown = dict(row)
     for key, value in row.items():
         if key in MONEY_KEYS:
-            shown[key] = rubles(value)
+            shown[key] = format_money(value)
         elif key in QUANTITY_KEYS:
             shown[key] = quantity(value)
     return shown

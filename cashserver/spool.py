@@ -39,6 +39,8 @@ import orjson
 
 from cashserver.clock import now_ms
 from cashserver.domain import (
+    PAYMENT_METHODS,
+    RECEIPT_KINDS,
     Line,
     Payment,
     PaymentMethod,
@@ -108,10 +110,13 @@ def _time(value: Any, field: str) -> int | None:
 
 
 make_line = Line._make
-_METHODS: dict[int | str, PaymentMethod] = {int(m): m for m in PaymentMethod}
-_METHODS.update({m.name: m for m in PaymentMethod})
-_KINDS: dict[int | str, ReceiptKind] = {int(k): k for k in ReceiptKind}
-_KINDS.update({k.name: k for k in ReceiptKind})
+# Hand-made files may name enum members instead of giving their values.
+_METHODS: dict[int | str, PaymentMethod] = dict(
+    [*PAYMENT_METHODS.items(), *PaymentMethod.__members__.items()]
+)
+_KINDS: dict[int | str, ReceiptKind] = dict(
+    [*RECEIPT_KINDS.items(), *ReceiptKind.__members__.items()]
+)
 
 
 def _payment(data: list[Any] | dict[str, Any], path: str) -> Payment:

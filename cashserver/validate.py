@@ -17,6 +17,8 @@ import re
 
 from cashserver.domain import (
     COUNTER_FIELDS,
+    PAYMENT_METHODS,
+    RECEIPT_KINDS,
     Line,
     PaymentMethod,
     Receipt,
@@ -34,8 +36,6 @@ INT64_MAX = 2**63 - 1
 MAX_TIME_MS = 253_402_300_799_999
 """9999-12-31T23:59:59.999Z: the last instant calendars and accounting can write."""
 
-_KINDS = {int(k): k for k in ReceiptKind}
-_METHODS = {int(m): m for m in PaymentMethod}
 _LINE_MONEY = ("quantity", "price", "amount", "discount", "vat_rate")
 
 
@@ -50,14 +50,14 @@ class ValidationError(ValueError):
 
 def receipt_kind(value: int, field: str) -> ReceiptKind:
     try:
-        return _KINDS[value]
+        return RECEIPT_KINDS[value]
     except KeyError:
         raise ValidationError(field, f"unknown ReceiptKind {value}") from None
 
 
 def payment_method(value: int, field: str) -> PaymentMethod:
     try:
-        return _METHODS[value]
+        return PAYMENT_METHODS[value]
     except KeyError:
         raise ValidationError(field, f"unknown PaymentMethod {value}") from None
 
@@ -72,9 +72,11 @@ def canonical_uid(value: str, field: str) -> str:
     return lowered
 
 
-def _check_code(value: str, field: str) -> None:
+def check_code(value: str, field: str) -> str:
+    """A store or register code (SPEC 1), or ValidationError naming ``field``."""
     if not isinstance(value, str) or CODE_RE.fullmatch(value) is None:
         raise ValidationError(field, "must be 1-32 characters of A-Z a-z 0-9 _ -")
+    return value
 
 
 def _check_int(value: int, field: str, minimum: int = 0) -> None:
@@ -100,8 +102,8 @@ def _check_time(value: int | None, field: str, required: bool) -> None:
 
 
 def validate_shift(shift: Shift) -> None:
-    _check_code(shift.store_code, "shift.store_code")
-    _check_code(shift.register_code, "shift.register_code")
+    check_code(shift.store_code, "shift.store_code")
+    check_code(shift.register_code, "shift.register_code")
     _check_int(shift.shift_number, "shift.shift_number", 1)
     _check_time(shift.opened_at, "shift.opened_at", False)
     _check_time(shift.closed_at, "shift.closed_at", False)

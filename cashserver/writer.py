@@ -11,6 +11,7 @@ writes the database (a pull scheduler, a job) is one more stage here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -30,6 +31,11 @@ from cashserver.store.events import Events
 from cashserver.store.leases import Leases
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
+
+if TYPE_CHECKING:
+    from cashserver.http.server import HttpListener
+    from cashserver.pull.runner import Puller
+    from cashserver.pull.states import StateBuffer
 
 log = get_logger(__name__)
 
@@ -55,10 +61,18 @@ class Writer:
     loader: Loader
     scheduler: BackgroundScheduler
     housekeeping: Housekeeping
+    puller: Puller
+    pull_states: StateBuffer
+    http: HttpListener
 
-    def __init__(self, config: Config, journal: Journal) -> None:
+    def __init__(self, config: Config, journal: Journal, admission: bool = True) -> None:
         self.config = config
         self.journal = journal
+        self.runs_admission = admission
+        """Whether the accept path's directory (:mod:`cashserver.admission`) runs here:
+        in the one-process daemon it does; with a front process, the front has its own."""
+        self.front_problems: Callable[[], dict[str, str]] = dict
+        """What keeps the front from taking uploads (a listener down, stopping), by name."""
         self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
         """Called on the loader's thread with each committed batch's outcomes."""
 
@@ -91,11 +105,21 @@ class Writer:
             Stage("store", self._open_store, lambda _deadline: self.engine.dispose()),
             Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
             Stage("leases", lambda: self.leases.start(), lambda _deadline: self.leases.stop()),
-            Stage("directory", lambda: self.admission.start(), self._stop_directory),
+            *self._admission_stages(),
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
             Stage("jobs", self._start_jobs, self._stop_jobs),
+            Stage("pulls", self._start_pulls, self._stop_pulls),
+            *self._http_stages(),
         ]
+
+    def _admission_stages(self) -> list[Stage]:
+        if not self.runs_admission:
+            return []
+        return [Stage("directory", lambda: self.admission.start(), self._stop_directory)]
+
+    def _http_stages(self) -> list[Stage]:
+        return [Stage("http", self._start_http, self._stop_http)] if self.config.http.listen else []
 
     # -- the stages ------------------------------------------------------------------
 
@@ -103,7 +127,8 @@ class Writer:
         self.build()
         try:
             upgrade(self.engine)
-            self.admission.load()
+            if self.runs_admission:
+                self.admission.load()
         except Exception as exc:
             raise StartupError(
                 f"server.database_url: cannot open {self.engine.url!r}: {exc}".splitlines()[0]
@@ -140,6 +165,65 @@ class Writer:
             id="flush_journal",
             coalesce=True,
         )
+
+    # -- pulls: the third door, whose loads and loading states are writes ---------------
+
+    def _start_pulls(self) -> None:
+        from cashserver.pull.runner import Puller
+        from cashserver.pull.schedule import PullScheduler
+        from cashserver.pull.states import StateBuffer
+        from cashserver.store.reading import Reader
+
+        self.pull_states = StateBuffer(self.registers)
+        self.pull_states.start()
+        self.puller = Puller(self.config, self.loader, self.pull_states, leases=self.leases)
+        if self.config.pull.enabled:
+            reader = Reader(self.engine, self.config)
+            PullScheduler(self.config, self.puller, reader, self.scheduler).start()
+
+    def _stop_pulls(self, _deadline: Deadline) -> None:
+        self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
+        self.pull_states.close()
+
+    # -- the admin HTTP listener and what /readyz checks ----------------------------
+
+    def _start_http(self) -> None:
+        from cashserver.http.app import create_app
+        from cashserver.http.context import HttpContext, session_secret
+        from cashserver.http.server import HttpListener
+
+        secret = session_secret(self.config.data_dir)
+        assert secret is not None
+        from cashserver.http.pull_now import console_pull
+
+        context = HttpContext(
+            self.config,
+            self.engine,
+            secret,
+            readiness=self.readiness,
+            pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
+        )
+        self.http = HttpListener(self.config, create_app(context))
+        try:
+            self.http.start()
+        except OSError as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _stop_http(self, deadline: Deadline) -> None:
+        self.http.stop(deadline.remaining())
+
+    def readiness(self) -> dict[str, str]:
+        """What keeps the daemon from taking uploads, by name; empty when ready."""
+        from cashserver.http.readiness import probe_database, probe_spool
+
+        problems = self.front_problems()
+        spool = probe_spool(self.spool.folder("incoming"))
+        if spool:
+            problems["spool"] = spool
+        database = probe_database(self.engine)
+        if database:
+            problems["database"] = database
+        return problems
 
     # -- work ------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A reader of Frontol sales report files, written from FORMAT.md alone (a test utility).
+"""A reader of Frontol sales report files, written from docs/formats/frontol/FORMAT.md
+alone (a test utility).
 
 It does what an accounting system's loader does: splits the file into CRLF lines,
 reads the three header lines, then groups transaction lines into documents by

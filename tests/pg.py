@@ -136,12 +136,25 @@ class Cluster:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and wait for it; the data stays.
+        """Stop the server process and wait for it; the data stays.
 
-        The signal goes to the postmaster itself: ``runuser`` kills its child hard
-        a moment after a SIGTERM, which would leave backends behind holding the
-        data directory, and a restart would then fail.
+        As root the process is ``runuser``, which ends its child hard a moment after
+        a SIGTERM: backends may be left behind serving their open connections. For
+        a real shutdown (and a restart on the same data) use :meth:`fast_shutdown`.
         """
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def fast_shutdown(self) -> None:
+        """What ``pg_ctl stop -m fast`` does: SIGINT to the postmaster itself, which ends
+        every session and then itself; waits until it is gone (the data stays)."""
         if self.process is None:
             return
         pid_file = self.datadir / "postmaster.pid"
@@ -168,5 +181,5 @@ class Cluster:
             conn.execute(sql)  # type: ignore[arg-type]
 
     def destroy(self) -> None:
-        self.stop()
+        self.fast_shutdown()  # no backend left behind
         shutil.rmtree(self.root, ignore_errors=True)

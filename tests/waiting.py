@@ -9,17 +9,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 WAIT_S = 15.0
-POLL_S = 0.02
+POLL_S = 0.05
 
 
-def wait_for(condition: Callable[[], T | None], timeout_s: float = WAIT_S) -> T:
+def wait_for(
+    condition: Callable[[], T | None], timeout_s: float = WAIT_S, what: str = "condition"
+) -> T:
     """The first truthy value of ``condition()``, polled until ``timeout_s`` passed.
 
-    Raises AssertionError when the deadline passes first.
+    Raises AssertionError naming ``what`` when the deadline passes first.
     """
     deadline = time.monotonic() + timeout_s
     while not (value := condition()):
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"{what}: not met within {timeout_s} s")
         time.sleep(POLL_S)
     return value

@@ -3,9 +3,9 @@
 An XDTO package (namespace ``http://v8.1c.ru/8.1/xdto``) declares object types
 (properties with bounds, order when ``sequenced``/``ordered``, closed unless
 ``open``) and value types (an XML Schema base with facets and enumerations). This
-module reads the packages in ``shared/formats/1c-enterprisedata/`` (beside the
-checkout) and checks a message against them: the ExchangeMessage envelope, then
-each document in ``Body`` against the EnterpriseData type of the same name.
+module reads the packages in ``docs/formats/1c-enterprisedata/`` and checks a
+message against them: the ExchangeMessage envelope, then each document in ``Body``
+against the EnterpriseData type of the same name.
 
 Every check returns a list of human-readable faults; an empty list means valid.
 """
@@ -27,8 +27,7 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 MESSAGE_NS = "http://www.1c.ru/SSL/Exchange/Message"
 ENTERPRISEDATA_NS = "http://v8.1c.ru/edi/edi_stnd/EnterpriseData/{version}"
 
-SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
-PACKAGES_DIR = SHARED_DIR / "formats" / "1c-enterprisedata"
+PACKAGES_DIR = Path(__file__).resolve().parents[1] / "docs" / "formats" / "1c-enterprisedata"
 MESSAGE_PACKAGE = "ExchangeMessage.xdto.xml"
 ENTERPRISEDATA_PACKAGES = {
     "1.11": "EnterpriseData_1_11_7.xdto.xml",

@@ -9,7 +9,7 @@
 // answered with InvalidRequest naming it; an unset list is empty. The 0 enum
 // values are invalid; they exist so that a peer sending them is told so.
 //
-// An identical copy ships in the Python package as cashserver/rpc/cashserver.thrift.
+// `make generate` copies it into the Python package as cashserver/rpc/_generated/.
 
 namespace py cashserver_thrift
 

@@ -1,8 +1,9 @@
 """The 1C EnterpriseData exchange message: one retail sales report a shift.
 
-The message is what 1C's own exchange writes (``shared/formats/1c-enterprisedata``):
-a root ``Message`` in no namespace, ``msg:Header`` in the exchange-message
-namespace, then ``Body`` in the EnterpriseData namespace (format 1.11 or 1.21, from
+The message is what 1C's own exchange writes (its XDTO packages are in
+``docs/formats/1c-enterprisedata``): a root ``Message`` in no namespace,
+``msg:Header`` in the exchange-message namespace, then ``Body`` in the
+EnterpriseData namespace (format 1.11 or 1.21, from
 ``config.exchange.enterprisedata_version``) holding one
 ``Документ.ОтчетОРозничныхПродажах``. Properties follow the XDTO package's order.
 
@@ -37,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from cashserver.config import Config
 from cashserver.domain import Line, PaymentMethod, ReceiptKind
+from cashserver.money import format_money
 from cashserver.reconcile import ShiftReport
 
 MESSAGE_NAMESPACE = "http://www.1c.ru/SSL/Exchange/Message"
@@ -71,12 +73,6 @@ def _escape(value: str) -> str:
     return (
         value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     )
-
-
-def _money(kopecks: int) -> str:
-    sign = "-" if kopecks < 0 else ""
-    units, cents = divmod(abs(kopecks), 100)
-    return f"{sign}{units}.{cents:02d}"
 
 
 def _quantity(thousandths: int) -> str:
@@ -200,8 +196,8 @@ class _ReportWriter:
             xml.close("ДанныеНоменклатуры")
             xml.classifier("ЕдиницаИзмерения", _UNIT)
             xml.leaf("Количество", _quantity(line.quantity))
-            xml.leaf("Сумма", _money(line.amount))
-            xml.leaf("Цена", _money(line.price))
+            xml.leaf("Сумма", format_money(line.amount))
+            xml.leaf("Цена", format_money(line.price))
             self.vat(line.vat_rate)
             xml.close("Строка")
         if row:
@@ -222,7 +218,7 @@ class _ReportWriter:
         xml.open("ОплатаПлатежнымиКартами")
         for amount in amounts:
             xml.open("Строка")
-            xml.leaf("СуммаОплаты", _money(amount))
+            xml.leaf("СуммаОплаты", format_money(amount))
             xml.leaf("НомерКарты", "")
             xml.close("Строка")
         xml.close("ОплатаПлатежнымиКартами")
@@ -239,7 +235,7 @@ class _ReportWriter:
         self.organization()
         xml.close("КлючевыеСвойства")
         xml.classifier("Валюта", _CURRENCY)
-        xml.leaf("Сумма", _money(totals.revenue_cash + totals.revenue_noncash))
+        xml.leaf("Сумма", format_money(totals.revenue_cash + totals.revenue_noncash))
         xml.leaf("СуммаВключаетНДС", "true")
         xml.open("Склад")
         xml.leaf("Ссылка", _reference("Склад", shift.store_code))

@@ -1,6 +1,6 @@
 """The ATOL Frontol sales report text file, as 1C's "ККМ Offline" loads it.
 
-One file a shift (``shared/formats/frontol/FORMAT.md``): three header lines
+One file a shift (``docs/formats/frontol/FORMAT.md``): three header lines
 (``#``, the database id, the report number = the workshift_id), then one
 transaction a line with 31 ``;``-separated fields and a trailing ``;``:
 
@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from cashserver.config import Config
 from cashserver.domain import PaymentMethod, Receipt, ReceiptKind
+from cashserver.money import format_money
 from cashserver.reconcile import ShiftReport
 
 ENCODING = "cp1251"
@@ -111,9 +112,7 @@ def _text(value: str) -> str:
 
 
 def _money(kopecks: int) -> str:
-    sign = "-" if kopecks < 0 else ""
-    units, cents = divmod(abs(kopecks), 100)
-    return f"{sign}{units},{cents:02d}"
+    return format_money(kopecks, point=",")
 
 
 def _quantity(thousandths: int) -> str:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cashserver.config import Config
+from cashserver.money import format_money
 
 THOUSANDS = "\u202f"  # narrow no-break space: groups digits and never wraps
 
@@ -22,9 +23,7 @@ def _group(whole: int) -> str:
 def money(kopecks: int | None) -> str:
     if kopecks is None:
         return ""
-    sign = "−" if kopecks < 0 else ""
-    whole, part = divmod(abs(kopecks), 100)
-    return f"{sign}{_group(whole)}.{part:02d}"
+    return format_money(kopecks, thousands=THOUSANDS, minus="−")
 
 
 def quantity(thousandths: int | None) -> str:

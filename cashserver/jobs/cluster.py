@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from cashserver.log import get_logger
 from cashserver.store.leases import Leases
@@ -28,20 +27,16 @@ CATCH_UP_S = 60.0
 
 
 class ClusterDaily:
-    def __init__(self, leases: Leases, timezone: str) -> None:
+    def __init__(self, leases: Leases) -> None:
         self.leases = leases
-        self.zone = ZoneInfo(timezone)
 
-    def today(self) -> date:
-        return datetime.now(self.zone).date()
-
-    def run(self, job: str, step: Callable[[], object], day: date | None = None) -> bool:
+    def run(self, job: str, step: Callable[[], object], day: date) -> bool:
         """Run ``step`` unless another daemon has done ``job`` for the day or is doing it.
 
         True when it ran here. Raises what ``step`` raises (the lease is then given
         back for a retry).
         """
-        key = (day or self.today()).isoformat()
+        key = day.isoformat()
         lease = self.leases.try_acquire(job, key)
         if lease is None:
             return False
@@ -55,9 +50,10 @@ class ClusterDaily:
         return True
 
     def within_grace(self, at: str, grace_s: float) -> bool:
-        """Whether today's run of a job due at ``at`` (HH:MM, local) is due and at most
-        ``grace_s`` late: the window in which the catch-up retries it."""
-        return within_grace(at, grace_s, datetime.now(self.zone))
+        """Whether today's run of a job due at ``at`` is due and at most ``grace_s``
+        late: the window in which the catch-up retries it. ``at`` is on the host's
+        clock, as the scheduler's cron triggers are."""
+        return within_grace(at, grace_s, datetime.now().astimezone())
 
 
 def within_grace(at: str, grace_s: float, now: datetime) -> bool:

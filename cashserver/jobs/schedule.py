@@ -18,6 +18,7 @@ took them have died or failed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -41,6 +42,7 @@ from cashserver.store.leases import Leases
 log = get_logger(__name__)
 
 MISFIRE_GRACE_S = 3600
+LEASES_KEEP_S = 7 * 86_400
 
 
 def local_today(config: Config) -> date:
@@ -61,7 +63,7 @@ class Housekeeping:
         self.spool = Spool(config.spool_dir)
         self.events = Events(engine)
         self.internal_token = internal_token
-        self.cluster = None if leases is None else ClusterDaily(leases, config.server.timezone)
+        self.cluster = None if leases is None else ClusterDaily(leases)
         """Once a day for the cluster (the scheduled runs only; the CLI's run now)."""
         self._nightly_on: date | None = None
 
@@ -96,6 +98,11 @@ class Housekeeping:
         ]
         if self.config.jobs.keep_shifts_days > 0:
             steps.append(("trim_shifts", lambda: self._once("trim_shifts", self.trim_shifts)))
+        if self.cluster is not None:
+            # One row a shift ever exported, two a day of daily jobs: keep a week.
+            steps.append(
+                ("trim_leases", functools.partial(self.cluster.leases.prune, LEASES_KEEP_S))
+            )
         self._nightly_on = local_today(self.config)
         for name, step in steps:
             try:

@@ -130,11 +130,13 @@ def add_parsers(registers: Any, add: Any, json_flag: argparse.ArgumentParser) ->
 
 def _codes(args: argparse.Namespace) -> tuple[str, str]:
     from cashserver.commands import UsageError
-    from cashserver.validate import CODE_RE
+    from cashserver.validate import ValidationError, check_code
 
     for what, code in (("STORE", args.store), ("REGISTER", args.register)):
-        if CODE_RE.fullmatch(code) is None:
-            raise UsageError(f"{what} {code!r}: must be 1-32 characters of A-Z a-z 0-9 _ -")
+        try:
+            check_code(code, what)
+        except ValidationError as exc:
+            raise UsageError(f"{what} {code!r}: {exc.message}") from None
     return args.store, args.register
 
 

@@ -21,13 +21,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cashserver.domain import (
     COUNTER_FIELDS,
+    PAYMENT_METHODS,
+    RECEIPT_KINDS,
+    UPLOAD_STATUSES,
     EpochMs,
     Handshake,
     Line,
     Payment,
-    PaymentMethod,
     Receipt,
-    ReceiptKind,
     SalesQuery,
     Shift,
     ShiftCounters,
@@ -36,7 +37,6 @@ from cashserver.domain import (
     TimeRange,
     Upload,
     UploadResult,
-    UploadStatus,
 )
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.messages import RECEIPT_FIELDS, slot_setters
@@ -62,10 +62,6 @@ __all__ = [
     "upload_from_chunks",
     "upload_to_chunks",
 ]
-
-_KINDS: dict[int, ReceiptKind] = {int(k): k for k in ReceiptKind}
-_METHODS: dict[int, PaymentMethod] = {int(m): m for m in PaymentMethod}
-_STATUSES: dict[int, UploadStatus] = {int(s): s for s in UploadStatus}
 
 
 def timestamp_to_ms(ts: Timestamp) -> EpochMs:
@@ -105,8 +101,8 @@ def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: lis
     :func:`~cashserver.rpc.messages.slot_setters`); lines and payments are named tuples.
     """
     new = object.__new__
-    kinds = _KINDS
-    methods = _METHODS
+    kinds = RECEIPT_KINDS
+    methods = PAYMENT_METHODS
     line_cls = Line
     payment_cls = Payment
     receipt_cls = Receipt
@@ -267,7 +263,7 @@ def result_from_proto(msg: pb.UploadResult) -> UploadResult:
 
     Raises :class:`ValidationError` naming ``status`` if it is not a known status.
     """
-    status = _STATUSES.get(msg.status)
+    status = UPLOAD_STATUSES.get(msg.status)
     if status is None:
         raise ValidationError("status", f"unknown UploadStatus {msg.status}")
     return UploadResult(

@@ -1,10 +1,10 @@
 """Protocol 3 (Thrift) structs to domain objects and back.
 
-Pure functions, no I/O. The IDL shipped with the package
-(``cashserver/rpc/cashserver.thrift``, identical to ``thrift/cashserver.thrift``) is
-loaded once at import with thriftpy2; the module is :data:`THRIFT` and is also
-registered as ``sys.modules["cashserver_thrift"]``, as thriftpy2 does for a named
-module so that its structs pickle.
+Pure functions, no I/O. The IDL shipped with the package (``rpc/_generated/``, the
+copy of ``thrift/cashserver.thrift`` that ``make generate`` writes) is loaded once at
+import with thriftpy2; the module is :data:`THRIFT` and is also registered as
+``sys.modules["cashserver_thrift"]``, as thriftpy2 does for a named module so that
+its structs pickle.
 
 Times are already int milliseconds. An unset (``None``) field whose domain
 counterpart has a default (a receipt's cashier, a line's discount, a counter, any
@@ -25,12 +25,13 @@ import thriftpy2
 
 from cashserver.domain import (
     COUNTER_FIELDS,
+    PAYMENT_METHODS,
+    RECEIPT_KINDS,
+    UPLOAD_STATUSES,
     Handshake,
     Line,
     Payment,
-    PaymentMethod,
     Receipt,
-    ReceiptKind,
     SalesQuery,
     Shift,
     ShiftCounters,
@@ -39,7 +40,6 @@ from cashserver.domain import (
     TimeRange,
     Upload,
     UploadResult,
-    UploadStatus,
 )
 from cashserver.rpc.messages import RECEIPT_FIELDS, slot_setters
 from cashserver.validate import (
@@ -66,13 +66,10 @@ __all__ = [
     "upload_to_thrift",
 ]
 
-IDL_PATH = Path(__file__).with_name("cashserver.thrift")
+IDL_PATH = Path(__file__).with_name("_generated") / "cashserver.thrift"
 THRIFT: ModuleType = thriftpy2.load(str(IDL_PATH), module_name="cashserver_thrift")
 """The loaded IDL: ``THRIFT.ShiftUpload``, ``THRIFT.SalesLoader`` and so on."""
 
-_KINDS: dict[int, ReceiptKind] = {int(k): k for k in ReceiptKind}
-_METHODS: dict[int, PaymentMethod] = {int(m): m for m in PaymentMethod}
-_STATUSES: dict[int, UploadStatus] = {int(s): s for s in UploadStatus}
 
 _RECEIPT_SETTERS = slot_setters(Receipt, RECEIPT_FIELDS)
 
@@ -115,8 +112,8 @@ def _shift_from_thrift(shift: Any) -> Shift:
 def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
     """The domain receipts; builds them like ``convert_proto._receipts_from_proto``."""
     new = object.__new__
-    kinds = _KINDS
-    methods = _METHODS
+    kinds = RECEIPT_KINDS
+    methods = PAYMENT_METHODS
     line_cls = Line
     payment_cls = Payment
     receipt_cls = Receipt
@@ -268,7 +265,7 @@ def result_from_thrift(result: Any) -> UploadResult:
     workshift_id, status_value, received = _required(
         result, "", ("workshift_id", "status", "receipts_received")
     )
-    status = _STATUSES.get(status_value)
+    status = UPLOAD_STATUSES.get(status_value)
     if status is None:
         raise ValidationError("status", f"unknown UploadStatus {status_value}")
     return UploadResult(

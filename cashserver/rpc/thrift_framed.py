@@ -1,12 +1,12 @@
-"""Binary protocol over a framed transport (SPEC 5), decoded by thriftpy2's compiled
-(Cython) protocol when it is installed and by its pure Python one otherwise
-(:data:`ACCELERATED`). Message headers may be strict (versioned) or not, as
-Apache Thrift servers accept both. Errors map as on protocol 4: ValidationError ->
-``InvalidRequest(field, message)``, RegisterRefused -> ``AccessDenied``,
-SpoolUnavailable -> ``TApplicationException(INTERNAL_ERROR, "upload not accepted:
-temporarily unavailable, retry")`` and an ``upload.not_accepted`` event, any other
-failure -> ``TApplicationException(INTERNAL_ERROR, "internal error <id>")`` with the
-id in the ``rpc.internal_error`` event; a REJECTED upload is a result.
+"""A threaded server of binary Thrift over a framed transport (SPEC 5), for any service.
+
+Messages are decoded by thriftpy2's compiled (Cython) protocol when it is installed
+and by its pure Python one otherwise (:data:`ACCELERATED`); headers may be strict
+(versioned) or not, as Apache Thrift servers accept both. What a call means, and how
+its errors map to Thrift exceptions, is the service's (for protocol 3's SalesLoader,
+:mod:`cashserver.rpc.thrift_server`). Before a frame is decoded the server asks
+``turn_for`` with the frame's method name, so an upload waits for its turn
+(:mod:`cashserver.turns`) as bytes; the call's processor is made with that turn.
 
 Connections. One thread per connection, at most :data:`MAX_CONNECTIONS`; beyond
 that a connection is accepted and closed at once (``thrift.connection_refused``),

@@ -1,6 +1,13 @@
 """Protocol 3: the Thrift SalesLoader service, a thin translation onto :class:`Ingest`.
 
 Connections, frames, timeouts and stop are :mod:`cashserver.rpc.thrift_framed`'s.
+Errors map as on protocol 4: ValidationError -> ``InvalidRequest(field, message)``,
+RegisterRefused -> ``AccessDenied``, SpoolUnavailable ->
+``TApplicationException(INTERNAL_ERROR, "upload not accepted: temporarily
+unavailable, retry")`` and an ``upload.not_accepted`` event, any other failure ->
+``TApplicationException(INTERNAL_ERROR, "internal error <id>")`` with the id in the
+``rpc.internal_error`` event (:mod:`cashserver.rpc.errors`); a REJECTED upload is a
+result.
 """
 
 from __future__ import annotations

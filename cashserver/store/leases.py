@@ -114,7 +114,10 @@ class Leases:
         self._holder = text(
             f"SELECT owner, fence, expires_at - {now} FROM leases WHERE job = :job AND key = :key"
         )
-        self._prune = text(f"DELETE FROM leases WHERE expires_at < {now} - :age")
+        self._prune = text(
+            f"DELETE FROM leases WHERE expires_at < {now} - :age"
+            f" OR (expires_at >= :done AND acquired_at < {now} - :age)"
+        )
         self._held: dict[int, tuple[Lease, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -191,9 +194,10 @@ class Leases:
         return None if row is None else Holder(str(row[0]), int(row[1]), int(row[2]))
 
     def prune(self, older_than_s: float) -> int:
-        """Delete leases expired for longer than ``older_than_s``; returns how many."""
+        """Delete leases expired for longer than ``older_than_s``, and finished work
+        taken longer ago than that (a past day's daily job); returns how many."""
         with write_transaction(self.engine) as conn:
-            result = conn.execute(self._prune, {"age": int(older_than_s * 1000)})
+            result = conn.execute(self._prune, {"age": int(older_than_s * 1000), "done": DONE})
         return int(result.rowcount or 0)
 
     # -- the keeper: renews every held lease ------------------------------------------

@@ -22,9 +22,18 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from cashserver.clock import now_ms
-from cashserver.domain import Line, Receipt, Shift, ShiftCounters, Upload, UploadStatus
+from cashserver.domain import Receipt, Shift, ShiftCounters, Upload, UploadStatus
 from cashserver.log import get_logger
-from cashserver.rules import Candidate, MergeInto, NewShift, Rejected, decide
+from cashserver.rules import (
+    Candidate,
+    Conflict,
+    MergeInto,
+    NewShift,
+    Rejected,
+    against_stored,
+    decide,
+    within_upload,
+)
 from cashserver.store.engine import loader_transaction
 from cashserver.store.reading import read_receipts
 from cashserver.store.registers import lock_register, note_loaded
@@ -33,19 +42,13 @@ from cashserver.store.schema import (
     receipts,
     shifts,
 )
+from cashserver.store.statements import HotStatements
 from cashserver.store.totals import TotalsWriter, numbers_in_range
 
 log = get_logger(__name__)
 
 IN_CHUNK = 900
 """uids per ``IN (...)`` query: under SQLite's oldest variable limit of 999."""
-
-
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    uid: str
-    stored_workshift_id: int
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,46 +75,13 @@ def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str
         yield items[start : start + size]
 
 
-class _Sql:
-    """The hot-path statements, written once per dialect's parameter style."""
-
-    def __init__(self, dialect: str) -> None:
-        mark = "?" if dialect == "sqlite" else "%s"
-
-        def insert(table: str, columns: str, conflict: str = "") -> str:
-            marks = ", ".join([mark] * (columns.count(",") + 1))
-            return f"INSERT INTO {table} ({columns}) VALUES ({marks}){conflict}"
-
-        self.receipts = insert(
-            "receipts",
-            "receipt_id, uid, workshift_id, number, kind, closed_at, cashier",
-            " ON CONFLICT (uid) DO NOTHING",
-        )
-        # Lines go in as ``(receipt_id, line_no, *line)``: the columns follow Line's fields.
-        self.lines = insert("lines", ", ".join(("receipt_id", "line_no", *Line._fields)))
-        self.payments = insert("payments", "receipt_id, payment_no, method, amount")
-        if dialect == "sqlite":
-            # The write lock is held for the whole transaction: max + 1 is ours alone.
-            self.next_ids = "SELECT COALESCE(MAX(receipt_id), 0) + 1 FROM receipts"
-        else:
-            self.next_ids = (
-                "SELECT nextval(pg_get_serial_sequence('receipts', 'receipt_id'))"
-                " FROM generate_series(1, %s)"
-            )
-        self.mark = mark
-
-    def known(self, count: int) -> str:
-        marks = ", ".join([self.mark] * count)
-        return f"SELECT uid, workshift_id, receipt_id FROM receipts WHERE uid IN ({marks})"
-
-
 class Repository:
     """The store's write side for shifts and receipts."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._sql = _Sql(self.dialect)
+        self._sql = HotStatements(self.dialect)
         self._totals = TotalsWriter(self.dialect)
 
     # -- loading -----------------------------------------------------------------
@@ -155,17 +125,7 @@ class Repository:
         if isinstance(decision, Rejected):
             return LoadOutcome(status=UploadStatus.REJECTED, reason=decision.reason, **base)
 
-        unique: dict[str, Receipt] = {}
-        duplicate = 0
-        conflicts: list[Conflict] = []
-        for receipt in upload.receipts:
-            first = unique.get(receipt.uid)
-            if first is None:
-                unique[receipt.uid] = receipt
-                continue
-            duplicate += 1
-            if first != receipt:
-                conflicts.append(Conflict(receipt.uid, 0, "content differs within the upload"))
+        unique, repeats = within_upload(upload.receipts)
         now = now_ms()
         if isinstance(decision, NewShift):
             workshift_id = self._insert_shift(conn, register_id, shift, now)
@@ -179,18 +139,14 @@ class Repository:
             conn, workshift_id, list(unique.values())
         )
         stored_count = len(inserted)
-        # ``others``: uids that were stored already (before, or by a racing load).
-        same_shift: list[int] = []
-        for uid, (stored_shift, receipt_id) in others.items():
-            duplicate += 1
-            if stored_shift != workshift_id:
-                conflicts.append(Conflict(uid, stored_shift, "stored under another shift"))
-            else:
-                same_shift.append(receipt_id)
-        conflicts.extend(
-            Conflict(stored.uid, workshift_id, "content differs from the stored")
-            for stored in self._stored_receipts(conn, same_shift)
-            if stored != unique[stored.uid]
+        # ``others``: uids that were stored already (before, or by a racing load). Only
+        # those of this very shift are read back, to compare their content.
+        same_shift = [rid for ws, rid in others.values() if ws == workshift_id]
+        first_versions = {r.uid: r for r in self._stored_receipts(conn, same_shift)}
+        repeats += against_stored(
+            workshift_id,
+            unique,
+            {uid: (ws, first_versions.get(uid)) for uid, (ws, _) in others.items()},
         )
 
         note_loaded(conn, register_id, now, stored_last_sale)
@@ -202,11 +158,11 @@ class Repository:
             status=UploadStatus.LOADED,
             workshift_id=workshift_id,
             receipts_stored=stored_count,
-            receipts_duplicate=duplicate,
+            receipts_duplicate=repeats.duplicate,
             created=isinstance(decision, NewShift),
             changed=changed,
             closed=shift.closed_at is not None or (row is not None and row.closed_at is not None),
-            conflicts=tuple(conflicts),
+            conflicts=repeats.conflicts,
             **base,
         )
 

@@ -159,6 +159,18 @@ class ServeProcess:
             self.process.wait()
             self.process = None
 
+    def children(self) -> list[int]:
+        """The pids of the daemon's child processes (the writer side), from /proc."""
+        assert self.process is not None
+        pid = self.process.pid
+        found: list[int] = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                found += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:  # the thread ended meanwhile
+                continue
+        return sorted(set(found))
+
     def spool_files(self, folder: str) -> list[str]:
         path = self.data_dir / "spool" / folder
         if not path.is_dir():

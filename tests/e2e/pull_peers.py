@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -104,17 +103,6 @@ def totals(upload: Upload) -> dict[str, int]:
 def stored_totals(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, int], dict[str, int]]:
     """``shifts --json`` rows as (register_code, shift_number) -> section 7 totals."""
     return {(r["register_code"], r["shift_number"]): {k: r[k] for k in TOTAL_KEYS} for r in rows}
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def pull_json(cli: Callable[..., Any], *args: str) -> tuple[int, dict[str, Any]]:

@@ -27,9 +27,9 @@ from tests.e2e.cluster import (
     shift_rows,
     spools_drained,
     stored_counts,
-    wait_for,
 )
 from tests.pg import Cluster, PostgresUnavailable
+from tests.waiting import wait_for
 
 REGISTERS = 96
 SHIFTS = 300
@@ -135,7 +135,7 @@ def test_a_postgresql_restart_while_three_daemons_load_loses_and_doubles_nothing
                 wait_for(lambda: stored_counts(engine)[0] >= 20, 60, "loading started")
                 assert stored_counts(engine)[0] < len(uploads), "loaded before the restart"
                 engine.dispose()
-                own_cluster.stop()
+                own_cluster.fast_shutdown()
                 own_cluster.start()
             finally:
                 pushing.join(120)

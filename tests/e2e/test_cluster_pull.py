@@ -20,8 +20,9 @@ from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.store.engine import open_engine
 from cashserver.store.registers import Registers
 from tests.conftest import new_pg_database
-from tests.e2e.cluster import daemons, wait_for
+from tests.e2e.cluster import daemons
 from tests.pg import Cluster
+from tests.waiting import wait_for
 
 REGISTERS = 30
 ANSWER_S = 0.3

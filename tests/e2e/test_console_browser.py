@@ -10,6 +10,7 @@ as text and run nothing.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -281,3 +282,15 @@ def test_an_operator_works_in_the_console(
     page.goto(base + "/shifts?store=S1&register=R1")
     assert page.locator("tr[data-workshift]").count() == 3
     shot(page, "12-shifts-phone")
+
+
+def test_names_from_the_wire_are_escaped_without_a_browser(serve: ServeProcess) -> None:
+    """The same check as above where no browser runs: the HTML itself carries no tag."""
+    push_sales(serve)
+    status, body = serve.http("/api/shifts?store=S1&register=R3")
+    assert status == 200, body
+    (row,) = json.loads(body)
+    status, page = serve.http(f"/shifts/{row['workshift_id']}/departments")
+    html = page.decode()
+    assert status == 200 and EVIL not in html
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html

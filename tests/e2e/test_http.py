@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,7 @@ from cashserver.emulator.thrift_push import ThriftPusher
 from tests.e2e.daemon import ServeProcess, run_cli
 from tests.fsutil import read_only
 from tests.pg import Cluster, PostgresUnavailable, free_port
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+from tests.waiting import wait_for
 
 
 def readiness(daemon: ServeProcess) -> tuple[int, dict[str, Any]]:
@@ -86,7 +78,7 @@ def test_readyz_is_503_while_postgresql_is_down(tmp_path: Path) -> None:
             assert status == 503
             assert set(document["problems"]) == {"database"}
             restart(cluster)
-            wait_for(lambda: readiness(daemon)[0] == 200)
+            wait_for(lambda: readiness(daemon)[0] == 200, 20.0)
         finally:
             daemon.kill()
     finally:

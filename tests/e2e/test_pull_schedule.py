@@ -15,8 +15,8 @@ from tests.e2e.pull_peers import (
     emulator_fleet,
     registers_by_code,
     totals,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 # Before its first sale a register is asked for the last year: the generated shifts
 # are dated January 2026.

@@ -109,7 +109,7 @@ def test_a_job_whose_daemon_died_is_run_by_another_after_its_lease(engine: Engin
     day = date(2026, 12, 2)
     dead = Leases(engine, "node-dead", ttl_s=1.0)
     assert dead.try_acquire("trim_dicts", day.isoformat()) is not None  # then SIGKILL
-    alive = ClusterDaily(Leases(engine, "node-alive", ttl_s=1.0), "Europe/Moscow")
+    alive = ClusterDaily(Leases(engine, "node-alive", ttl_s=1.0))
     ran: list[str] = []
     assert not alive.run("trim_dicts", lambda: ran.append("now"), day)
     deadline = time.monotonic() + 10
@@ -118,7 +118,7 @@ def test_a_job_whose_daemon_died_is_run_by_another_after_its_lease(engine: Engin
         time.sleep(0.1)
     assert ran == ["after"]
     # A failed run gives the lease back: the next catch-up tries again.
-    failing = ClusterDaily(Leases(engine, "node-b"), "Europe/Moscow")
+    failing = ClusterDaily(Leases(engine, "node-b"))
 
     def broken() -> None:
         raise OSError("disk full")

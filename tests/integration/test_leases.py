@@ -116,7 +116,9 @@ def test_completed_work_is_never_taken_again(node_a: Leases, node_b: Leases) -> 
     holder = node_b.holder("db_trim", "2026-12-02")
     assert holder is not None and holder.done
     assert node_b.try_acquire("db_trim", "2026-12-02") is None
-    assert node_b.prune(older_than_s=0) == 0  # done is not expired
+    assert node_b.prune(older_than_s=3600) == 0  # done work is kept for a while
+    assert node_b.prune(older_than_s=0) == 1
+    assert node_b.holder("db_trim", "2026-12-02") is None
 
 
 def test_prune_removes_long_expired_rows(node_a: Leases) -> None:

@@ -257,8 +257,8 @@ def test_thrift_shift_times_and_counters_are_optional() -> None:
 
 def test_packaged_thrift_idl_is_the_committed_one() -> None:
     committed = (ROOT / "thrift" / "cashserver.thrift").read_bytes()
-    packaged = (ROOT / "cashserver" / "rpc" / "cashserver.thrift").read_bytes()
-    assert packaged == committed, "copy thrift/cashserver.thrift to cashserver/rpc/"
+    packaged = (GENERATED / "cashserver.thrift").read_bytes()
+    assert packaged == committed, "run make generate: the packaged IDL is not thrift/'s"
 
 
 def test_packaged_thrift_idl_is_shipped_in_the_wheel() -> None:
@@ -271,6 +271,6 @@ def test_packaged_thrift_idl_is_shipped_in_the_wheel() -> None:
         for pattern in patterns
         for path in (ROOT / package.replace(".", "/")).glob(pattern)
     }
-    assert ROOT / "cashserver" / "rpc" / "cashserver.thrift" in shipped, (
-        'pyproject.toml: add "rpc/*.thrift" to [tool.setuptools.package-data] cashserver'
+    assert GENERATED / "cashserver.thrift" in shipped, (
+        'pyproject.toml: add "rpc/_generated/*.thrift" to [tool.setuptools.package-data]'
     )

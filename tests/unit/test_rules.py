@@ -64,9 +64,11 @@ def apply(decision: Decision, opened_at: int | None, stored: list[Candidate]) ->
     """What the store does with a decision: add a shift, fill an open time, or nothing."""
     if isinstance(decision, NewShift):
         return [*stored, Candidate(max((c.workshift_id for c in stored), default=0) + 1, opened_at)]
-    if isinstance(decision, MergeInto) and decision.fill_opened_at:
-        return [
-            Candidate(c.workshift_id, opened_at) if c.workshift_id == decision.workshift_id else c
+    if isinstance(decision, MergeInto) and opened_at is not None:
+        return [  # a null stored open time is filled in; a set one never moves
+            Candidate(c.workshift_id, opened_at)
+            if c.workshift_id == decision.workshift_id and c.opened_at is None
+            else c
             for c in stored
         ]
     return stored
@@ -96,7 +98,7 @@ def test_reapplying_an_upload_with_an_open_time_never_creates_a_second_shift(
     after = apply(first, opened_at, stored)
     second = decide(opened_at, after)
     expected = first.workshift_id if isinstance(first, MergeInto) else after[-1].workshift_id
-    assert second == MergeInto(expected, fill_opened_at=False)
+    assert second == MergeInto(expected)
     assert apply(second, opened_at, after) == after
 
 
@@ -110,9 +112,9 @@ def test_reapplying_an_upload_never_creates_a_second_shift(
     assert not isinstance(second, NewShift)
     assert apply(second, opened_at, after) == after
     if isinstance(first, MergeInto):
-        assert second == MergeInto(first.workshift_id, fill_opened_at=False)
+        assert second == MergeInto(first.workshift_id)
     elif isinstance(first, NewShift) and opened_at is not None:
-        assert second == MergeInto(after[-1].workshift_id, fill_opened_at=False)
+        assert second == MergeInto(after[-1].workshift_id)
 
 
 def test_a_null_open_time_upload_repeated_is_not_loaded_again() -> None:
@@ -132,13 +134,13 @@ def test_exactly_48_hours_away_is_a_new_shift() -> None:
 
 def test_one_millisecond_under_48_hours_is_the_same_shift() -> None:
     stored = [Candidate(7, T0)]
-    assert decide(T0 + 172_799_999, stored) == MergeInto(7, fill_opened_at=False)
-    assert decide(T0 - 172_799_999, stored) == MergeInto(7, fill_opened_at=False)
+    assert decide(T0 + 172_799_999, stored) == MergeInto(7)
+    assert decide(T0 - 172_799_999, stored) == MergeInto(7)
 
 
 @given(times, st.integers(-WINDOW + 1, WINDOW - 1), st.integers(1, 10_000))
 def test_under_48_hours_never_gets_a_new_shift(stored_at: int, delta: int, ws: int) -> None:
-    assert decide(stored_at + delta, [Candidate(ws, stored_at)]) == MergeInto(ws, False)
+    assert decide(stored_at + delta, [Candidate(ws, stored_at)]) == MergeInto(ws)
 
 
 @given(times, st.integers(WINDOW, 10 * WINDOW), st.booleans(), st.integers(1, 10_000))
@@ -168,7 +170,6 @@ def test_nearest_open_time_wins(scenario: tuple[int, list[Candidate]]) -> None:
     assume(min(distances.values(), default=WINDOW) < WINDOW)
     decision = decide(opened_at, stored)
     assert isinstance(decision, MergeInto)
-    assert not decision.fill_opened_at
     assert distances[decision.workshift_id] == min(distances.values())
 
 
@@ -179,7 +180,7 @@ def test_nearest_wins_over_latest_and_over_a_null_open_time() -> None:
         Candidate(3, None),
         Candidate(4, T0 + 40 * 3_600_000),
     ]
-    assert decide(T0, stored) == MergeInto(1, fill_opened_at=False)
+    assert decide(T0, stored) == MergeInto(1)
 
 
 @given(maybe_times, candidate_lists(), st.randoms(use_true_random=False))
@@ -212,7 +213,7 @@ def test_null_incoming_merges_into_the_latest_stored_with_an_open_time(
 ) -> None:
     with_time = [c.workshift_id for c in stored if c.opened_at is not None]
     assume(with_time)
-    assert decide(None, stored) == MergeInto(max(with_time), fill_opened_at=False)
+    assert decide(None, stored) == MergeInto(max(with_time))
 
 
 @given(scenarios(null_share=0.5))
@@ -224,16 +225,12 @@ def test_set_incoming_with_nothing_near_fills_the_latest_null_stored_shift(
     null_ids = [c.workshift_id for c in stored if c.opened_at is None]
     assume(null_ids)
     decision = decide(opened_at, stored)
-    assert decision == MergeInto(max(null_ids), fill_opened_at=True)
+    assert decision == MergeInto(max(null_ids))
     filled = apply(decision, opened_at, stored)
     assert Candidate(max(null_ids), opened_at) in filled
 
 
 def test_rule_4_examples() -> None:
     far = T0 + 10 * WINDOW
-    assert decide(T0, [Candidate(3, None), Candidate(9, None), Candidate(5, far)]) == MergeInto(
-        9, fill_opened_at=True
-    )
-    assert decide(None, [Candidate(3, T0), Candidate(9, None), Candidate(5, far)]) == MergeInto(
-        5, fill_opened_at=False
-    )
+    assert decide(T0, [Candidate(3, None), Candidate(9, None), Candidate(5, far)]) == MergeInto(9)
+    assert decide(None, [Candidate(3, T0), Candidate(9, None), Candidate(5, far)]) == MergeInto(5)
