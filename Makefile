@@ -55,6 +55,7 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 3
 	PYTHONPATH=. $(BIN)/python benchmarks/pull.py
 	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --receipts 1000000
+	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --postgres --receipts 1000000
 	PYTHONPATH=. $(BIN)/python benchmarks/pg_loader.py
 	PYTHONPATH=. $(BIN)/python benchmarks/cluster_ingest.py
 	PYTHONPATH=. $(BIN)/python benchmarks/trimmer.py

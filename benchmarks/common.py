@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: the raw SQLite limit, and percentiles.
+"""Shared pieces of the benchmarks: the raw SQLite limit, percentiles, and a
+throwaway PostgreSQL cluster.
 
 The raw limit inserts the same rows the loader stores (receipts, lines, payments,
 in the project's own schema) with the plain ``sqlite3`` module's executemany, in
@@ -7,15 +8,21 @@ one transaction: what a loader with no work of its own could reach on this disk.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cashserver.domain import Upload
 from cashserver.store.engine import open_engine, upgrade
+
+if TYPE_CHECKING:
+    from tests.pg import Cluster
 
 
 def raw_sqlite_receipts_per_s(uploads: Sequence[Upload]) -> float:
@@ -77,3 +84,32 @@ def percentile(values: Sequence[float], q: float) -> float:
     if len(ordered) == 1:
         return ordered[0]
     return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
+
+
+def start_postgres(benchmark: str) -> Cluster | None:
+    """A started throwaway cluster with fsync on (``tests/pg.py``), or ``None``.
+
+    Without PostgreSQL server binaries it says so on stderr and prints the
+    benchmark's one JSON line as ``{"benchmark": ..., "skipped": why}``. The caller
+    must ``destroy()`` the cluster it gets.
+    """
+    from tests.pg import Cluster, PostgresUnavailable
+
+    try:
+        cluster = Cluster(fsync=True)
+        cluster.start()
+    except PostgresUnavailable as exc:
+        print(f"{benchmark}: SKIPPED: {exc}", file=sys.stderr)
+        print(json.dumps({"benchmark": benchmark, "skipped": str(exc)}))
+        return None
+    return cluster
+
+
+def fresh_database(cluster: Cluster, name: str) -> str:
+    """Create database ``name`` on the cluster, migrated; returns its URL."""
+    cluster.execute(f"CREATE DATABASE {name}")
+    url = cluster.url_for(name)
+    engine = open_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url

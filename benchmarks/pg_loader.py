@@ -93,30 +93,19 @@ def loader_receipts_per_s(url: str, uploads: Sequence[Any]) -> float:
 
 
 def main() -> None:
+    from benchmarks.common import fresh_database, start_postgres
     from cashserver.emulator.generate import ShiftPlan, generate_upload
     from cashserver.log import configure_logging
-    from cashserver.store.engine import open_engine, upgrade
     from cashserver.tuning import manual_gc
-    from tests.pg import Cluster, PostgresUnavailable
 
     configure_logging(level="warning")
-    try:
-        cluster = Cluster(fsync=True)
-        cluster.start()
-    except PostgresUnavailable as exc:
-        print(f"pg_loader: SKIPPED: {exc}", file=sys.stderr)
-        print(json.dumps({"benchmark": "pg_loader", "skipped": str(exc)}))
+    cluster = start_postgres("pg_loader")
+    if cluster is None:
         return
     names = iter(range(1000))
 
     def fresh() -> str:
-        name = f"bench{next(names)}"
-        cluster.execute(f"CREATE DATABASE {name}")
-        url = cluster.url_for(name)
-        engine = open_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        return url
+        return fresh_database(cluster, f"bench{next(names)}")
 
     try:
         uploads = [
