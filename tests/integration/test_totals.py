@@ -472,7 +472,7 @@ def test_the_migration_backfills_totals_of_stored_receipts(engine: Engine) -> No
     before = kept(engine)
     assert any(v[0] for v in before[0].values())
     cfg = alembic_config(engine)
-    script = ScriptDirectory.from_config(cfg).get_revision("0004_totals")
+    script = ScriptDirectory.from_config(cfg).get_revision("0005_totals")
     assert script is not None and isinstance(script.down_revision, str)
     command.downgrade(cfg, script.down_revision)
     upgrade(engine)

@@ -1,7 +1,7 @@
 """settings: key/value pairs for operators and the jobs (SPEC 13)
 
-Revision ID: 0003_settings
-Revises: 0002_pull_directory
+Revision ID: 0004_settings
+Revises: 0003_pull_directory
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_settings"
-down_revision: str | None = "0002_pull_directory"
+revision: str = "0004_settings"
+down_revision: str | None = "0003_pull_directory"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """registers.revision: a change counter, so a running daemon notices directory edits
 
-Revision ID: 0009_registers_revision
-Revises: 0004_totals
+Revision ID: 0006_registers_revision
+Revises: 0005_totals
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_registers_revision"
-down_revision: str | None = "0004_totals"
+revision: str = "0006_registers_revision"
+down_revision: str | None = "0005_totals"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

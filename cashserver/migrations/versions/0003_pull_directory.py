@@ -1,7 +1,7 @@
 """the pull directory and each register's loading state (SPEC 10)
 
-Revision ID: 0002_pull_directory
-Revises: 0005_leases
+Revision ID: 0003_pull_directory
+Revises: 0002_leases
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_pull_directory"
-down_revision: str | None = "0005_leases"
+revision: str = "0003_pull_directory"
+down_revision: str | None = "0002_leases"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """leases: once-only work across several daemons
 
-Revision ID: 0005_leases
+Revision ID: 0002_leases
 Revises: 0001
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_leases"
+revision: str = "0002_leases"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

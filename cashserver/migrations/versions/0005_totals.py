@@ -1,7 +1,7 @@
 """per-shift and per-shift-quarter-hour totals, backfilled from the stored receipts
 
-Revision ID: 0004_totals
-Revises: 0003_settings
+Revision ID: 0005_totals
+Revises: 0004_settings
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_totals"
-down_revision: str | None = "0003_settings"
+revision: str = "0005_totals"
+down_revision: str | None = "0004_settings"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
