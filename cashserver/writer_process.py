@@ -233,11 +233,13 @@ class WriterProcess:
         try:
             ours.send(self.config)
             self._await_ready(process, ours)
-        except BaseException:
+        except BaseException as exc:
             ours.close()
             if process.poll() is None:
                 process.kill()
             process.wait(5)
+            if isinstance(exc, OSError | EOFError):  # it died before it read its config
+                raise StartupError(f"writer process lost at start: {exc}") from exc
             raise
         self.process = process
         self.link.attach(ours)
