@@ -165,24 +165,7 @@ def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shif
     from cashserver.exchange.exporter import ExportStatus
 
     if args.json:
-        print_json(
-            {
-                "written": summary.written,
-                "unchanged": summary.unchanged,
-                "failed": summary.failed,
-                "skipped": summary.skipped,
-                "shifts": [
-                    {
-                        "workshift_id": o.workshift_id,
-                        "result": str(o.status),
-                        "revision": o.revision,
-                        "written": list(o.written),
-                        "error": o.error or None,
-                    }
-                    for o in summary.outcomes
-                ],
-            }
-        )
+        print_json(summary.document())
     else:
         for o in summary.outcomes:
             if o.status is ExportStatus.FAILED:

@@ -124,6 +124,25 @@ class Summary:
     def skipped(self) -> int:
         return self.count(ExportStatus.SKIPPED)
 
+    def document(self) -> dict[str, object]:
+        """The summary as ``cashserver export --json`` and ``/api/export`` print it."""
+        return {
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "shifts": [
+                {
+                    "workshift_id": o.workshift_id,
+                    "result": str(o.status),
+                    "revision": o.revision,
+                    "written": list(o.written),
+                    "error": o.error or None,
+                }
+                for o in self.outcomes
+            ],
+        }
+
 
 def exchange_path(outbox: Path, fmt: str, shift: Shift, workshift_id: int) -> Path:
     """Where a shift's file of format ``fmt`` goes (store and register codes are path-safe)."""

@@ -76,11 +76,11 @@ def routes(ctx: HttpContext) -> list[BaseRoute]:
         if not isinstance(ids, list) or not ids or not all(type(i) is int for i in ids):
             return JSONResponse({"error": 'expected {"workshift_ids": [N, ...]}'}, 400)
         summary = await run_in_threadpool(reexport, ctx, ids)
-        return Response(orjson.dumps(data.export_document(summary)), media_type="application/json")
+        return Response(orjson.dumps(summary.document()), media_type="application/json")
 
     async def export(_request: Request) -> Response:
         summary = await run_in_threadpool(export_backlog, ctx)
-        return Response(orjson.dumps(data.export_document(summary)), media_type="application/json")
+        return Response(orjson.dumps(summary.document()), media_type="application/json")
 
     return [
         Route("/api/registers", _guarded(registers), methods=["GET"]),

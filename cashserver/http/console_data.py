@@ -140,26 +140,3 @@ def log_rows(
     for row in rows:
         row["time"] = iso_utc(row["time"])
     return rows, total
-
-
-# -- export -----------------------------------------------------------------------------
-
-
-def export_document(summary: Any) -> dict[str, Any]:
-    """An export summary as ``cashserver export --json`` / ``reexport --json`` print it."""
-    return {
-        "written": summary.written,
-        "unchanged": summary.unchanged,
-        "failed": summary.failed,
-        "skipped": summary.skipped,
-        "shifts": [
-            {
-                "workshift_id": o.workshift_id,
-                "result": str(o.status),
-                "revision": o.revision,
-                "written": list(o.written),
-                "error": o.error or None,
-            }
-            for o in summary.outcomes
-        ],
-    }
