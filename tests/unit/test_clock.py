@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cashserver.clock import iso_utc
@@ -16,6 +16,7 @@ def reference(ms: int) -> str:
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
+@settings(max_examples=2000)
 @given(st.integers(min_value=-2_000_000_000_000, max_value=253_402_300_799_999))
 def test_iso_utc_is_strftime_to_the_byte(ms: int) -> None:
     assert iso_utc(ms) == reference(ms)
