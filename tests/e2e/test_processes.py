@@ -108,10 +108,9 @@ def test_serve_with_one_process_loads_over_both_protocols(tmp_path: Path) -> Non
     daemon.start()
     try:
         assert daemon.children() == []
+        pushers: list[Pusher] = [GrpcPusher(daemon.grpc_target), ThriftPusher(daemon.thrift_target)]
         results = []
-        for n, pusher in enumerate(
-            [GrpcPusher(daemon.grpc_target), ThriftPusher(daemon.thrift_target)], 1
-        ):
+        for n, pusher in enumerate(pushers, 1):
             try:
                 results.append(pusher.upload(generate_upload(ShiftPlan("S1", "R1", n, 50, seed=3))))
             finally:
