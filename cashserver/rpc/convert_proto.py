@@ -93,8 +93,11 @@ def _shift_from_proto(msg: pb.Shift) -> Shift:
 def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: list[Receipt]) -> None:
     """Append the batch's receipts to ``out``; ``first_index`` is the first one's index.
 
-    Receipts are msgspec structs, built in C; lines and payments are named tuples.
+    Receipts are msgspec structs, built in C; lines and payments are named tuples,
+    built with ``tuple.__new__`` (a named tuple's own ``__new__`` is a Python function,
+    three times slower, and this runs for every line of every upload).
     """
+    new = tuple.__new__
     kinds = RECEIPT_KINDS
     methods = PAYMENT_METHODS
     line_cls = Line
@@ -110,17 +113,20 @@ def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: lis
         ts = r.closed_at
         lines = tuple(
             [
-                line_cls(
-                    ln.position,
-                    ln.item_code,
-                    ln.barcode,
-                    ln.name,
-                    ln.department,
-                    ln.quantity,
-                    ln.price,
-                    ln.amount,
-                    ln.discount,
-                    ln.vat_rate,
+                new(
+                    line_cls,
+                    (
+                        ln.position,
+                        ln.item_code,
+                        ln.barcode,
+                        ln.name,
+                        ln.department,
+                        ln.quantity,
+                        ln.price,
+                        ln.amount,
+                        ln.discount,
+                        ln.vat_rate,
+                    ),
                 )
                 for ln in r.lines
             ]
@@ -130,7 +136,7 @@ def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: lis
             method = methods.get(p.method)
             if method is None:
                 method = payment_method(p.method, f"receipts[{i}].payments[{j}].method")  # raises
-            payments.append(payment_cls(method, p.amount))
+            payments.append(new(payment_cls, (method, p.amount)))
         append(
             receipt_cls(
                 r.uid,

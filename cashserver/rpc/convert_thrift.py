@@ -108,6 +108,7 @@ def _shift_from_thrift(shift: Any) -> Shift:
 
 def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
     """The domain receipts; builds them like ``convert_proto._receipts_from_proto``."""
+    new = tuple.__new__
     kinds = RECEIPT_KINDS
     methods = PAYMENT_METHODS
     line_cls = Line
@@ -138,17 +139,20 @@ def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
             if None in line_values:
                 _missing(f"receipts[{i}].lines[{j}]", _LINE_REQUIRED, line_values)
             add_line(
-                line_cls(
-                    position,
-                    item,
-                    barcode,
-                    name,
-                    department,
-                    quantity,
-                    price,
-                    amount,
-                    ln.discount or 0,
-                    ln.vat_rate or 0,
+                new(
+                    line_cls,
+                    (
+                        position,
+                        item,
+                        barcode,
+                        name,
+                        department,
+                        quantity,
+                        price,
+                        amount,
+                        ln.discount or 0,
+                        ln.vat_rate or 0,
+                    ),
                 )
             )
         payments: list[Payment] = []
@@ -161,7 +165,7 @@ def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
                 method = payment_method(p.method, f"{path}.method")  # raises
             if p.amount is None:
                 raise ValidationError(f"receipts[{i}].payments[{j}].amount", "missing")
-            payments.append(payment_cls(method, p.amount))
+            payments.append(new(payment_cls, (method, p.amount)))
         append(
             receipt_cls(
                 uid,
