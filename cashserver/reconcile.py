@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter
 
 from cashserver.clock import iso_utc
 from cashserver.domain import PaymentMethod, Receipt, ReceiptKind, Shift, ShiftCounters
@@ -128,7 +129,7 @@ class ShiftReport:
 
 def make_report(workshift_id: int, shift: Shift, receipts: Iterable[Receipt]) -> ShiftReport:
     """Build a report with receipts in (number, uid) order, so its rendering is stable."""
-    ordered = tuple(sorted(receipts, key=lambda r: (r.number, r.uid)))
+    ordered = tuple(sorted(receipts, key=attrgetter("number", "uid")))
     totals = compute_totals(ordered)
     present = numbers_in_range(shift.counters, (r.number for r in ordered))
     status = shift_status(shift.counters, totals, present)

@@ -19,7 +19,7 @@ import orjson
 
 from cashserver.clock import iso_utc
 from cashserver.config import Config
-from cashserver.domain import Line, Payment, Receipt, ShiftCounters
+from cashserver.domain import Line, PaymentMethod, Receipt, ReceiptKind, ShiftCounters
 from cashserver.reconcile import ShiftReport, reconciliation_row
 
 SCHEMA_RESOURCE = "shift.schema.json"
@@ -49,34 +49,66 @@ def _counters(counters: ShiftCounters | None) -> dict[str, int] | None:
     }
 
 
-def _line(line: Line) -> dict[str, object]:
-    return {
-        "position": line.position,
-        "item_code": line.item_code,
-        "barcode": line.barcode,
-        "name": line.name,
-        "department": line.department,
-        "quantity": line.quantity,
-        "price": line.price,
-        "amount": line.amount,
-        "discount": line.discount,
-        "vat_rate": line.vat_rate,
-    }
+LINE_KEYS = (
+    "position",
+    "item_code",
+    "barcode",
+    "name",
+    "department",
+    "quantity",
+    "price",
+    "amount",
+    "discount",
+    "vat_rate",
+)
+"""A line's keys in the document. They are :class:`Line`'s fields in its order, and
+:func:`_receipt` unpacks lines by position into a dict display (the fastest way
+to build tens of thousands of small dicts, twice as fast as attribute access)."""
+if Line._fields != LINE_KEYS:
+    raise RuntimeError(f"Line's fields {Line._fields} are not the document's {LINE_KEYS}")
 
-
-def _payment(payment: Payment) -> dict[str, object]:
-    return {"method": payment.method.name, "amount": payment.amount}
+_KIND_NAMES = {kind: kind.name for kind in ReceiptKind}
+_METHOD_NAMES = {method: method.name for method in PaymentMethod}
+"""Enum names by member: a dict lookup, where ``.name`` is a descriptor call each."""
 
 
 def _receipt(receipt: Receipt) -> dict[str, object]:
     return {
         "uid": receipt.uid,
         "number": receipt.number,
-        "kind": receipt.kind.name,
+        "kind": _KIND_NAMES[receipt.kind],
         "closed_at": iso_utc(receipt.closed_at),
         "cashier": receipt.cashier,
-        "lines": [_line(line) for line in receipt.lines],
-        "payments": [_payment(payment) for payment in receipt.payments],
+        "lines": [
+            {
+                "position": position,
+                "item_code": item_code,
+                "barcode": barcode,
+                "name": name,
+                "department": department,
+                "quantity": quantity,
+                "price": price,
+                "amount": amount,
+                "discount": discount,
+                "vat_rate": vat_rate,
+            }
+            for (
+                position,
+                item_code,
+                barcode,
+                name,
+                department,
+                quantity,
+                price,
+                amount,
+                discount,
+                vat_rate,
+            ) in receipt.lines
+        ],
+        "payments": [
+            {"method": _METHOD_NAMES[method], "amount": amount}
+            for method, amount in receipt.payments
+        ],
     }
 
 

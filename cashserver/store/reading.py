@@ -8,7 +8,6 @@ shift in memory, so the CLI, the exchange files and the tests agree by design.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -19,10 +18,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from cashserver.config import Config
 from cashserver.domain import (
-    Line,
-    Payment,
     PaymentMethod,
-    Receipt,
     ReceiptKind,
     Shift,
     ShiftCounters,
@@ -34,12 +30,12 @@ from cashserver.reconcile import (
     shift_status,
     totals_from_sums,
 )
+from cashserver.store.receipt_reads import read_receipts as read_receipts
+from cashserver.store.receipt_reads import read_shift_receipts
 from cashserver.store.schema import (
     COUNTER_COLUMNS,
     events,
     exports,
-    lines,
-    payments,
     receipts,
     registers,
     shift_totals,
@@ -193,7 +189,7 @@ class Reader:
             row = conn.execute(_shift_select().where(shifts.c.workshift_id == workshift_id)).first()
             if row is None:
                 return None
-            stored = read_receipts(conn, receipts.c.workshift_id == workshift_id)
+            stored = read_shift_receipts(conn, workshift_id)
         return make_report(workshift_id, _shift_from_row(row), stored), row.revision
 
     def export_backlog(self) -> list[int]:
@@ -246,48 +242,3 @@ class Reader:
                 {"time": r.time, "event": r.event, **orjson.loads(r.fields)}
                 for r in conn.execute(query)
             ]
-
-
-def read_receipts(conn: Connection, condition: Any) -> list[Receipt]:
-    """Stored receipts matching ``condition`` (an expression on ``receipts``), whole."""
-    line_map: defaultdict[int, list[Line]] = defaultdict(list)
-    for r in conn.execute(
-        select(lines)
-        .join(receipts, receipts.c.receipt_id == lines.c.receipt_id)
-        .where(condition)
-        .order_by(lines.c.receipt_id, lines.c.line_no)
-    ):
-        line_map[r.receipt_id].append(
-            Line(
-                r.position,
-                r.item_code,
-                r.barcode,
-                r.name,
-                r.department,
-                r.quantity,
-                r.price,
-                r.amount,
-                r.discount,
-                r.vat_rate,
-            )
-        )
-    pay_map: defaultdict[int, list[Payment]] = defaultdict(list)
-    for r in conn.execute(
-        select(payments)
-        .join(receipts, receipts.c.receipt_id == payments.c.receipt_id)
-        .where(condition)
-        .order_by(payments.c.receipt_id, payments.c.payment_no)
-    ):
-        pay_map[r.receipt_id].append(Payment(PaymentMethod(r.method), r.amount))
-    return [
-        Receipt(
-            uid=r.uid,
-            number=r.number,
-            kind=ReceiptKind(r.kind),
-            closed_at=r.closed_at,
-            cashier=r.cashier,
-            lines=tuple(line_map.get(r.receipt_id, ())),
-            payments=tuple(pay_map.get(r.receipt_id, ())),
-        )
-        for r in conn.execute(select(receipts).where(condition))
-    ]

@@ -30,7 +30,8 @@ PAYMENT_COLUMNS = ("receipt_id", "payment_no", *Payment._fields)
 """A payment row is ``(receipt_id, payment_no, *payment)``, like a line's."""
 
 
-def _dialect(name: str) -> Dialect:
+def driver_dialect(name: str) -> Dialect:
+    """The dialect that compiles statements to the driver's positional parameters."""
     if name == "sqlite":
         return sqlite.dialect()  # qmark: positional already
     dialect = psycopg.dialect(paramstyle="format")  # type: ignore[no-untyped-call]
@@ -40,7 +41,7 @@ def _dialect(name: str) -> Dialect:
     return dialect
 
 
-def _compiled(statement: Any, dialect: Dialect, order: Sequence[str]) -> str:
+def compiled_sql(statement: Any, dialect: Dialect, order: Sequence[str]) -> str:
     """The statement's SQL; raises RuntimeError if its parameters are not in ``order``."""
     compiled = statement.compile(dialect=dialect)
     if list(compiled.positiontup or ()) != list(order):
@@ -53,14 +54,14 @@ def _insert(dialect: Dialect, table: Any, columns: Sequence[str], on_conflict: s
     statement = insert(table).values({name: bindparam(name) for name in columns})
     if on_conflict:
         statement = statement.on_conflict_do_nothing(index_elements=[on_conflict])
-    return _compiled(statement, dialect, columns)
+    return compiled_sql(statement, dialect, columns)
 
 
 class HotStatements:
     """The loader's statements for one dialect (``sqlite`` or ``postgresql``)."""
 
     def __init__(self, dialect_name: str) -> None:
-        dialect = self.dialect = _dialect(dialect_name)
+        dialect = self.dialect = driver_dialect(dialect_name)
         self.receipts = _insert(dialect, receipts, RECEIPT_COLUMNS, on_conflict="uid")
         self.lines = _insert(dialect, lines, LINE_COLUMNS)
         self.payments = _insert(dialect, payments, PAYMENT_COLUMNS)
@@ -68,13 +69,13 @@ class HotStatements:
         if dialect.name == "sqlite":
             # The write lock is held for the whole transaction: max + 1 is ours alone.
             first_free = func.coalesce(func.max(receipt_id), literal_column("0"))
-            self.next_ids = _compiled(select(first_free + literal_column("1")), dialect, [])
+            self.next_ids = compiled_sql(select(first_free + literal_column("1")), dialect, [])
         else:
             sequence = func.pg_get_serial_sequence(
                 literal_column(f"'{receipts.name}'"), literal_column(f"'{receipt_id.name}'")
             )
             series = func.generate_series(literal_column("1"), bindparam("count"))
-            self.next_ids = _compiled(
+            self.next_ids = compiled_sql(
                 select(func.nextval(sequence)).select_from(series), dialect, ["count"]
             )
 
@@ -89,7 +90,7 @@ def _known(dialect_name: str, count: int) -> str:
     query = select(receipts.c.uid, receipts.c.workshift_id, receipts.c.receipt_id).where(
         receipts.c.uid.in_([bindparam(name) for name in names])
     )
-    return _compiled(query, _dialect(dialect_name), names)
+    return compiled_sql(query, driver_dialect(dialect_name), names)
 
 
 for _table, _columns in ((lines, LINE_COLUMNS), (payments, PAYMENT_COLUMNS)):
