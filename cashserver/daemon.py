@@ -25,7 +25,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import make_url
 
@@ -34,7 +34,14 @@ from cashserver.config import Config
 from cashserver.front import WriterLink
 from cashserver.http.server import open_listen_refusal
 from cashserver.ingest import Ingest
-from cashserver.lifecycle import Deadline, Stage, Stages, StopFlags, captured_signals
+from cashserver.lifecycle import (
+    Deadline,
+    Stage,
+    Stages,
+    StartupError,
+    StopFlags,
+    captured_signals,
+)
 from cashserver.log import Journal, get_logger, set_journal
 from cashserver.metrics import forward_uploads
 from cashserver.pull.handoff import ServeLock
@@ -45,8 +52,10 @@ from cashserver.store.registers import Registers
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
 from cashserver.watchdog import Watchdog, stall_limit_s
-from cashserver.writer import StartupError, Writer
 from cashserver.writer_process import WriterProcess
+
+if TYPE_CHECKING:
+    from cashserver.writer import Writer
 
 __all__ = ["GRACE_S", "Daemon", "Listener", "ListenerFactory", "StartupError"]
 
@@ -139,6 +148,9 @@ class Daemon:
     def _writer_stages(self) -> list[Stage]:
         """The writer side: its stages here, or one stage that runs them in a child."""
         if self.config.server.processes == 1:
+            # Only here: with a writer process, the front never loads the writer side.
+            from cashserver.writer import Writer
+
             self.writer = Writer(self.config, self.journal, admission=True)
             self.writer.front_problems = self.front_problems
             return self.writer.stages()

@@ -30,6 +30,10 @@ OVERRUN_S = 0.5
 """How long a stage may still take once the deadline has passed."""
 
 
+class StartupError(RuntimeError):
+    """The daemon cannot start; the message is one line for the operator."""
+
+
 class StopFlags:
     """What the signal handler sets, and nothing else happens in the handler.
 

@@ -22,7 +22,7 @@ from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
 from cashserver.jobs.dicts import daemon_token
 from cashserver.jobs.schedule import Housekeeping
-from cashserver.lifecycle import Deadline, Stage
+from cashserver.lifecycle import Deadline, Stage, StartupError
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger
 from cashserver.spool import Spool
@@ -37,13 +37,11 @@ if TYPE_CHECKING:
     from cashserver.pull.runner import Puller
     from cashserver.pull.states import StateBuffer
 
+__all__ = ["StartupError", "Writer"]
+
 log = get_logger(__name__)
 
 JOURNAL_FLUSH_S = 1.0
-
-
-class StartupError(RuntimeError):
-    """The daemon cannot start; the message is one line for the operator."""
 
 
 class Writer:

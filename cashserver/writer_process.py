@@ -44,11 +44,10 @@ from typing import Any
 from cashserver.config import Config
 from cashserver.domain import UploadResult
 from cashserver.front import WriterLink
-from cashserver.lifecycle import Deadline, Stages
+from cashserver.lifecycle import Deadline, Stages, StartupError
 from cashserver.log import Journal, configure_logging, get_logger, set_journal, set_node_name
 from cashserver.metrics import count_upload
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
-from cashserver.writer import StartupError, Writer
 
 log = get_logger(__name__)
 
@@ -112,6 +111,10 @@ class WriterRun:
     """The writer process's life: start the stages, serve the channel, stop."""
 
     def __init__(self, config: Config, conn: Connection) -> None:
+        # Imported here: the front imports this module for WriterProcess and must not
+        # load the writer side's modules (the scheduler, the exporter, the jobs).
+        from cashserver.writer import Writer
+
         self.config = config
         self.conn = conn
         self.journal = Journal()

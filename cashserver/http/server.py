@@ -13,12 +13,14 @@ import ipaddress
 import socket
 import threading
 import time
-
-import uvicorn
-from starlette.types import ASGIApp
+from typing import TYPE_CHECKING
 
 from cashserver.config import Config
 from cashserver.log import get_logger
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.types import ASGIApp
 
 log = get_logger(__name__)
 
@@ -93,6 +95,10 @@ class HttpListener:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # Here, not at the top: the front process reads open_listen_refusal() from this
+        # module and must not load uvicorn (and click) for it.
+        import uvicorn
+
         sock = bind(self.listen)
         self.port = sock.getsockname()[1]
         server = uvicorn.Server(

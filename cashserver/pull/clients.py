@@ -11,6 +11,11 @@ whole shifts before it).
 protocol 4; on protocol 3 a timer that shuts the socket down at the deadline,
 because a socket timeout bounds only each read and a register trickling bytes
 could otherwise hold the pull for ever.
+
+grpc, thriftpy2 and the wire conversions are imported by the client that uses
+them, when a pull runs: the writer process keeps a puller (for the schedule and
+the console's "pull now") but would otherwise carry both protocols' libraries,
+grpc alone about 15 MB resident, for pulls that may never come.
 """
 
 from __future__ import annotations
@@ -23,18 +28,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import grpc
-from thriftpy2.protocol import TBinaryProtocolFactory
-from thriftpy2.thrift import TApplicationException, TClient
-from thriftpy2.transport import TFramedTransportFactory, TSocket, TTransportException
+from typing import TYPE_CHECKING, Any
 
 from cashserver.domain import SalesQuery, Upload
-from cashserver.rpc.convert_proto import sales_query_to_proto, upload_from_chunks
-from cashserver.rpc.convert_thrift import THRIFT, sales_query_to_thrift, upload_from_thrift
-from cashserver.rpc.services import REGISTER_SALES, Stub
 from cashserver.validate import ValidationError
+
+if TYPE_CHECKING:
+    import grpc
 
 MAX_MESSAGE_BYTES = 64 << 20
 
@@ -108,6 +108,8 @@ def fetch(
 
 
 def _channel(address: str, tls: TlsFiles) -> Any:
+    import grpc
+
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.enable_retries", 0),
@@ -126,6 +128,8 @@ def _channel(address: str, tls: TlsFiles) -> Any:
 
 
 def _describe_rpc(exc: grpc.RpcError, timeout_s: float) -> str:
+    import grpc
+
     code = exc.code() if callable(getattr(exc, "code", None)) else None
     details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -137,6 +141,8 @@ def _describe_rpc(exc: grpc.RpcError, timeout_s: float) -> str:
 
 
 def _shift_of(chunks: list[Any], index: int) -> Part:
+    from cashserver.rpc.convert_proto import upload_from_chunks
+
     try:
         return upload_from_chunks(chunks)
     except ValidationError as exc:
@@ -147,6 +153,11 @@ def fetch_grpc(
     address: str, query: SalesQuery, timeout_s: float, tls: TlsFiles, cancel: Cancellation
 ) -> Iterator[Part]:
     """``RegisterSales.GetSales``: a ``Shift`` chunk starts a shift, batches follow it."""
+    import grpc
+
+    from cashserver.rpc.convert_proto import sales_query_to_proto
+    from cashserver.rpc.services import REGISTER_SALES, Stub
+
     channel = _channel(address, tls)
     call = Stub(channel, REGISTER_SALES).GetSales(
         sales_query_to_proto(query), timeout=timeout_s, wait_for_ready=False
@@ -215,6 +226,12 @@ def fetch_thrift(
     address: str, query: SalesQuery, timeout_s: float, tls: TlsFiles, cancel: Cancellation
 ) -> Iterator[Part]:
     """``RegisterSales.getSales``: the whole answer is one ``list<ShiftUpload>``."""
+    from thriftpy2.protocol import TBinaryProtocolFactory
+    from thriftpy2.thrift import TApplicationException, TClient
+    from thriftpy2.transport import TFramedTransportFactory, TSocket, TTransportException
+
+    from cashserver.rpc.convert_thrift import THRIFT, sales_query_to_thrift, upload_from_thrift
+
     deadline = time.monotonic() + timeout_s
     sock = _connect(address, timeout_s, tls)
     expired = threading.Event()

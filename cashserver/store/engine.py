@@ -30,12 +30,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -143,6 +144,10 @@ def loader_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 def alembic_config(engine: Engine | None = None) -> AlembicConfig:
+    # alembic (with mako and pygments, ~11 MB resident) is imported only here: the
+    # front process and most commands open the database but never migrate it.
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if engine is not None:
@@ -152,4 +157,6 @@ def alembic_config(engine: Engine | None = None) -> AlembicConfig:
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration up to head (idempotent)."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "head")

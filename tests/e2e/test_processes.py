@@ -102,6 +102,26 @@ def test_serve_runs_the_writer_in_one_child_process(serve: ServeProcess) -> None
     assert gone(child)
 
 
+def test_serve_with_one_process_loads_over_both_protocols(tmp_path: Path) -> None:
+    # The writer side's modules are imported only on this road in the front's process.
+    daemon = ServeProcess(tmp_path, server={"processes": 1})
+    daemon.start()
+    try:
+        assert daemon.children() == []
+        pushers: list[Pusher] = [GrpcPusher(daemon.grpc_target), ThriftPusher(daemon.thrift_target)]
+        results = []
+        for n, pusher in enumerate(pushers, 1):
+            try:
+                results.append(pusher.upload(generate_upload(ShiftPlan("S1", "R1", n, 50, seed=3))))
+            finally:
+                pusher.close()
+        assert [r.status for r in results] == [UploadStatus.LOADED] * 2
+        assert daemon.http("/readyz")[0] == 200
+        assert daemon.terminate() == 0
+    finally:
+        daemon.kill()
+
+
 def test_the_writer_killed_during_a_load_restarts_and_nothing_is_lost_or_doubled(
     tmp_path: Path,
 ) -> None:
