@@ -17,9 +17,9 @@ import json
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
+from msgspec.structs import replace
 from sqlalchemy import select
 
 from benchmarks.common import percentile

@@ -148,38 +148,40 @@ def _receipt(data: dict[str, Any], path: str) -> Receipt:
                 for line in data.get("lines", ())
             ]
         ),
-        tuple([_payment(p, f"{path}.payments") for p in data.get("payments", ())]),
+        tuple(
+            [_payment(p, f"{path}.payments[{j}]") for j, p in enumerate(data.get("payments", ()))]
+        ),
     )
 
 
 def decode_sales_file(data: bytes) -> tuple[Upload, dict[str, Any]]:
     """Parse and validate a sales file; returns the upload and the file's envelope.
 
-    A file this program wrote is decoded straight into domain objects, types
-    checked on the way (msgspec, in C); a file in any other accepted form (ISO
-    times, enum names, objects for lines, no envelope) takes the lenient path.
+    A file in the form this program writes is decoded straight into domain
+    objects, and msgspec checks every rule of SPEC 3 on the way, in C (the domain
+    types carry them as constraints): that is the writer's path for every upload.
+    A file that fails that decode for any reason (another accepted form: ISO
+    times, enum names, objects for lines, no envelope, upper-case uids; or a fault)
+    takes the lenient path, whose :func:`validate_upload` names the faulty field.
     Raises :class:`BrokenSalesFile` naming what is wrong.
     """
     try:
+        typed = _DECODER.decode(data)
+    except msgspec.DecodeError:
         try:
-            typed = _DECODER.decode(data)
-        except msgspec.DecodeError:
             upload, envelope = _decode_lenient(data)
-        else:
-            if (typed.format, typed.version) != (FORMAT, VERSION):
-                raise BrokenSalesFile(
-                    f"unsupported format {typed.format!r} version {typed.version!r}"
-                )
-            upload = typed.upload
-            envelope = {
-                "format": typed.format,
-                "version": typed.version,
-                "received_at": typed.received_at,
-                "source": typed.source,
-            }
-        return validate_upload(upload), envelope
-    except ValidationError as exc:
-        raise BrokenSalesFile(str(exc)) from None
+            return validate_upload(upload), envelope
+        except ValidationError as exc:
+            raise BrokenSalesFile(str(exc)) from None
+    if (typed.format, typed.version) != (FORMAT, VERSION):
+        raise BrokenSalesFile(f"unsupported format {typed.format!r} version {typed.version!r}")
+    envelope = {
+        "format": typed.format,
+        "version": typed.version,
+        "received_at": typed.received_at,
+        "source": typed.source,
+    }
+    return typed.upload, envelope
 
 
 def _decode_lenient(data: bytes) -> tuple[Upload, dict[str, Any]]:

@@ -12,13 +12,18 @@ wire enums, so an unknown value is reported with the same path style.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
+from msgspec import structs
+
 from cashserver.domain import (
+    CODE_PATTERN,
     COUNTER_FIELDS,
+    INT64_MAX,
+    MAX_TIME_MS,
     PAYMENT_METHODS,
     RECEIPT_KINDS,
+    UID_PATTERN,
     Line,
     PaymentMethod,
     Receipt,
@@ -29,12 +34,9 @@ from cashserver.domain import (
     Upload,
 )
 
-CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-UID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_UID_MATCH = UID_RE.fullmatch
-INT64_MAX = 2**63 - 1
-MAX_TIME_MS = 253_402_300_799_999
-"""9999-12-31T23:59:59.999Z: the last instant calendars and accounting can write."""
+CODE_RE = re.compile(CODE_PATTERN)
+UID_RE = re.compile(UID_PATTERN)
+_UID_MATCH = UID_RE.match
 
 _LINE_MONEY = ("quantity", "price", "amount", "discount", "vat_rate")
 
@@ -114,8 +116,8 @@ def validate_shift(shift: Shift) -> None:
 
 def _line_fault(line: Line, path: str) -> ValidationError:
     """The first fault of a line that failed the fast check."""
-    if type(line.position) is not int or line.position < 0:
-        return ValidationError(f"{path}.position", "must be a non-negative integer")
+    if type(line.position) is not int or not 0 <= line.position <= INT64_MAX:
+        return ValidationError(f"{path}.position", "must be a non-negative int64")
     for name in ("item_code", "barcode", "name", "department"):
         if type(getattr(line, name)) is not str:
             return ValidationError(f"{path}.{name}", "not a string")
@@ -143,7 +145,7 @@ def _line_ok(line: Line) -> bool:
         and type(barcode) is str
         and type(name) is str
         and type(dept) is str
-        and pos >= 0
+        and 0 <= pos <= top
         and 0 <= qty <= top
         and 0 <= price <= top
         and 0 <= amount <= top
@@ -182,7 +184,7 @@ def _validate_receipt(receipt: Receipt, index: int) -> Receipt:
             payment_method(method, f"receipts[{index}].payments[{j}].method")
         if type(amount) is not int or not 0 <= amount <= INT64_MAX:
             _check_int(amount, f"receipts[{index}].payments[{j}].amount")
-    return receipt if lowered == uid else dataclasses.replace(receipt, uid=lowered)
+    return receipt if lowered == uid else structs.replace(receipt, uid=lowered)
 
 
 def validate_upload(upload: Upload) -> Upload:

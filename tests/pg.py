@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -36,10 +37,40 @@ def find_binaries() -> tuple[str, str]:
     )
 
 
+_HANDED_OUT: set[int] = set()
+LOWEST_PORT = 10_000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 that nothing listens on, for a daemon the test starts.
+
+    Not the kernel's pick (bind to port 0): that comes from the ephemeral range,
+    which every outgoing connection draws from too, so between the pick and the
+    daemon's bind a client socket of this or another test run could take it (seen
+    as "Address already in use" under load). A random port below that range is
+    never given to an outgoing connection; it is checked free by binding it, and
+    never handed out twice by this process.
+    """
+    top = _ephemeral_low()
+    for _ in range(1000):
+        port = random.randrange(LOWEST_PORT, top)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port found in {LOWEST_PORT}-{top}")
 
 
 class Cluster:

@@ -7,7 +7,9 @@ query, so a time-range pull and a shift-range pull see the same receipts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from msgspec.structs import replace
 
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange, Upload
 from cashserver.emulator.generate import DAY_MS, ShiftPlan, generate_upload, opened_at_for

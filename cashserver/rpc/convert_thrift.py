@@ -41,7 +41,6 @@ from cashserver.domain import (
     Upload,
     UploadResult,
 )
-from cashserver.rpc.messages import RECEIPT_FIELDS, slot_setters
 from cashserver.validate import (
     ValidationError,
     check_shift_range,
@@ -70,8 +69,6 @@ IDL_PATH = Path(__file__).with_name("_generated") / "cashserver.thrift"
 THRIFT: ModuleType = thriftpy2.load(str(IDL_PATH), module_name="cashserver_thrift")
 """The loaded IDL: ``THRIFT.ShiftUpload``, ``THRIFT.SalesLoader`` and so on."""
 
-
-_RECEIPT_SETTERS = slot_setters(Receipt, RECEIPT_FIELDS)
 
 _LINE_REQUIRED = Line._fields[:8]  # discount and vat_rate default to 0
 _RECEIPT_REQUIRED = ("uid", "number", "kind", "closed_at")
@@ -111,13 +108,12 @@ def _shift_from_thrift(shift: Any) -> Shift:
 
 def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
     """The domain receipts; builds them like ``convert_proto._receipts_from_proto``."""
-    new = object.__new__
+    new = tuple.__new__
     kinds = RECEIPT_KINDS
     methods = PAYMENT_METHODS
     line_cls = Line
     payment_cls = Payment
     receipt_cls = Receipt
-    r_uid, r_number, r_kind, r_closed, r_cashier, r_lines, r_payments = _RECEIPT_SETTERS
     out: list[Receipt] = []
     append = out.append
     for i, r in enumerate(receipts):
@@ -143,17 +139,20 @@ def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
             if None in line_values:
                 _missing(f"receipts[{i}].lines[{j}]", _LINE_REQUIRED, line_values)
             add_line(
-                line_cls(
-                    position,
-                    item,
-                    barcode,
-                    name,
-                    department,
-                    quantity,
-                    price,
-                    amount,
-                    ln.discount or 0,
-                    ln.vat_rate or 0,
+                new(
+                    line_cls,
+                    (
+                        position,
+                        item,
+                        barcode,
+                        name,
+                        department,
+                        quantity,
+                        price,
+                        amount,
+                        ln.discount or 0,
+                        ln.vat_rate or 0,
+                    ),
                 )
             )
         payments: list[Payment] = []
@@ -166,16 +165,18 @@ def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
                 method = payment_method(p.method, f"{path}.method")  # raises
             if p.amount is None:
                 raise ValidationError(f"receipts[{i}].payments[{j}].amount", "missing")
-            payments.append(payment_cls(method, p.amount))
-        receipt = new(receipt_cls)
-        r_uid(receipt, uid)
-        r_number(receipt, number)
-        r_kind(receipt, kind)
-        r_closed(receipt, closed_at)
-        r_cashier(receipt, "" if r.cashier is None else r.cashier)
-        r_lines(receipt, tuple(lines))
-        r_payments(receipt, tuple(payments))
-        append(receipt)
+            payments.append(new(payment_cls, (method, p.amount)))
+        append(
+            receipt_cls(
+                uid,
+                number,
+                kind,
+                closed_at,
+                "" if r.cashier is None else r.cashier,
+                tuple(lines),
+                tuple(payments),
+            )
+        )
     return tuple(out)
 
 

@@ -19,7 +19,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, case, func, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cashserver.clock import now_ms
@@ -82,18 +92,41 @@ def create_register(
     return _insert_ignore(conn, registers, values)
 
 
+# The loader's statements are built once: building a statement costs more than
+# running it through SQLAlchemy's compiled cache.
+_LOCK = (
+    select(registers.c.register_id)
+    .where(registers.c.store_code == bindparam("store_code"))
+    .where(registers.c.register_code == bindparam("register_code"))
+    .with_for_update()
+)
+_RETURNED = case(
+    (registers.c.removed_at.is_not(None), registers.c.revision + 1), else_=registers.c.revision
+)
+_LOADED = (
+    update(registers)
+    .where(registers.c.register_id == bindparam("id"))
+    .values(last_load_at=bindparam("now"), removed_at=None, revision=_RETURNED)
+)
+_SOLD = _LOADED.values(
+    last_sale_at=case(
+        (
+            registers.c.last_sale_at.is_(None)
+            | (registers.c.last_sale_at < bindparam("sale", type_=BigInteger)),
+            bindparam("sale", type_=BigInteger),
+        ),
+        else_=registers.c.last_sale_at,
+    )
+)
+
+
 def lock_register(conn: Connection, store_code: str, register_code: str) -> int:
     """The register's id, creating store and register if new; locks the row on PostgreSQL."""
-    query = (
-        select(registers.c.register_id)
-        .where(registers.c.store_code == store_code)
-        .where(registers.c.register_code == register_code)
-        .with_for_update()
-    )
-    register_id = conn.execute(query).scalar()
+    codes = {"store_code": store_code, "register_code": register_code}
+    register_id = conn.execute(_LOCK, codes).scalar()
     if register_id is None:
         create_register(conn, store_code, register_code, None)
-        register_id = conn.execute(query).scalar_one()
+        register_id = conn.execute(_LOCK, codes).scalar_one()
     return int(register_id)
 
 
@@ -121,20 +154,10 @@ def note_loaded(conn: Connection, register_id: int, now: int, last_sale_at: int 
     """Inside a load's transaction: the register loaded a shift now (pushed or pulled,
     even when every receipt was a duplicate), and its latest stored sale is at least
     ``last_sale_at``. A removed register that loads again is back in the directory."""
-    values: dict[str, Any] = {
-        "last_load_at": now,
-        "removed_at": None,
-        "revision": case(
-            (registers.c.removed_at.is_not(None), registers.c.revision + 1),
-            else_=registers.c.revision,
-        ),
-    }
-    if last_sale_at is not None:
-        column = registers.c.last_sale_at
-        values["last_sale_at"] = case(
-            (column.is_(None) | (column < last_sale_at), last_sale_at), else_=column
-        )
-    conn.execute(update(registers).where(registers.c.register_id == register_id).values(**values))
+    if last_sale_at is None:
+        conn.execute(_LOADED, {"id": register_id, "now": now})
+    else:
+        conn.execute(_SOLD, {"id": register_id, "now": now, "sale": last_sale_at})
 
 
 class Registers:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import BigInteger, Connection, Engine, bindparam, select, update
 
 from cashserver.clock import now_ms
 from cashserver.domain import Receipt, Shift, ShiftCounters, Upload, UploadStatus
@@ -70,6 +70,23 @@ class LoadOutcome:
     conflicts: tuple[Conflict, ...] = field(default=())
 
 
+# Built once (building a statement costs more than running it from SQLAlchemy's
+# compiled cache); the receipts' own statements are in HotStatements.
+_STORED_SHIFTS = (
+    select(shifts)
+    .where(shifts.c.register_id == bindparam("register_id"))
+    .where(shifts.c.shift_number == bindparam("shift_number"))
+)
+_INSERT_SHIFT = shifts.insert()
+_first_at = bindparam("first_at", type_=BigInteger)
+_FIRST_RECEIPT = (
+    update(shifts)
+    .where(shifts.c.workshift_id == bindparam("id"))
+    .where(shifts.c.first_receipt_at.is_(None) | (shifts.c.first_receipt_at > _first_at))
+    .values(first_receipt_at=_first_at)
+)
+
+
 def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -98,22 +115,23 @@ class Repository:
         with loader_transaction(self.engine) as conn:
             # Lock the batch's registers in one order, so two nodes loading batches
             # of the same registers queue up instead of deadlocking.
-            for store_code, register_code in sorted(
-                {(u.shift.store_code, u.shift.register_code) for u in uploads}
-            ):
-                lock_register(conn, store_code, register_code)
-            outcomes = [self._load_one(conn, upload) for upload in uploads]
+            ids = {
+                codes: lock_register(conn, *codes)
+                for codes in sorted({(u.shift.store_code, u.shift.register_code) for u in uploads})
+            }
+            outcomes = [
+                self._load_one(conn, u, ids[u.shift.store_code, u.shift.register_code])
+                for u in uploads
+            ]
         for outcome in outcomes:
             _log_outcome(outcome)
         return outcomes
 
-    def _load_one(self, conn: Connection, upload: Upload) -> LoadOutcome:
+    def _load_one(self, conn: Connection, upload: Upload, register_id: int) -> LoadOutcome:
+        """Load one upload of a register the batch has locked (``register_id``)."""
         shift = upload.shift
-        register_id = lock_register(conn, shift.store_code, shift.register_code)
         stored = conn.execute(
-            select(shifts)
-            .where(shifts.c.register_id == register_id)
-            .where(shifts.c.shift_number == shift.shift_number)
+            _STORED_SHIFTS, {"register_id": register_id, "shift_number": shift.shift_number}
         ).all()
         decision = decide(shift.opened_at, [Candidate(r.workshift_id, r.opened_at) for r in stored])
         base: dict[str, Any] = {
@@ -195,7 +213,7 @@ class Repository:
             "updated_at": now,
             **_counter_values(shift.counters),
         }
-        result = conn.execute(shifts.insert().values(**values))
+        result = conn.execute(_INSERT_SHIFT, values)
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def _receipt_ids(self, conn: Connection, count: int) -> list[int]:
@@ -219,8 +237,9 @@ class Repository:
         if not candidates:
             return [], {}, None
         ids = self._receipt_ids(conn, len(candidates))
+        # Enum members go to the drivers as they are: both bind an IntEnum as its int.
         rows = [
-            (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier)
+            (rid, r.uid, workshift_id, r.number, r.kind, r.closed_at, r.cashier)
             for rid, r in zip(ids, candidates, strict=True)
         ]
         inserted = conn.exec_driver_sql(self._sql.receipts, rows).rowcount
@@ -231,27 +250,20 @@ class Repository:
             mine = {rid for rid, _ in ours}
             others = {uid: seen for uid, seen in known.items() if seen[1] not in mine}
             ours = [(rid, r) for rid, r in ours if r.uid not in others]
-        # A line is a named tuple in the table's column order: unpacking it is C-fast.
+        # Lines and payments are named tuples in their tables' column order: unpacking
+        # one is C-fast.
         line_rows = [(rid, i, *ln) for rid, r in ours for i, ln in enumerate(r.lines)]
-        payment_rows = [
-            (rid, i, int(p.method), p.amount) for rid, r in ours for i, p in enumerate(r.payments)
-        ]
+        payment_rows = [(rid, i, *p) for rid, r in ours for i, p in enumerate(r.payments)]
         if line_rows:
             conn.exec_driver_sql(self._sql.lines, line_rows)
         if payment_rows:
             conn.exec_driver_sql(self._sql.payments, payment_rows)
-        first_at = min(r.closed_at for _, r in ours) if ours else None
-        last_at = max(r.closed_at for _, r in ours) if ours else None
-        if first_at is not None:
-            conn.execute(
-                update(shifts)
-                .where(shifts.c.workshift_id == workshift_id)
-                .where(
-                    (shifts.c.first_receipt_at.is_(None)) | (shifts.c.first_receipt_at > first_at)
-                )
-                .values(first_receipt_at=first_at)
-            )
-        return [r for _, r in ours], others, last_at
+        stored = [r for _, r in ours]
+        if not stored:
+            return stored, others, None
+        times = [r.closed_at for r in stored]
+        conn.execute(_FIRST_RECEIPT, {"id": workshift_id, "first_at": min(times)})
+        return stored, others, max(times)
 
     def _keep_totals(
         self,

@@ -20,13 +20,14 @@ from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.interfaces import BindTyping
 
-from cashserver.domain import Line
+from cashserver.domain import Line, Payment
 from cashserver.store.schema import lines, payments, receipts
 
 RECEIPT_COLUMNS = ("receipt_id", "uid", "workshift_id", "number", "kind", "closed_at", "cashier")
 LINE_COLUMNS = ("receipt_id", "line_no", *Line._fields)
 """A line row is ``(receipt_id, line_no, *line)``: unpacking the named tuple is C-fast."""
-PAYMENT_COLUMNS = ("receipt_id", "payment_no", "method", "amount")
+PAYMENT_COLUMNS = ("receipt_id", "payment_no", *Payment._fields)
+"""A payment row is ``(receipt_id, payment_no, *payment)``, like a line's."""
 
 
 def driver_dialect(name: str) -> Dialect:
@@ -92,5 +93,6 @@ def _known(dialect_name: str, count: int) -> str:
     return compiled_sql(query, driver_dialect(dialect_name), names)
 
 
-if tuple(lines.c.keys()) != LINE_COLUMNS:  # the row layout above relies on it
-    raise RuntimeError(f"lines columns {tuple(lines.c.keys())} do not follow Line's fields")
+for _table, _columns in ((lines, LINE_COLUMNS), (payments, PAYMENT_COLUMNS)):
+    if tuple(_table.c.keys()) != _columns:  # the row layouts above rely on it
+        raise RuntimeError(f"{_table.name} columns {tuple(_table.c.keys())} are not {_columns}")

@@ -104,13 +104,19 @@ class TotalsWriter:
         """
         if not inserted:
             return
-        whole = _zero()
+        # One pass into the quarter hours (a shift has a few dozen), whose column sums
+        # are the whole shift's. Runs for every stored receipt: spelled out for speed.
         quarters: defaultdict[int, Sums] = defaultdict(_zero)
+        column_of = _COLUMN_OF.get
         for receipt in inserted:
-            pays = [(int(p.method), p.amount) for p in receipt.payments]
+            sums = quarters[receipt.closed_at // QUARTER_MS]
+            sums[0] += 1
             kind = int(receipt.kind)
-            _add_receipt(whole, kind, pays)
-            _add_receipt(quarters[receipt.closed_at // QUARTER_MS], kind, pays)
+            for method, amount in receipt.payments:
+                column = column_of((kind, int(method)))
+                if column is not None:
+                    sums[column] += amount
+        whole = [sum(column) for column in zip(*quarters.values(), strict=True)]
         conn.exec_driver_sql(self._shift, [(workshift_id, numbers, *whole)])
         conn.exec_driver_sql(
             self._quarter,

@@ -10,12 +10,13 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from msgspec.structs import replace
 from sqlalchemy import Engine, func, select, text
 
 from cashserver.domain import PaymentMethod, ReceiptKind, Upload, UploadStatus

@@ -149,7 +149,7 @@ class GrpcPeer:
         return f"127.0.0.1:{self.port}"
 
     def GetSales(self, request: Any, context: Any) -> Iterator[Any]:
-        from dataclasses import replace
+        from msgspec.structs import replace
 
         from cashserver.domain import ShiftRange
         from cashserver.rpc.convert_proto import sales_query_from_proto, upload_to_chunks
@@ -182,7 +182,7 @@ def registers_by_code(cli: Callable[..., Any]) -> dict[str, dict[str, Any]]:
 def _in_query(uploads: list[Upload], query: Any) -> list[Upload]:
     """What a register answers (SPEC 10): whole shifts for a shift range; for a time
     range, the shifts with receipts in it and only those receipts."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from cashserver.domain import ShiftRange
 

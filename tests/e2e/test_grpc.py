@@ -7,12 +7,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from msgspec.structs import replace
 
 from cashserver.domain import Shift, Upload, UploadResult, UploadStatus
 from cashserver.emulator.generate import DAY_MS, ShiftPlan, generate_upload

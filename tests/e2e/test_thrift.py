@@ -10,11 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 from thrift.protocol import TBinaryProtocol as ApacheBinary
 from thrift.transport import TSocket as ApacheSocket
 from thrift.transport import TTransport as ApacheTransport

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 import structlog
+from msgspec import structs
 from sqlalchemy import Engine
 
 from cashserver import cli
@@ -123,8 +124,8 @@ def plans() -> list[Upload]:
     gap = Upload(gap.shift, tuple(r for r in gap.receipts if r.number != 5))
     wrong = generate_upload(ShiftPlan("S2", "R1", 3, receipts=8, seed=4))
     assert wrong.shift.counters is not None
-    counters = dataclasses.replace(wrong.shift.counters, sales_noncash=1)
-    wrong = Upload(dataclasses.replace(wrong.shift, counters=counters), wrong.receipts)
+    counters = structs.replace(wrong.shift.counters, sales_noncash=1)
+    wrong = Upload(structs.replace(wrong.shift, counters=counters), wrong.receipts)
     return [closed, still_open, gap, wrong]
 
 

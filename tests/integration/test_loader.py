@@ -138,10 +138,10 @@ def test_a_database_error_that_retrying_cannot_cure_goes_to_error(
     original = repository._load_one
     from sqlalchemy.exc import IntegrityError
 
-    def failing(conn: object, upload: Upload) -> object:
+    def failing(conn: object, upload: Upload, register_id: int) -> object:
         if upload.shift.shift_number == 2:
             raise IntegrityError("INSERT", {}, Exception("simulated constraint failure"))
-        return original(conn, upload)  # type: ignore[arg-type]
+        return original(conn, upload, register_id)  # type: ignore[arg-type]
 
     monkeypatch.setattr(repository, "_load_one", failing)
     t_bad = loader.submit(bad, "test")

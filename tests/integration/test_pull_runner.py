@@ -132,7 +132,7 @@ def test_protocol_4_pulls_over_tls_when_the_register_names_a_ca(
 def test_a_broken_start_and_a_rejected_shift_end_ready_with_error(
     engine: Engine, setup: tuple[Config, Loader], peer: GrpcPeer
 ) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from cashserver.rpc.convert_proto import upload_to_chunks
 

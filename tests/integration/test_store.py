@@ -5,7 +5,6 @@ Every test runs on both backends through the ``engine`` fixture.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import uuid
 from datetime import date
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec import structs
 from sqlalchemy import Engine, func, select
 from structlog.testing import capture_logs
 
@@ -212,7 +212,7 @@ def test_a_receipt_repeated_inside_one_upload_is_a_duplicate(engine: Engine) -> 
 def test_an_upper_case_uid_is_stored_lower_case(engine: Engine) -> None:
     lower = upload(1, T0, receipt(1), receipt(2))
     upper = Upload(
-        lower.shift, tuple(dataclasses.replace(r, uid=r.uid.upper()) for r in lower.receipts)
+        lower.shift, tuple(structs.replace(r, uid=r.uid.upper()) for r in lower.receipts)
     )
     repo = Repository(engine)
     ws = loaded(repo.load(validate_upload(upper)), 2, 0)
@@ -310,7 +310,7 @@ def test_a_known_uid_with_different_content_keeps_the_first_version(
     repo = Repository(engine)
     first = receipt(1, ReceiptKind.SALE, (CASH, 1000))
     ws = loaded(repo.load(upload(1, T0, first)), 1, 0)
-    changed = dataclasses.replace(first, payments=(Payment(NONCASH, 999),))
+    changed = structs.replace(first, payments=(Payment(NONCASH, 999),))
     with capture_logs() as logs:
         outcome = repo.load(upload(1, T0, changed, receipt(2)))
     assert loaded(outcome, 1, 1) == ws
@@ -340,9 +340,7 @@ def test_a_uid_stored_under_another_shift_is_a_duplicate_and_a_conflict(
 
 def test_an_open_shift_uploaded_again_with_more_receipts(engine: Engine, config: Config) -> None:
     whole = generate_upload(ShiftPlan("S1", "R1", 9, receipts=12, seed=4))
-    early = Upload(
-        dataclasses.replace(whole.shift, closed_at=None, counters=None), whole.receipts[:5]
-    )
+    early = Upload(structs.replace(whole.shift, closed_at=None, counters=None), whole.receipts[:5])
     repo = Repository(engine)
     ws = loaded(repo.load(early), 5, 0)
     (open_row,) = Reader(engine, config).shift_rows()
@@ -362,9 +360,7 @@ def test_a_closed_shift_stays_closed_and_keeps_its_counters(engine: Engine, conf
     repo = Repository(engine)
     ws = loaded(repo.load(whole), 6, 0)
     before = shift_row(engine, ws)
-    reopened = Upload(
-        dataclasses.replace(whole.shift, closed_at=None, counters=None), whole.receipts
-    )
+    reopened = Upload(structs.replace(whole.shift, closed_at=None, counters=None), whole.receipts)
     assert loaded(repo.load(reopened), 0, 6) == ws
     after = shift_row(engine, ws)
     assert after.closed_at == before.closed_at == whole.shift.closed_at
@@ -428,9 +424,9 @@ def content(engine: Engine, store: str, register: str) -> dict[str, Any]:
 def other_uids(shift: Upload, register: str) -> Upload:
     """The same shift under another register, its uids changed so they do not collide."""
     return Upload(
-        dataclasses.replace(shift.shift, register_code=register),
+        structs.replace(shift.shift, register_code=register),
         tuple(
-            dataclasses.replace(r, uid=str(uuid.uuid5(uuid.NAMESPACE_OID, r.uid)))
+            structs.replace(r, uid=str(uuid.uuid5(uuid.NAMESPACE_OID, r.uid)))
             for r in shift.receipts
         ),
     )
@@ -461,7 +457,7 @@ def test_batches_in_any_order_store_the_same_rows_as_one_upload(
     n = next(_example)
     whole = generate_upload(ShiftPlan(f"H{n}", "ONE", 11, receipts=receipts_count, seed=seed))
     split = other_uids(whole, "SPLIT")
-    open_shift = dataclasses.replace(split.shift, closed_at=None, counters=None)
+    open_shift = structs.replace(split.shift, closed_at=None, counters=None)
     repo = Repository(engine)
     repo.load(whole)
     for batch in order:
@@ -478,7 +474,7 @@ def test_a_load_failing_after_its_receipts_went_in_leaves_no_trace(engine: Engin
     repo = Repository(engine)
     first = generate_upload(ShiftPlan("S1", "R1", 5, receipts=8, seed=6))
     early = Upload(
-        dataclasses.replace(first.shift, opened_at=None, closed_at=None, counters=None),
+        structs.replace(first.shift, opened_at=None, closed_at=None, counters=None),
         first.receipts[:3],
     )
     ws = loaded(repo.load(early), 3, 0)
@@ -543,7 +539,7 @@ def hand_shift(number: int, counters: ShiftCounters | None, items: tuple[Receipt
     return upload(
         number,
         T0 + number * 24 * HOUR,
-        *(dataclasses.replace(r, uid=uid(number, r.number)) for r in items),
+        *(structs.replace(r, uid=uid(number, r.number)) for r in items),
         closed_at=T0 + number * 24 * HOUR + 12 * HOUR,
         counters=counters,
     )
@@ -553,10 +549,8 @@ def test_rows_have_the_spec_keys_sums_and_statuses(engine: Engine, config: Confi
     repo = Repository(engine)
     cases = {
         "ok": hand_shift(1, HAND_COUNTERS, HAND),
-        "mismatch": hand_shift(2, dataclasses.replace(HAND_COUNTERS, sales_cash=1301), HAND),
-        "incomplete": hand_shift(
-            3, dataclasses.replace(HAND_COUNTERS, last_receipt_number=9), HAND
-        ),
+        "mismatch": hand_shift(2, structs.replace(HAND_COUNTERS, sales_cash=1301), HAND),
+        "incomplete": hand_shift(3, structs.replace(HAND_COUNTERS, last_receipt_number=9), HAND),
         "no_counters": hand_shift(4, None, HAND),
     }
     ids = {status: loaded(repo.load(u), 8, 0) for status, u in cases.items()}
@@ -632,7 +626,7 @@ def filtered(engine: Engine, tmp_path: Path) -> tuple[Reader, dict[str, int]]:
         {},
     )
     repo = Repository(engine)
-    first_receipt = dataclasses.replace(receipt(1, tag=4), closed_at=MARCH_3_MSK)
+    first_receipt = structs.replace(receipt(1, tag=4), closed_at=MARCH_3_MSK)
     ids = {
         "S1R1-mar1": loaded(repo.load(upload(1, MARCH_1_MSK_LAST, receipt(1, tag=1))), 1, 0),
         "S1R1-mar2": loaded(repo.load(upload(2, MARCH_2_MSK, receipt(1, tag=2))), 1, 0),

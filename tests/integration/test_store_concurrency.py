@@ -7,13 +7,13 @@ A barrier releases every loader at the same moment.
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from msgspec import structs
 from sqlalchemy import Engine, func, select
 
 from cashserver.domain import Upload, UploadStatus
@@ -102,7 +102,7 @@ def test_parts_of_one_new_shift_racing_make_one_shift(engine: Engine) -> None:
         # Each part carries a slightly different open time (all within 48 h).
         parts = [
             Upload(
-                dataclasses.replace(whole.shift, opened_at=opened_at + i * HOUR_MS),
+                structs.replace(whole.shift, opened_at=opened_at + i * HOUR_MS),
                 whole.receipts[i::4],
             )
             for i in range(4)
@@ -122,7 +122,7 @@ def test_parts_of_one_new_shift_racing_make_one_shift(engine: Engine) -> None:
 
 def test_the_same_shift_from_two_registers_racing_keeps_each_uid_once(engine: Engine) -> None:
     shift = generate_upload(ShiftPlan("S1", "R1", 3, receipts=30, seed=2))
-    twin = Upload(dataclasses.replace(shift.shift, register_code="R2"), shift.receipts)
+    twin = Upload(structs.replace(shift.shift, register_code="R2"), shift.receipts)
     outcomes = race(engine, [shift, twin, shift, twin])
     assert sum(o.receipts_stored for o in outcomes) == 30
     assert len({o.workshift_id for o in outcomes}) == 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 
+from msgspec.structs import replace
 from sqlalchemy import Engine, func, select
 from structlog.testing import capture_logs
 

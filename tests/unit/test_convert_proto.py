@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import cast
 
@@ -10,6 +9,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec import structs
 
 from cashserver.domain import (
     Handshake,
@@ -65,7 +65,7 @@ def _wire(chunks: list[pb.UploadChunk]) -> Iterator[pb.UploadChunk]:
 
 def _numbered(count: int) -> tuple[Receipt, ...]:
     return tuple(
-        dataclasses.replace(SALE, uid=f"00000000-0000-4000-8000-{n:012d}", number=n + 1)
+        structs.replace(SALE, uid=f"00000000-0000-4000-8000-{n:012d}", number=n + 1)
         for n in range(count)
     )
 
@@ -110,8 +110,8 @@ def test_absent_shift_parts_stay_absent_on_the_wire(shift: Shift) -> None:
 
 
 def test_reported_zero_counters_differ_from_no_counters() -> None:
-    reported = Upload(dataclasses.replace(SHIFT, counters=ShiftCounters()))
-    silent = Upload(dataclasses.replace(SHIFT, counters=None))
+    reported = Upload(structs.replace(SHIFT, counters=ShiftCounters()))
+    silent = Upload(structs.replace(SHIFT, counters=None))
     assert upload_from_chunks(_wire(upload_to_chunks(reported))).shift.counters == ShiftCounters()
     assert upload_from_chunks(_wire(upload_to_chunks(silent))).shift.counters is None
 
@@ -142,7 +142,7 @@ def test_conversion_reads_a_stream_lazily() -> None:
 
 
 def test_uids_pass_through_for_validation_to_canonicalise() -> None:
-    shouting = dataclasses.replace(SALE, uid=SALE.uid.upper())
+    shouting = structs.replace(SALE, uid=SALE.uid.upper())
     converted = upload_from_chunks(_wire(upload_to_chunks(Upload(SHIFT, (shouting,)))))
     assert converted.receipts[0].uid == SALE.uid.upper()
     assert validate_upload(converted).receipts[0].uid == SALE.uid
@@ -230,7 +230,7 @@ def test_unknown_receipt_kind_is_named_by_its_index_across_batches(bad_kind: int
 
 @pytest.mark.parametrize("bad_method", [0, 3])
 def test_unknown_payment_method_is_named(bad_method: int) -> None:
-    two_payments = dataclasses.replace(
+    two_payments = structs.replace(
         SALE, payments=(Payment(PaymentMethod.CASH, 990), Payment(PaymentMethod.NONCASH, 8000))
     )
     chunks = upload_to_chunks(Upload(SHIFT, (SALE, two_payments)))
@@ -251,7 +251,7 @@ def test_receipt_without_a_time_is_named() -> None:
 
 
 def test_other_faults_are_left_to_validation() -> None:
-    negative = dataclasses.replace(SALE, number=0, uid="", cashier="")
+    negative = structs.replace(SALE, number=0, uid="", cashier="")
     converted = upload_from_chunks(_wire(upload_to_chunks(Upload(SHIFT, (negative,)))))
     assert converted.receipts == (negative,)
     with pytest.raises(ValidationError, match=r"receipts\[0\]\.uid: missing"):

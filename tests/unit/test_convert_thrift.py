@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec import structs
 from thriftpy2.protocol import (
     TBinaryProtocolFactory,
     TCompactProtocolFactory,
@@ -63,7 +63,7 @@ SALE = Receipt(
     ),
     payments=(Payment(PaymentMethod.CASH, 10000), Payment(PaymentMethod.NONCASH, 6990)),
 )
-UPLOAD = Upload(SHIFT, (SALE, dataclasses.replace(SALE, uid=SALE.uid.replace("3f", "4f", 1))))
+UPLOAD = Upload(SHIFT, (SALE, structs.replace(SALE, uid=SALE.uid.replace("3f", "4f", 1))))
 
 PROTOCOLS = {
     "binary": TBinaryProtocolFactory(),
@@ -107,7 +107,7 @@ def test_absent_shift_parts_are_unset_on_the_wire(shift: Shift) -> None:
 
 
 def test_reported_zero_counters_differ_from_no_counters() -> None:
-    reported = Upload(dataclasses.replace(SHIFT, counters=ShiftCounters()))
+    reported = Upload(structs.replace(SHIFT, counters=ShiftCounters()))
     assert upload_from_thrift(_wire(upload_to_thrift(reported))).shift.counters == ShiftCounters()
     assert upload_from_thrift(_wire(upload_to_thrift(Upload(SHIFT)))).shift.counters is None
 
@@ -220,7 +220,7 @@ def test_unknown_payment_method_is_named(bad_method: int) -> None:
 
 
 def test_other_faults_are_left_to_validation() -> None:
-    upload = upload_to_thrift(Upload(SHIFT, (dataclasses.replace(SALE, number=0),)))
+    upload = upload_to_thrift(Upload(SHIFT, (structs.replace(SALE, number=0),)))
     upload.receipts[0].lines[0].price = -5
     converted = upload_from_thrift(_wire(upload))
     assert converted.receipts[0].lines[0].price == -5

@@ -7,7 +7,6 @@ then read the diff before committing it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -23,6 +22,7 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec import structs
 
 from cashserver.config import Config, ExchangeConfig, StoreConfig
 from cashserver.domain import Line, Payment, PaymentMethod, Receipt, ReceiptKind, Shift
@@ -248,7 +248,7 @@ def check_json(data: bytes, report: ShiftReport) -> None:
     assert {k: document[k] for k in row_of(report)} == row_of(report)
     assert set(document) == {*row_of(report), "counters", "receipts"}
     counters = report.shift.counters
-    assert document["counters"] == (dataclasses.asdict(counters) if counters else None)
+    assert document["counters"] == (structs.asdict(counters) if counters else None)
     assert receipts_from_json(document) == report.receipts
 
 
@@ -332,7 +332,7 @@ def test_enterprisedata_is_dated_by_the_shift_close_in_store_time() -> None:
 
 def test_enterprisedata_reference_is_derived_from_the_shift() -> None:
     def reference(workshift_id: int, register: str = "K1") -> str:
-        shift = dataclasses.replace(golden_report().shift, register_code=register)
+        shift = structs.replace(golden_report().shift, register_code=register)
         report = make_report(workshift_id, shift, golden_receipts())
         root = ET.fromstring(enterprisedata.render(report, golden_config()))
         key = f"{_ed('Body', '1.11')}/*/{_ed('КлючевыеСвойства', '1.11')}/{_ed('Ссылка', '1.11')}"

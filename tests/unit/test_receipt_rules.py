@@ -6,10 +6,9 @@ an upload into a shift is what the repository does with the two pure functions.
 
 from __future__ import annotations
 
-import dataclasses
-
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec import structs
 
 from cashserver.domain import Payment, PaymentMethod, Receipt, ReceiptKind
 from cashserver.rules import (
@@ -30,7 +29,7 @@ def batches(draw: st.DrawFn, pool: list[str]) -> list[Receipt]:
     """Receipts whose uids come from a small pool: repeats, some with other content."""
     count = draw(st.integers(0, 8))
     return [
-        dataclasses.replace(draw(receipts()), uid=draw(st.sampled_from(pool))) for _ in range(count)
+        structs.replace(draw(receipts()), uid=draw(st.sampled_from(pool))) for _ in range(count)
     ]
 
 
@@ -42,7 +41,7 @@ def scenarios(draw: st.DrawFn) -> tuple[Store, int, list[Receipt]]:
     store: Store = {}
     for uid in pool:
         if draw(st.booleans()):
-            store[uid] = (draw(st.integers(1, 3)), dataclasses.replace(draw(receipts()), uid=uid))
+            store[uid] = (draw(st.integers(1, 3)), structs.replace(draw(receipts()), uid=uid))
     return store, workshift_id, draw(batches(pool))
 
 
@@ -134,7 +133,7 @@ def test_examples() -> None:
         "A",
         payments=(Payment(PaymentMethod.CASH, 100),),
     )
-    other = dataclasses.replace(sale, cashier="B")
+    other = structs.replace(sale, cashier="B")
     unique, repeats = within_upload([sale, other, sale])
     assert list(unique.values()) == [sale]
     assert repeats.duplicate == 2 and [c.reason for c in repeats.conflicts] == [WITHIN_UPLOAD]

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec import structs
 
 from cashserver.clock import iso_utc
 from cashserver.domain import (
@@ -124,19 +125,19 @@ def test_a_missing_receipt_number_is_incomplete_before_mismatch() -> None:
 
 
 def test_counters_reaching_past_the_stored_receipts_are_incomplete() -> None:
-    counters = dataclasses.replace(HONEST, last_receipt_number=9, receipts_count=9)
+    counters = structs.replace(HONEST, last_receipt_number=9, receipts_count=9)
     assert make_report(41, shift(counters), RECEIPTS).status is ShiftStatus.INCOMPLETE
 
 
 @pytest.mark.parametrize("name", [n for n in COUNTER_FIELDS if "receipt_number" not in n])
 @pytest.mark.parametrize("delta", [1, -1])
 def test_any_counter_off_by_one_kopeck_is_a_mismatch(name: str, delta: int) -> None:
-    counters = dataclasses.replace(HONEST, **{name: getattr(HONEST, name) + delta})
+    counters = structs.replace(HONEST, **{name: getattr(HONEST, name) + delta})
     assert make_report(41, shift(counters), RECEIPTS).status is ShiftStatus.MISMATCH
 
 
 def test_a_register_that_does_not_count_cancelled_receipts_is_a_mismatch() -> None:
-    counters = dataclasses.replace(HONEST, receipts_count=7)
+    counters = structs.replace(HONEST, receipts_count=7)
     assert make_report(41, shift(counters), RECEIPTS).status is ShiftStatus.MISMATCH
 
 
@@ -151,7 +152,7 @@ def test_an_empty_shift_with_zero_counters_is_ok() -> None:
 
 def test_a_repeated_receipt_number_does_not_fill_a_gap() -> None:
     twice = [r for r in RECEIPTS if r.number != 6]
-    twice.append(dataclasses.replace(RECEIPTS[6], uid="00000000-0000-4000-8000-00000000aaaa"))
+    twice.append(structs.replace(RECEIPTS[6], uid="00000000-0000-4000-8000-00000000aaaa"))
     assert make_report(41, shift(), twice).status is ShiftStatus.INCOMPLETE
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec import structs
 
 from cashserver.domain import (
     Line,
@@ -20,26 +21,28 @@ from cashserver.domain import (
     Upload,
 )
 from cashserver.emulator.generate import ShiftPlan, generate_upload
+from cashserver.spool import BrokenSalesFile, decode_sales_file, encode_sales_file
 from cashserver.validate import (
     ValidationError,
     payment_method,
     receipt_kind,
     validate_upload,
 )
+from tests.strategies import uploads
 
 BASE = generate_upload(ShiftPlan("S1", "R1", 5, receipts=15, seed=3))
 
 
 def replaced(item: Any, **changes: Any) -> Any:
-    """A copy of a domain value with some fields changed (dataclass or named tuple)."""
-    if dataclasses.is_dataclass(item) and not isinstance(item, type):
-        return dataclasses.replace(item, **changes)
+    """A copy of a domain value with some fields changed (struct or named tuple)."""
+    if isinstance(item, msgspec.Struct):
+        return structs.replace(item, **changes)
     return item._replace(**changes)
 
 
 def with_receipt(upload: Upload, index: int, **changes: Any) -> Upload:
     receipts = list(upload.receipts)
-    receipts[index] = dataclasses.replace(receipts[index], **changes)
+    receipts[index] = structs.replace(receipts[index], **changes)
     return Upload(upload.shift, tuple(receipts))
 
 
@@ -56,17 +59,30 @@ def with_payment(upload: Upload, index: int, **changes: Any) -> Upload:
 
 
 def with_shift(upload: Upload, **changes: Any) -> Upload:
-    return Upload(dataclasses.replace(upload.shift, **changes), upload.receipts)
+    return Upload(structs.replace(upload.shift, **changes), upload.receipts)
 
 
 def fault(upload: Upload) -> str:
+    """The fault :func:`validate_upload` names, after checking that the writer's door,
+    a sales file decoded with the rules as msgspec constraints, names the same one."""
     with pytest.raises(ValidationError) as caught:
         validate_upload(upload)
+    with pytest.raises(BrokenSalesFile) as broken:
+        decode_sales_file(encode_sales_file(upload, "test", 0))
+    assert str(broken.value) == str(caught.value)
     return str(caught.value)
 
 
 def test_a_generated_upload_is_valid_and_returned_unchanged() -> None:
     assert validate_upload(BASE) == BASE
+    assert decode_sales_file(encode_sales_file(BASE, "test", 0))[0] == BASE
+
+
+@given(uploads())
+def test_a_valid_upload_passes_both_doors_alike(upload: Upload) -> None:
+    """Whatever validate_upload accepts, the sales file of it decodes to the same upload."""
+    checked = validate_upload(upload)
+    assert decode_sales_file(encode_sales_file(upload, "test", 0))[0] == checked
 
 
 @pytest.mark.parametrize(
@@ -92,11 +108,10 @@ def test_the_error_carries_field_and_message_apart() -> None:
 
 
 def test_an_upper_case_uid_is_accepted_and_given_back_lower_case() -> None:
-    upper = Upload(
-        BASE.shift, tuple(dataclasses.replace(r, uid=r.uid.upper()) for r in BASE.receipts)
-    )
+    upper = Upload(BASE.shift, tuple(structs.replace(r, uid=r.uid.upper()) for r in BASE.receipts))
     assert upper != BASE
     assert validate_upload(upper) == BASE
+    assert decode_sales_file(encode_sales_file(upper, "test", 0))[0] == BASE
 
 
 @given(st.uuids(), st.lists(st.booleans(), min_size=36, max_size=36))
@@ -130,7 +145,7 @@ def test_a_negative_payment_is_named() -> None:
 
 def test_a_negative_counter_is_named() -> None:
     assert BASE.shift.counters is not None
-    counters = dataclasses.replace(BASE.shift.counters, cash_out=-1)
+    counters = structs.replace(BASE.shift.counters, cash_out=-1)
     assert (
         fault(with_shift(BASE, counters=counters))
         == "shift.counters.cash_out: must not be negative"
@@ -228,7 +243,7 @@ def test_payments_that_do_not_add_up_are_accepted() -> None:
 def test_counters_that_disagree_and_missing_numbers_are_accepted() -> None:
     counters = ShiftCounters(receipts_count=99, first_receipt_number=1, last_receipt_number=500)
     gappy = Upload(
-        dataclasses.replace(BASE.shift, counters=counters),
+        structs.replace(BASE.shift, counters=counters),
         tuple(r for r in BASE.receipts if r.number % 2),
     )
     assert validate_upload(gappy) == gappy
