@@ -47,7 +47,7 @@ from cashserver.metrics import forward_uploads
 from cashserver.pull.handoff import ServeLock
 from cashserver.rpc.tls_log import StderrTap
 from cashserver.spool import Spool
-from cashserver.store.engine import normalize_url, open_engine
+from cashserver.store.engine import READER_CACHE_KIB, normalize_url, open_engine
 from cashserver.store.registers import Registers
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
@@ -216,7 +216,11 @@ class Daemon:
     def _open_directory(self) -> None:
         # The front's own registers directory in memory (the accept path's admission),
         # with its own connection for loading it and writing sightings in batches.
-        self._front_engine = open_engine(self.config.database_url, self.config.cluster.node_name)
+        self._front_engine = open_engine(
+            self.config.database_url,
+            self.config.cluster.node_name,
+            sqlite_cache_kib=READER_CACHE_KIB,
+        )
         self.admission = Admission(
             Registers(self._front_engine), self.config.registers.auto_register
         )

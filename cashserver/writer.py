@@ -26,9 +26,10 @@ from cashserver.lifecycle import Deadline, Stage, StartupError
 from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger
 from cashserver.spool import Spool
-from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.engine import READER_CACHE_KIB, open_engine, open_loader_engine
 from cashserver.store.events import Events
 from cashserver.store.leases import Leases
+from cashserver.store.migrate import upgrade_forked
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
@@ -48,6 +49,8 @@ class Writer:
     """The writer side's parts; built by :meth:`build`, started and stopped as stages."""
 
     engine: Engine
+    load_engine: Engine
+    """The loader's (:func:`~cashserver.store.engine.open_loader_engine`)."""
     repository: Repository
     registers: Registers
     admission: Admission
@@ -77,8 +80,10 @@ class Writer:
     def build(self) -> None:
         """Make the parts (creating an SQLite file's folder, nothing more)."""
         config = self.config
-        self.engine = open_engine(config.database_url, config.cluster.node_name)
-        self.repository = Repository(self.engine)
+        node = config.cluster.node_name
+        self.engine = open_engine(config.database_url, node, sqlite_cache_kib=READER_CACHE_KIB)
+        self.load_engine = open_loader_engine(config.database_url, node, self.engine)
+        self.repository = Repository(self.load_engine)
         self.registers = Registers(self.engine)
         self.admission = Admission(self.registers, config.registers.auto_register)
         self.events = Events(self.engine)
@@ -100,7 +105,7 @@ class Writer:
         """The writer's stages in start order (stopped in reverse). The parts are made by
         the first stage's start, so each stage reaches them only when it runs."""
         return [
-            Stage("store", self._open_store, lambda _deadline: self.engine.dispose()),
+            Stage("store", self._open_store, self._close_store),
             Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
             Stage("leases", lambda: self.leases.start(), lambda _deadline: self.leases.stop()),
             *self._admission_stages(),
@@ -124,13 +129,17 @@ class Writer:
     def _open_store(self) -> None:
         self.build()
         try:
-            upgrade(self.engine)
+            upgrade_forked(self.engine)
             if self.runs_admission:
                 self.admission.load()
         except Exception as exc:
             raise StartupError(
                 f"server.database_url: cannot open {self.engine.url!r}: {exc}".splitlines()[0]
             ) from exc
+
+    def _close_store(self, _deadline: Deadline) -> None:
+        self.load_engine.dispose()
+        self.engine.dispose()
 
     def _stop_directory(self, deadline: Deadline) -> None:
         self.admission.stop(min(deadline.remaining(), 5.0))

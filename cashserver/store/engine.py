@@ -49,6 +49,14 @@ PG_CONNECT_TIMEOUT_S = 10
 PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 LOADER_LOCK_TIMEOUT_MS = 30_000
 """How long a load waits for a register row another node's loader holds."""
+LOADER_CACHE_KIB = 65536
+"""SQLite's page cache on a loading connection: the uid index takes random inserts,
+keep it in memory."""
+READER_CACHE_KIB = 2000
+"""SQLite's own default, for the daemon's other connections (the exporter, the jobs,
+the console, the front's directory): they read what the OS's page cache holds
+anyway, and a loader-sized cache on each pooled connection grew the writer
+process by the pages they happened to read (tens of MB under load)."""
 LOADER_STATEMENT_TIMEOUT_MS = 120_000
 """One statement of a load (an executemany of a few thousand rows takes
 milliseconds); beyond this something is wrong and the batch is retried."""
@@ -62,7 +70,7 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, cache_kib: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's begin event, not pysqlite, decide how a transaction starts.
@@ -74,8 +82,7 @@ def _sqlite_setup(engine: Engine) -> None:
         # the loader is the only writer and inserts parents first, and the checks cost
         # a quarter of the insert time.
         cursor.execute("PRAGMA foreign_keys=OFF")
-        # The uid index takes random inserts: keep it in memory (64 MiB page cache).
-        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cursor.close()
 
@@ -85,10 +92,14 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def open_engine(url: str, application_name: str = "cashserver") -> Engine:
+def open_engine(
+    url: str, application_name: str = "cashserver", sqlite_cache_kib: int = LOADER_CACHE_KIB
+) -> Engine:
     """An engine for ``url``; an SQLite file's folder is created if missing.
 
     On PostgreSQL ``application_name`` names the sessions (the daemon's node name).
+    ``sqlite_cache_kib`` is each SQLite connection's page cache: the loader's size
+    unless the engine only reads (:data:`READER_CACHE_KIB`).
     """
     url = normalize_url(url)
     parsed = make_url(url)
@@ -98,7 +109,7 @@ def open_engine(url: str, application_name: str = "cashserver") -> Engine:
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
         )
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, sqlite_cache_kib)
         return engine
     connect_args: dict[str, Any] = {
         "application_name": application_name[:63],  # PostgreSQL's NAMEDATALEN - 1
@@ -117,6 +128,15 @@ def open_engine(url: str, application_name: str = "cashserver") -> Engine:
         pool_recycle=PG_POOL_RECYCLE_S,
         connect_args=connect_args,
     )
+
+
+def open_loader_engine(url: str, application_name: str, shared: Engine) -> Engine:
+    """The engine the loader writes through: on SQLite its own, whose one connection
+    keeps the loader's big page cache (the other connections keep small ones); on
+    PostgreSQL ``shared`` itself (one pool per process, the server caches)."""
+    if shared.dialect.name != "sqlite":
+        return shared
+    return open_engine(url, application_name)
 
 
 @contextmanager
