@@ -177,6 +177,7 @@ class Loader:
         """
         recent: UploadResult | None = None
         with self._cond:
+            busy = self._busy
             item = self._known.get(path)
             if item is None:
                 recent = self._recent.get(path.name)
@@ -189,7 +190,9 @@ class Loader:
                 item.ticket = verdict
         if recent is not None:
             verdict.resolve(recent)
-        else:
+        elif busy:
+            # Read it while the batch in hand is in the database; an idle loader reads
+            # it itself, on its own thread, without a hand-over to the reader and back.
             self._read_ahead()
 
     @property
