@@ -39,23 +39,7 @@ def raw_sqlite_receipts_per_s(uploads: Sequence[Upload]) -> float:
             for r in upload.receipts:
                 rid += 1
                 receipts.append((rid, r.uid, 1, r.number, int(r.kind), r.closed_at, r.cashier))
-                lines.extend(
-                    (
-                        rid,
-                        i,
-                        ln.position,
-                        ln.item_code,
-                        ln.barcode,
-                        ln.name,
-                        ln.department,
-                        ln.quantity,
-                        ln.price,
-                        ln.amount,
-                        ln.discount,
-                        ln.vat_rate,
-                    )
-                    for i, ln in enumerate(r.lines)
-                )
+                lines.extend((rid, i, *ln) for i, ln in enumerate(r.lines))
                 payments.extend((rid, i, int(p.method), p.amount) for i, p in enumerate(r.payments))
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")

@@ -15,6 +15,7 @@ locals and calls ``HasField`` only where absence means something.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import attrgetter
 
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -90,6 +91,10 @@ def _shift_from_proto(msg: pb.Shift) -> Shift:
     )
 
 
+_LINE_VALUES = attrgetter(*Line._fields)
+"""A wire line's fields in Line's order, as one tuple (the message's fields have Line's names)."""
+
+
 def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: list[Receipt]) -> None:
     """Append the batch's receipts to ``out``; ``first_index`` is the first one's index.
 
@@ -98,6 +103,7 @@ def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: lis
     three times slower, and this runs for every line of every upload).
     """
     new = tuple.__new__
+    line_values = _LINE_VALUES
     kinds = RECEIPT_KINDS
     methods = PAYMENT_METHODS
     line_cls = Line
@@ -111,26 +117,7 @@ def _receipts_from_proto(batch: Iterable[pb.Receipt], first_index: int, out: lis
         if not r.HasField("closed_at"):
             raise ValidationError(f"receipts[{i}].closed_at", "missing")
         ts = r.closed_at
-        lines = tuple(
-            [
-                new(
-                    line_cls,
-                    (
-                        ln.position,
-                        ln.item_code,
-                        ln.barcode,
-                        ln.name,
-                        ln.department,
-                        ln.quantity,
-                        ln.price,
-                        ln.amount,
-                        ln.discount,
-                        ln.vat_rate,
-                    ),
-                )
-                for ln in r.lines
-            ]
-        )
+        lines = tuple([new(line_cls, line_values(ln)) for ln in r.lines])
         payments: list[Payment] = []
         for j, p in enumerate(r.payments):
             method = methods.get(p.method)

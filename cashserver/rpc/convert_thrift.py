@@ -17,6 +17,7 @@ left to :func:`cashserver.validate.validate_upload`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -71,6 +72,7 @@ THRIFT: ModuleType = thriftpy2.load(str(IDL_PATH), module_name="cashserver_thrif
 
 
 _LINE_REQUIRED = Line._fields[:8]  # discount and vat_rate default to 0
+_LINE_REQUIRED_VALUES = attrgetter(*_LINE_REQUIRED)
 _RECEIPT_REQUIRED = ("uid", "number", "kind", "closed_at")
 
 
@@ -109,6 +111,7 @@ def _shift_from_thrift(shift: Any) -> Shift:
 def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
     """The domain receipts; builds them like ``convert_proto._receipts_from_proto``."""
     new = tuple.__new__
+    required_of_line = _LINE_REQUIRED_VALUES
     kinds = RECEIPT_KINDS
     methods = PAYMENT_METHODS
     line_cls = Line
@@ -126,35 +129,10 @@ def _receipts_from_thrift(receipts: Iterable[Any]) -> tuple[Receipt, ...]:
         lines: list[Line] = []
         add_line = lines.append
         for j, ln in enumerate(r.lines or ()):
-            position, item, barcode, name, department, quantity, price, amount = line_values = (
-                ln.position,
-                ln.item_code,
-                ln.barcode,
-                ln.name,
-                ln.department,
-                ln.quantity,
-                ln.price,
-                ln.amount,
-            )
+            line_values = required_of_line(ln)
             if None in line_values:
                 _missing(f"receipts[{i}].lines[{j}]", _LINE_REQUIRED, line_values)
-            add_line(
-                new(
-                    line_cls,
-                    (
-                        position,
-                        item,
-                        barcode,
-                        name,
-                        department,
-                        quantity,
-                        price,
-                        amount,
-                        ln.discount or 0,
-                        ln.vat_rate or 0,
-                    ),
-                )
-            )
+            add_line(new(line_cls, (*line_values, ln.discount or 0, ln.vat_rate or 0)))
         payments: list[Payment] = []
         for j, p in enumerate(r.payments or ()):
             method = methods.get(p.method)

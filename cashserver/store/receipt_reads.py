@@ -5,7 +5,7 @@ per-row Python work decides what a read costs. The statements are compiled once
 per dialect and run through the driver; rows come as tuples in the columns' order
 and become :class:`Line` and :class:`Payment` by slicing (``tuple.__new__(Line,
 row[1:])``, which is ``Line._make`` without its Python-level call), with enums from
-dicts of prebuilt members. An attribute access a column on SQLAlchemy rows and
+dicts of prebuilt members. An attribute access per column on SQLAlchemy rows and
 ``Enum(value)`` made the read three times as costly.
 
 The three queries go in the order receipts, lines, payments, each ordered by
