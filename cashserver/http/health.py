@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cashserver.http.certificates import expiry_times
 from cashserver.http.context import HttpContext
-from cashserver.metrics import StateCollector, exposition
+from cashserver.metrics import SpoolReading, StateCollector, exposition
 from cashserver.spool import Spool
 from cashserver.store.schema import registers
 
@@ -26,14 +27,25 @@ def registers_by_state(ctx: HttpContext) -> dict[str, int]:
     return counts
 
 
+def spool_reading(spool: Spool) -> SpoolReading:
+    """Files per spool folder and the oldest incoming file's age, in one pass."""
+    status = spool.status()
+    files = {s.folder: s.files for s in status}
+    oldest = next((s.oldest_age_s for s in status if s.folder == "incoming"), None)
+    return files, max(0.0, oldest or 0.0)
+
+
 def state_registry(ctx: HttpContext) -> CollectorRegistry:
-    """The scrape-time gauges of this daemon (its spool, its database)."""
+    """The scrape-time gauges of this daemon (its spool, its database, its readiness and
+    its certificates, whose expiry is read here, once)."""
     spool = Spool(ctx.config.spool_dir)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(
         StateCollector(
-            spool_files=lambda: {s.folder: s.files for s in spool.status()},
+            spool=lambda: spool_reading(spool),
             registers=lambda: registers_by_state(ctx),
+            ready=ctx.ready_checks,
+            certificates=expiry_times(ctx.config),
         )
     )
     return registry
