@@ -39,9 +39,9 @@ from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher, TlsFiles
 from tests.e2e.daemon import ServeProcess, run_cli
+from tests.e2e.faults import sqlite_locked
 from tests.e2e.prometheus import PrometheusServer
 from tests.e2e.pull_peers import add_fleet, emulator_fleet, pull_json
-from tests.e2e.test_database_faults import sqlite_locked
 from tests.pg import free_port
 from tests.promtools import RULES, dashboard_targets, load_rules, metric_names, require
 from tests.waiting import wait_for
