@@ -12,7 +12,7 @@ database locked while uploads pile up in ``incoming/``.
 
 Substitutions, so that a query runs here as it runs in production:
 
-- dashboard queries: Grafana's ``$__rate_interval`` becomes ``30s`` and
+- dashboard queries: Grafana's ``$__rate_interval`` becomes ``1m`` and
   ``$instance`` becomes ``.*`` (every instance);
 - alert expressions are the rule file's own, read from it. Only where the threshold
   is minutes long (``CashserverIncomingPilingUp``: the oldest incoming file older
@@ -147,7 +147,7 @@ def rule(name: str) -> str:
 
 
 def grafana(expr: str) -> str:
-    return expr.replace("$__rate_interval", "30s").replace("$instance", ".*")
+    return expr.replace("$__rate_interval", "1m").replace("$instance", ".*")
 
 
 def test_every_rule_and_panel_expression_parses_and_evaluates(stack: Stack) -> None:
@@ -168,13 +168,22 @@ def test_every_rule_and_panel_expression_parses_and_evaluates(stack: Stack) -> N
 
 
 def test_every_dashboard_query_returns_data_once_its_metrics_exist(stack: Stack) -> None:
-    scraped = stack.prometheus.metric_names()
-    empty = [
-        expr
-        for expr in dashboard_targets()
-        if metric_names(expr) <= scraped and not stack.prometheus.query(grafana(expr))
-    ]
-    assert not empty
+    empty: list[str] = []
+
+    def all_answer() -> bool:
+        # A rate needs two scrapes of its series within the range: on a busy machine
+        # the first ones after the load may still be missing.
+        scraped = stack.prometheus.metric_names()
+        empty[:] = [
+            expr
+            for expr in dashboard_targets()
+            if metric_names(expr) <= scraped and not stack.prometheus.query(grafana(expr))
+        ]
+        return not empty
+
+    with contextlib.suppress(AssertionError):  # the assertion below names the queries
+        wait_for(all_answer, SCRAPE_WAIT_S, "every dashboard query answers")
+    assert not empty, f"{empty}\nup: {stack.prometheus.query('up')}\n{stack.prometheus.log_text()}"
 
 
 def test_every_metric_the_rules_and_dashboard_use_is_in_the_scrape(stack: Stack) -> None:
