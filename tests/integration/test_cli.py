@@ -1,4 +1,4 @@
-"""The command line (SPEC sections 6 and 7) on SQLite, run as ``python -m cashserver.cli``."""
+"""The command line (SPEC sections 6 and 7) on SQLite, run as ``python -m cashserver.cli.main``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import structlog
 from msgspec import structs
 from sqlalchemy import Engine
 
-from cashserver import cli
+from cashserver.cli import main as cli
 from cashserver.config import Config, load_config
 from cashserver.domain import Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
@@ -70,7 +70,7 @@ class Site:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CASHSERVER_")}
         env["PYTHONPATH"] = str(REPO_ROOT)
         return subprocess.run(
-            [sys.executable, "-m", "cashserver.cli", *args, "--config", str(self.config_path)],
+            [sys.executable, "-m", "cashserver.cli.main", *args, "--config", str(self.config_path)],
             capture_output=True,
             text=True,
             env=env,
