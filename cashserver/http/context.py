@@ -47,7 +47,7 @@ class HttpContext:
     """What is not ready, by name (``database``, ``spool``, ``grpc``...): empty = ready."""
     ready_checks: Callable[[], dict[str, bool]] = field(default=no_checks)
     """The readiness checks' latest results (``cashserver_ready{check}``), refreshed on a
-    timer by the writer (:class:`cashserver.http.readiness.ReadyChecks`)."""
+    timer by the writer (:class:`cashserver.http.health.ReadyChecks`)."""
     pull: PullRunner | None = None
     """Pulls registers now for the console's pull form (:mod:`cashserver.http.pull_form`);
     None where no loader runs to take the pulled sales."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from sqlalchemy import func, select
 from starlette.requests import Request
@@ -33,6 +35,41 @@ def spool_reading(spool: Spool) -> SpoolReading:
     files = {s.folder: s.files for s in status}
     oldest = next((s.oldest_age_s for s in status if s.folder == "incoming"), None)
     return files, max(0.0, oldest or 0.0)
+
+
+LISTENER_CHECKS = ("grpc", "thrift")
+FRONT_WIDE = ("front", "daemon")
+"""Problems that leave every listener check failing: the front is not reporting, or
+the daemon is stopping."""
+READY_REFRESH_S = 5.0
+"""How often :class:`ReadyChecks` runs the checks (a scrape reads the latest result)."""
+
+
+class ReadyChecks:
+    """The readiness checks' latest results for ``cashserver_ready{check}`` (SPEC 16).
+
+    ``problems`` is the function behind ``/readyz`` (what is not ready, by name);
+    :meth:`refresh` runs it, on a timer, so that a scrape never waits for a probe
+    (a locked database takes the probe's whole timeout). The checks are the
+    listeners the configuration turns on, ``spool`` and ``database``.
+    """
+
+    def __init__(self, problems: Callable[[], dict[str, str]], listeners: Sequence[str]) -> None:
+        self.problems = problems
+        self.checks = (*(c for c in LISTENER_CHECKS if c in listeners), "spool", "database")
+        self._latest: dict[str, bool] = {}
+
+    def refresh(self) -> None:
+        problems = self.problems()
+        front_down = any(name in problems for name in FRONT_WIDE)
+        self._latest = {
+            check: check not in problems and not (front_down and check in LISTENER_CHECKS)
+            for check in self.checks
+        }
+
+    def latest(self) -> dict[str, bool]:
+        """The last results; empty until the first :meth:`refresh`."""
+        return dict(self._latest)
 
 
 def state_registry(ctx: HttpContext) -> CollectorRegistry:

@@ -205,8 +205,8 @@ class Writer:
 
         secret = session_secret(self.config.data_dir)
         assert secret is not None
+        from cashserver.http.health import READY_REFRESH_S, ReadyChecks
         from cashserver.http.pull_now import console_pull
-        from cashserver.http.readiness import READY_REFRESH_S, ReadyChecks
 
         listeners = [
             n for n, on in (("grpc", self.config.grpc), ("thrift", self.config.thrift)) if on.listen

@@ -16,8 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cashserver import metrics
 from cashserver.config import parse_config
 from cashserver.http.certificates import certificate_files, expiry_times, not_after
-from cashserver.http.health import spool_reading
-from cashserver.http.readiness import ReadyChecks
+from cashserver.http.health import ReadyChecks, spool_reading
 from cashserver.metrics import StateCollector, exposition
 from cashserver.spool import Spool
 
