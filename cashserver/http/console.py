@@ -40,6 +40,7 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         return store.name if store and store.name else ""
 
     pages.templates.env.globals["store_name"] = store_name
+    pages.templates.env.globals["max_clock_skew_s"] = ctx.config.registers.max_clock_skew_s
 
     def registers(request: Request) -> Response:
         return pages.render(request, "registers.html", rows=data.register_rows(ctx), pull=None)

@@ -81,6 +81,8 @@ class RegisterInfo:
     state_at: int | None = None
     last_load_at: int | None = None
     last_sale_at: int | None = None
+    clock_skew_s: int | None = None
+    """The register's clock minus the server's, as last measured (SPEC 16)."""
 
 
 def _shift_from_row(row: Any) -> Shift:
