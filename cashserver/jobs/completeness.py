@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from cashserver.clock import now_ms
 from cashserver.config import Config
 from cashserver.log import get_logger
-from cashserver.reports import Reports
+from cashserver.store.reports import Reports
 
 log = get_logger(__name__)
 

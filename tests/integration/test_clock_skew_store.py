@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
-from cashserver.admission import Admission
 from cashserver.config import parse_config
+from cashserver.front.admission import Admission
 from cashserver.skew import SkewMeasurement, SkewSource
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader

@@ -30,9 +30,9 @@ from cashserver.domain import (
 )
 from cashserver.jobs.completeness import IncompleteDays
 from cashserver.reconcile import compute_totals, counters_from_totals
-from cashserver.reports import Reports
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader, ShiftFilter
+from cashserver.store.reports import Reports
 from cashserver.store.repository import Repository
 from tests.integration.http_client import client_for, log_in
 from tests.integration.http_client import make_config as http_config

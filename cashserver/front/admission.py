@@ -28,22 +28,34 @@ value it replaces, so once per excursion, across restarts too.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from typing import Protocol
 
 from cashserver.clock import now_ms
 from cashserver.log import get_logger
 from cashserver.skew import SkewMeasurement, newly_skewed
-from cashserver.store.registers import (
+from cashserver.verdict import (
     Fingerprint,
     RegisterEntry,
     RegisterKey,
-    Registers,
     Sighting,
+    SightingsWritten,
 )
 
 log = get_logger(__name__)
 
 SYNC_INTERVAL_S = 1.0
 """How often sightings are written and the directory's fingerprint is read."""
+
+
+class Directory(Protocol):
+    """The registers table's door (:class:`cashserver.store.registers.Registers`)."""
+
+    def fingerprint(self) -> Fingerprint: ...
+
+    def load_all(self) -> dict[RegisterKey, RegisterEntry]: ...
+
+    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> SightingsWritten: ...
 
 
 class RegisterRefused(PermissionError):
@@ -55,7 +67,7 @@ class Admission:
 
     def __init__(
         self,
-        registers: Registers,
+        registers: Directory,
         auto_register: bool,
         interval_s: float = SYNC_INTERVAL_S,
         max_clock_skew_s: int = 120,
