@@ -26,6 +26,7 @@ TABLE_COLUMNS = (
     ("state_at", "state at (UTC)"),
     ("last_load_at", "last load (UTC)"),
     ("last_sale_at", "last sale (UTC)"),
+    ("clock_skew_s", "clock skew (s)"),
     ("state_message", "message"),
 )
 

@@ -39,6 +39,7 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
         date_from=args.date_from,
         date_to=args.date_to,
         not_exported=args.not_exported,
+        sales_date=args.sales_date,
     )
     rows = Reader(open_store(config), config).shift_rows(flt)
     if args.json:
