@@ -6,7 +6,9 @@ ValidationError -> INVALID_ARGUMENT, RegisterRefused or a certificate whose CN
 is not ``store_code/register_code`` -> PERMISSION_DENIED, SpoolUnavailable or a
 transient fault -> UNAVAILABLE "... temporarily unavailable, retry", anything else
 -> INTERNAL "internal error <id>" (:mod:`cashserver.rpc.errors`). A chunk over
-``max_message_bytes`` -> RESOURCE_EXHAUSTED.
+``max_message_bytes`` -> RESOURCE_EXHAUSTED. A stream the register cancels before
+closing its side is no upload, however the cancel and the stream's end interleave
+(see ``_bounded``).
 
 The server is grpcio's threaded server: the work of an upload (conversion,
 validation, the spool's fsync, waiting for the loader's verdict) is blocking and
@@ -73,6 +75,11 @@ class _Refused(Exception):
         self.message = message
 
 
+class _StreamCancelled(Exception):
+    """The register cancelled its stream, or lost its connection, before the upload
+    was spooled."""
+
+
 T = TypeVar("T")
 
 
@@ -123,11 +130,12 @@ class SalesLoaderService:
             log.error("upload.not_accepted", protocol=4, peer=context.peer(), error=str(exc))
             code, details = grpc.StatusCode.UNAVAILABLE, NOT_ACCEPTED
         except Exception as exc:
-            if not context.is_active():  # the register went away: no one to answer
+            if context.is_active():
+                transient, details = failure_message(4, method, context.peer(), exc)
+                code = grpc.StatusCode.UNAVAILABLE if transient else grpc.StatusCode.INTERNAL
+            else:  # the register went away: no one to answer, nothing to log but this
                 log.info("upload.abandoned", protocol=4, method=method, peer=context.peer())
-                raise
-            transient, details = failure_message(4, method, context.peer(), exc)
-            code = grpc.StatusCode.UNAVAILABLE if transient else grpc.StatusCode.INTERNAL
+                code, details = grpc.StatusCode.CANCELLED, "cancelled"
         context.abort(code, details)
         raise AssertionError("context.abort returned")  # it raises; this satisfies the types
 
@@ -161,6 +169,8 @@ class SalesLoaderService:
         with self.ingest.turns.take() as turn:
             upload = upload_from_chunks(self._bounded(chunks, context))
             self._check_identity(context, upload.shift.store_code, upload.shift.register_code)
+            if not context.is_active():  # cancelled since: no upload (SPEC 4)
+                raise _StreamCancelled()
             return self.ingest.accept(upload, turn, "grpc")
 
     def _bounded(self, chunks: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
@@ -174,6 +184,14 @@ class SalesLoaderService:
                     f"chunks[{index}]: {size} bytes, over the limit of {self.max_message_bytes}",
                 )
             yield chunk
+        # grpcio ends the iteration in the same way when the register closes its side
+        # and when the call is cancelled or its connection lost: the transport's one
+        # event completes the pending read with no message and, right after it,
+        # records the cancel, which the iterator may not have seen yet. A second read
+        # completes after that record, so it raises grpc.RpcError for a cancelled
+        # stream and ends again for a complete one.
+        if next(chunks, None) is not None:  # grpcio reads nothing past a stream's end
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "a chunk after the stream's end")
 
 
 def _local_host(context: grpc.ServicerContext) -> str:
