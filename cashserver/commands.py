@@ -118,13 +118,28 @@ def cmd_db_upgrade(config: Config, _args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+STORE_TIME = "(store time)"
+"""How a table's heading says its times are in each row's store's time zone (the
+console shows them so); ``--json`` keeps ISO 8601 UTC."""
+
+
+def in_store_time(
+    config: Config, row: dict[str, Any], keys: Sequence[str], store_key: str = "store_code"
+) -> dict[str, Any]:
+    """``row`` with the times under ``keys`` as ``YYYY-MM-DD HH:MM`` in its store's zone."""
+    from cashserver.clock import local_text
+
+    zone = config.store_timezone(row[store_key])
+    return {**row, **{key: local_text(row[key], zone) for key in keys}}
+
+
 SHIFT_COLUMNS = (
     ("workshift_id", "id"),
     ("store_code", "store"),
     ("register_code", "register"),
     ("shift_number", "shift"),
-    ("opened_at", "opened (UTC)"),
-    ("closed_at", "closed (UTC)"),
+    ("opened_at", f"opened {STORE_TIME}"),
+    ("closed_at", f"closed {STORE_TIME}"),
     ("receipts_count", "receipts"),
     ("revenue_cash", "revenue cash"),
     ("revenue_noncash", "revenue noncash"),
@@ -150,9 +165,10 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
         return EXIT_OK
     shown = [
         {
-            **r,
+            **in_store_time(config, r, ("opened_at", "closed_at")),
             **{k: format_money(r[k]) for k in ("revenue_cash", "revenue_noncash", "drawer")},
             "exported": "yes" if r["exported"] else "no",
+            **({} if r["closed_at"] else {"closed_at": "open"}),
         }
         for r in rows
     ]
@@ -200,18 +216,23 @@ def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_log(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.clock import iso_utc
+    """The event log; for people, times in ``[server] timezone`` (named in the heading)."""
+    from zoneinfo import ZoneInfo
+
+    from cashserver.clock import iso_utc, local_text
     from cashserver.store.reading import Reader
 
     events = Reader(_engine(config), config).events(args.since)
-    for event in events:
-        event["time"] = iso_utc(event["time"])
     if args.json:
+        for event in events:
+            event["time"] = iso_utc(event["time"])
         print_json(events)
         return EXIT_OK
+    zone = ZoneInfo(config.server.timezone)
+    print(f"{f'time ({zone.key})':<19}  {'event':<24} fields")
     for event in events:
         fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("time", "event"))
-        print(f"{event['time']}  {event['event']:<24} {fields}")
+        print(f"{local_text(event['time'], zone, seconds=True)}  {event['event']:<24} {fields}")
     return EXIT_OK
 
 

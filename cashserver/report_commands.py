@@ -7,6 +7,7 @@ from typing import Any
 
 from cashserver.commands import (
     EXIT_OK,
+    STORE_TIME,
     OperationFailed,
     _engine,
     parse_date,
@@ -18,7 +19,7 @@ from cashserver.money import format_money
 
 STORE_DAY_COLUMNS = (
     ("store_code", "store"),
-    ("date", "date"),
+    ("date", f"date {STORE_TIME}"),
     ("registers_count", "registers"),
     ("shifts_count", "shifts"),
     ("receipts_count", "receipts"),

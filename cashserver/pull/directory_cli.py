@@ -32,9 +32,9 @@ TABLE_COLUMNS = (
     ("protocol_version", "protocol"),
     ("pull_interval_s", "interval (s)"),
     ("state", "state"),
-    ("state_at", "state at (UTC)"),
-    ("last_load_at", "last load (UTC)"),
-    ("last_sale_at", "last sale (UTC)"),
+    ("state_at", "state at (store time)"),
+    ("last_load_at", "last load (store time)"),
+    ("last_sale_at", "last sale (store time)"),
     ("state_message", "message"),
 )
 
@@ -199,11 +199,11 @@ def register_rows(config: Config, store_code: str | None = None) -> list[dict[st
 
 
 def cmd_registers_list(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.commands import EXIT_OK, print_json, print_table
+    from cashserver.commands import EXIT_OK, in_store_time, print_json, print_table
 
     rows = register_rows(config, args.store)
     if args.json:
         print_json(rows)
     else:
-        print_table(rows, TABLE_COLUMNS)
+        print_table([in_store_time(config, r, TIME_KEYS) for r in rows], TABLE_COLUMNS)
     return EXIT_OK
