@@ -87,6 +87,8 @@ def emulator() -> Iterator[str]:
             "20",
             "--receipts",
             "20",
+            "--first-date",
+            "2026-01-01",
         ],
         env=cli_env(),
         stdout=subprocess.DEVNULL,
