@@ -197,10 +197,29 @@ def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shif
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def cmd_export(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.exchange.exporter import Exporter
+def _export_each(config: Config, args: argparse.Namespace, ids: list[int] | None) -> Summary:
+    """Export the shifts ``ids`` (None: the backlog, skipping what is up to date), with a
+    progress bar on a terminal when there is more than one."""
+    from cashserver.exchange.exporter import Exporter, Summary
+    from cashserver.progress import Progress
 
-    summary = Exporter(_engine(config), config).export_backlog()
+    exporter = Exporter(_engine(config), config)
+    only_stale = ids is None
+    chosen = exporter.backlog() if ids is None else ids
+    progress = Progress(len(chosen), sys.stdout, sys.stdout.isatty() and len(chosen) > 1, args.json)
+    outcomes = []
+    progress.start()
+    try:
+        for workshift_id in chosen:
+            outcomes.append(exporter.export_shift(workshift_id, only_stale))
+            progress.step()
+    finally:
+        progress.close()
+    return Summary(tuple(outcomes))
+
+
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    summary = _export_each(config, args, None)
     if not summary.outcomes and not args.json:
         print("nothing to export: the files of every closed shift are up to date")
         return EXIT_OK
@@ -208,10 +227,7 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.exchange.exporter import Exporter
-
-    ids = list(dict.fromkeys(args.workshift_ids))
-    summary = Exporter(_engine(config), config).export_shifts(ids)
+    summary = _export_each(config, args, list(dict.fromkeys(args.workshift_ids)))
     return _print_export_summary(summary, args, every_shift=True)
 
 

@@ -10,20 +10,17 @@ Who loads the shifts, the running daemon or this command, see :mod:`.handoff`.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
-import threading
 from datetime import date, datetime, time
-from typing import Any, TextIO, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange
-from cashserver.log import log_to
+from cashserver.progress import Progress
 from cashserver.pull.runner import PullResult, PullTarget, State, target_of
 
 DAY_MS = 86_400_000
-BAR_WIDTH = 30
 LOCK_WAIT_MARGIN_S = 5.0
 
 
@@ -143,75 +140,6 @@ def _confirmed(config: Config, args: argparse.Namespace, queries: list[SalesQuer
     return answer in ("y", "yes")
 
 
-class Progress:
-    """One line a register as each ends, and on a terminal a bar below them; log lines
-    (warnings) written through :meth:`above` appear above the bar too."""
-
-    def __init__(self, total: int, out: TextIO, bar: bool, quiet: bool) -> None:
-        self.total = total
-        self.done = 0
-        self.out = out
-        self.bar = bar and not quiet
-        self.quiet = quiet
-        self._lock = threading.RLock()  # pulls end on several threads
-
-    def draw(self) -> None:
-        if self.bar:
-            filled = BAR_WIDTH * self.done // max(self.total, 1)
-            with self._lock:
-                self.out.write(
-                    f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {self.done}/{self.total}"
-                )
-                self.out.flush()
-
-    def line(self, text: str) -> None:
-        if self.quiet:
-            return
-        with self._lock:
-            self.out.write(("\r\033[K" if self.bar else "") + text + "\n")
-            self.draw()
-
-    def above(self, stream: TextIO, text: str) -> None:
-        """Write ``text`` on ``stream`` (standard error) where the bar was, then the bar."""
-        with self._lock:
-            if self.bar:
-                self.out.write("\r\033[K")
-                self.out.flush()
-            stream.write(text)
-            stream.flush()
-            if text.endswith("\n"):
-                self.draw()
-
-    def finished(self, result: PullResult) -> None:
-        with self._lock:
-            self.done += 1
-            self.line(result_line(result))
-
-    def close(self) -> None:
-        if self.bar:
-            with self._lock:
-                self.out.write("\r\033[K")
-                self.out.flush()
-
-
-class _AboveTheBar(io.TextIOBase):
-    """Standard error for the log while the bar is drawn: each line goes above it."""
-
-    def __init__(self, progress: Progress, stream: TextIO) -> None:
-        self.progress = progress
-        self.stream = stream
-
-    def write(self, text: str) -> int:
-        self.progress.above(self.stream, text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def isatty(self) -> bool:
-        return self.stream.isatty()
-
-
 def result_line(result: PullResult) -> str:
     text = (
         f"{result.store_code}/{result.register_code}: {result.state}"
@@ -250,6 +178,10 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
         return EXIT_OK
     engine = _engine(config)
     progress = Progress(len(targets), sys.stdout, sys.stdout.isatty(), quiet=args.json)
+
+    def on_done(result: PullResult) -> None:
+        progress.step(result_line(result))
+
     for name in skipped:
         progress.line(f"{name}: skipped (no address)")
     spool = Spool(config.spool_dir)
@@ -270,20 +202,16 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     leases = Leases(engine, config.cluster.node_name, config.cluster.lease_ttl_s)
     leases.start()
     puller = Puller(config, sink, states, leases=leases)
-    if progress.bar:
-        log_to(cast(TextIO, _AboveTheBar(progress, sys.stderr)))
     try:
-        progress.draw()
+        progress.start()
         results = pull_registers(
             puller,
             list(zip(targets, queries, strict=True)),
             config.pull.concurrency,
             wait_s=config.pull.timeout_s + LOCK_WAIT_MARGIN_S,
-            on_done=progress.finished,
+            on_done=on_done,
         )
     finally:
-        if progress.bar:
-            log_to(None)
         progress.close()
         states.close()
         leases.stop()

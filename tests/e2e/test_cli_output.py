@@ -204,3 +204,27 @@ def test_pull_on_a_terminal_shows_warnings_above_its_bar_and_no_info_event(
     assert re.match(r"\d{4}-\d\d-\d\dT\S+ \[warning", warning), warning  # not after the bar
     assert any(line.startswith("S1/R9: ERROR") for line in lines), lines
     assert lines[-1] == "1 registers: 0 shifts, 0 receipts stored, 0 duplicate, 1 errors"
+
+
+def test_export_of_several_shifts_shows_a_bar_then_its_result(tmp_path: Path) -> None:
+    config_path = tmp_path / "cashserver.toml"
+    config_path.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    engine = open_engine(load_config(config_path, environ={}).database_url)
+    upgrade(engine)
+    try:
+        for number in (1, 2, 3):
+            Repository(engine).load(generate_upload(ShiftPlan("S1", "R1", number, receipts=8)))
+    finally:
+        engine.dispose()
+    code, text = cashserver("export", "--config", str(config_path))
+    assert code == 0, text
+    assert "] 3/3" in text  # the bar, drawn on the terminal and cleared at the end
+    assert "[info" not in text and "shift.exported" not in text
+    assert text.splitlines()[-1].split("\r")[-1].replace("\x1b[K", "") == (
+        "3 shift(s): 3 written, 0 unchanged, 0 failed"
+    )
+    code, text = cashserver("export", "--config", str(config_path))
+    assert (code, text.strip()) == (
+        0,
+        "nothing to export: the files of every closed shift are up to date",
+    )
