@@ -277,7 +277,8 @@ class Puller:
                 cancellation,
             ):
                 if lease is not None and lease.lost.is_set():
-                    break  # another daemon may be pulling it now: load nothing more
+                    failure = LEASE_LOST  # another daemon may be pulling it: no more
+                    break
                 handed = self._hand_over(target, part, tally)
                 if handed is not None:
                     pending.append(handed)
@@ -288,8 +289,8 @@ class Puller:
         except Exception as exc:  # a bug must not leave the register DURING for ever
             log.exception("pull.crashed", register=target.name)
             failure = f"internal error ({type(exc).__name__})"
-        if lease is not None and lease.lost.is_set():
-            failure = f"stopped: the pull lease was lost ({lease.lost_reason}), loading stopped"
+        if failure and lease is not None and lease.lost.is_set():  # cut off by the loss
+            failure = f"{LEASE_LOST} ({lease.lost_reason}): loading stopped midway"
             reason = lease.lost_reason
             log.warning("pull.lease_lost", reason=reason, shifts_handed=len(pending), **where)
         deadline = time.monotonic() + VERDICT_WAIT_S
