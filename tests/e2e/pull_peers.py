@@ -67,7 +67,7 @@ def emulator_fleet(*args: str, registers: int = 1, protocol: int = 4) -> Iterato
     shift n opens on n January 2026 (08:00 UTC), the dates the tests ask for."""
     base = free_port_range(registers)
     argv = [
-        sys.executable, "-m", "cashserver.cli", "emulator", "serve",
+        sys.executable, "-m", "cashserver.cli.main", "emulator", "serve",
         "--registers", str(registers), "--listen", f"127.0.0.1:{base}",
         "--protocol", str(protocol), "--first-date", "2026-01-01", *args,
     ]  # fmt: skip

@@ -60,7 +60,7 @@ def register_server() -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "cashserver.cli",
+            "cashserver.cli.main",
             "emulator",
             "serve",
             "--listen",

@@ -15,7 +15,6 @@ from cashserver.config import Config, parse_config
 from cashserver.domain import ShiftRange, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.http.pull_now import pull_now
-from cashserver.loader import Loader
 from cashserver.pull.locks import PullLocks
 from cashserver.pull.runner import Busy, Puller, State, Verdict, pull_registers, target_of
 from cashserver.pull.states import StateBuffer
@@ -25,6 +24,7 @@ from cashserver.store.leases import Lease, Leases
 from cashserver.store.reading import Reader
 from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
+from cashserver.writer.loader import Loader
 from tests.e2e.pull_peers import GrpcPeer
 from tests.waiting import wait_for
 
