@@ -15,9 +15,9 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cashserver.cli.progress import Progress
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange
-from cashserver.cli.progress import Progress
 from cashserver.pull.runner import PullResult, PullTarget, State, target_of
 
 DAY_MS = 86_400_000

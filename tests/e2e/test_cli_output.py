@@ -79,7 +79,7 @@ class Terminal:
 
 
 def cashserver(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    terminal = Terminal([sys.executable, "-m", "cashserver.cli", *args], env)
+    terminal = Terminal([sys.executable, "-m", "cashserver.cli.main", *args], env)
     return terminal.finish(), terminal.text()
 
 
@@ -154,7 +154,7 @@ def _serve(tmp_path: Path, log_format: str | None) -> str:
     """Start ``serve`` on a terminal, wait until it serves, stop it: what it printed."""
     daemon = ServeProcess(tmp_path, server={"log_format": log_format} if log_format else {})
     terminal = Terminal(
-        [sys.executable, "-m", "cashserver.cli", "serve", "--config", str(daemon.config)]
+        [sys.executable, "-m", "cashserver.cli.main", "serve", "--config", str(daemon.config)]
     )
     try:
         assert terminal.read_until(b"daemon.started"), terminal.text()

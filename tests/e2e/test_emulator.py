@@ -154,7 +154,7 @@ def test_a_served_history_ends_shortly_before_now() -> None:
         [
             sys.executable,
             "-m",
-            "cashserver.cli",
+            "cashserver.cli.main",
             "emulator",
             "serve",
             "--protocol",

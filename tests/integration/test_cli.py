@@ -12,8 +12,10 @@ import pytest
 import structlog
 from sqlalchemy import Engine
 
+from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.log import Journal, configure_logging, set_journal
 from cashserver.reconcile import compute_totals
+from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
 from cashserver.store.exports import Exports
 from cashserver.store.reading import Reader

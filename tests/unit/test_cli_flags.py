@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from cashserver.cli import build_parser
+from cashserver.cli.main import build_parser
 
 
 def leaves(
