@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_CONFIG_PATH = Path("/etc/cashserver/cashserver.toml")
 EXCHANGE_FORMATS = ("json", "enterprisedata", "frontol")
+LOG_FORMATS = ("auto", "json", "console")
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,9 @@ class ServerConfig:
     timezone: str = "Europe/Moscow"
     backup_dir: str = ""
     """Where the spool archives go; empty means data_dir/backup."""
+    log_format: str = "auto"
+    """How ``serve`` writes its log on standard error: "json" (one object a line),
+    "console" (lines for people), or "auto": console on a terminal, else JSON."""
     processes: int = 2
     """2: the listeners (front) and the writer in separate processes, so the daemon
     uses two cores; 1: everything in one process, as before (and for comparison)."""
@@ -347,6 +351,8 @@ def _check(config: Config) -> None:
     _check_timezone("server.timezone", config.server.timezone)
     _check_listen("grpc.listen", config.grpc.listen)
     _check_listen("thrift.listen", config.thrift.listen)
+    if config.server.log_format not in LOG_FORMATS:
+        raise ConfigError('server.log_format: expected "auto", "json" or "console"')
     if config.server.processes not in (1, 2):
         raise ConfigError("server.processes: expected 1 or 2")
     if config.registers.protocol_version not in (3, 4):
