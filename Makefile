@@ -69,6 +69,7 @@ lint: $(STAMP)
 ## make bench: every benchmark, one JSON line each (not timed tests: compare ratios)
 bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/loader.py
+	PYTHONPATH=. $(BIN)/python benchmarks/front_convert.py
 	PYTHONPATH=. $(BIN)/python benchmarks/export.py
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 4
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 3

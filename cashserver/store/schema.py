@@ -111,7 +111,8 @@ shifts = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_shifts_register_number", "register_id", "shift_number"),
-    Index("ix_shifts_opened_at", "opened_at"),
+    # No index on opened_at: the date filters use coalesce(opened_at, first_receipt_at)
+    # (migration 0010; tests/integration/test_query_plans.py).
 )
 
 receipts = Table(
