@@ -5,7 +5,7 @@ an index on ``opened_at`` alone cannot serve; the loader paid for it on every ne
 shift. tests/integration/test_query_plans.py keeps the plans of the hot queries.
 
 Revision ID: 0010_unused_indexes
-Revises: 0006_registers_revision
+Revises: 0008_clock_skew
 Create Date: 2026-12-05
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010_unused_indexes"
-down_revision: str | None = "0006_registers_revision"
+down_revision: str | None = "0008_clock_skew"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
