@@ -17,7 +17,7 @@ the statement waits for the other transaction and skips the uid if it commits.
 The staging table (``ON COMMIT DELETE ROWS``, so it is empty between
 transactions) is created on a connection by its first load with
 ``CREATE TEMPORARY TABLE IF NOT EXISTS``, sent with the loader's ``SET LOCAL``
-settings at the start of every load: a connection that lost it (a new server
+settings (one round trip) at the start of every load: a connection that lost it (a new server
 connection behind PgBouncer in transaction mode) gets it again, and one that has
 it pays a catalog lookup. Several uploads of one batch share the transaction, so
 each upload's ``INSERT ... SELECT`` takes only its own rows: its receipt ids are
@@ -48,8 +48,9 @@ STAGE_RECEIPTS = "cashserver_stage_receipts"
 
 
 class BulkWriter(Protocol):
-    def begin(self, conn: Connection) -> None:
-        """Run at the start of a load's transaction."""
+    setup: str
+    """Statements (no parameters) to run at the start of a load's transaction on
+    PostgreSQL (:func:`cashserver.store.engine.loader_transaction`)."""
 
     def receipts(self, conn: Connection, rows: Sequence[Row]) -> int:
         """Insert receipt rows (``RECEIPT_COLUMNS``, ids increasing) whose uid is not
@@ -63,11 +64,10 @@ class BulkWriter(Protocol):
 class ExecutemanyWriter:
     """The driver's executemany of plain tuples (SQLite)."""
 
+    setup = ""
+
     def __init__(self, sql: HotStatements) -> None:
         self._sql = sql
-
-    def begin(self, conn: Connection) -> None:
-        return None
 
     def receipts(self, conn: Connection, rows: Sequence[Row]) -> int:
         return int(conn.exec_driver_sql(self._sql.receipts, rows).rowcount)
@@ -109,8 +109,10 @@ class CopyWriter:
         definition = ", ".join(
             f"{name} {receipts.c[name].type.compile(dialect)} NOT NULL" for name in RECEIPT_COLUMNS
         )
-        self.create_stage = (
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE_RECEIPTS} ({definition})"
+        # client_min_messages: no "already exists, skipping" notice on every load.
+        self.setup = (
+            "SET LOCAL client_min_messages = warning;"
+            f" CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE_RECEIPTS} ({definition})"
             " ON COMMIT DELETE ROWS"
         )
         names = ", ".join(RECEIPT_COLUMNS)
@@ -124,10 +126,6 @@ class CopyWriter:
         self._line_types = types(lines, LINE_COLUMNS)
         self._copy_payments = _copy_sql(payments.name, PAYMENT_COLUMNS)
         self._payment_types = types(payments, PAYMENT_COLUMNS)
-
-    def begin(self, conn: Connection) -> None:
-        # client_min_messages: no "already exists, skipping" notice on every load.
-        conn.exec_driver_sql(f"SET LOCAL client_min_messages = warning; {self.create_stage}")
 
     def receipts(self, conn: Connection, rows: Sequence[Row]) -> int:
         if not rows:

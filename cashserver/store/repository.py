@@ -115,8 +115,7 @@ class Repository:
 
         Raises whatever the database raises; then nothing of the batch is stored.
         """
-        with loader_transaction(self.engine) as conn:
-            self._bulk.begin(conn)
+        with loader_transaction(self.engine, self._bulk.setup) as conn:
             # Lock the batch's registers in one order, so two nodes loading batches
             # of the same registers queue up instead of deadlocking.
             ids = {
