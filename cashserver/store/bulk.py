@@ -17,9 +17,9 @@ the statement waits for the other transaction and skips the uid if it commits.
 The staging table (``ON COMMIT DELETE ROWS``, so it is empty between
 transactions) is created on a connection by its first load with
 ``CREATE TEMPORARY TABLE IF NOT EXISTS``, sent with the loader's ``SET LOCAL``
-settings (one round trip) at the start of every load: a connection that lost it (a new server
-connection behind PgBouncer in transaction mode) gets it again, and one that has
-it pays a catalog lookup. Several uploads of one batch share the transaction, so
+settings (one round trip) at the start of every load: a connection that lost it
+(a new server connection behind PgBouncer in transaction mode) gets it again,
+and one that has it pays a catalog lookup. Several uploads of one batch share the transaction, so
 each upload's ``INSERT ... SELECT`` takes only its own rows: its receipt ids are
 at least its first id, and every upload before it in the transaction took
 smaller ones from the same sequence.
