@@ -14,7 +14,11 @@ subprocess on a fresh database of it, and prints one JSON line:
 - the raw limits, in the same run and the same cluster: psycopg ``COPY`` and
   ``executemany`` of exactly the rows of the concurrent load (receipts, lines,
   payments) in one transaction, each into a fresh database, best of two (one
-  before the daemon runs, one after).
+  before the daemon runs, one after);
+- the CPU per 1,000 receipts of the concurrent load (the daemon's processes, and
+  the database's server processes) and of raw COPY (client and server), and
+  their ratio: on a busy shared machine the rates mostly measure the queue for a
+  core, CPU time the work.
 
 JSON exchange files are written, as the default configuration has them
 (``--no-export`` turns them off). Without PostgreSQL server binaries it prints a
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -34,11 +39,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import fresh_database, percentile, start_postgres
 from benchmarks.ingest import RECEIPTS, TreeRss, concurrent_rate, idle_latency
-from benchmarks.pg_loader import raw_receipts_per_s
+from benchmarks.pg_loader import CpuMeter, raw_measured
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from tests.e2e.daemon import ServeProcess
 
 GOAL_RATIO_TO_COPY = 0.25
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and its live descendants."""
+    total = 0
+    for member in TreeRss.tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -60,11 +77,14 @@ def main() -> None:
         for n in range(1, args.shifts + 1)
     ]
     raw: dict[str, list[float]] = {"copy": [], "executemany": []}
+    raw_cpu: dict[str, list[float]] = {"copy": [], "executemany": []}
 
     def measure_raw(round_: int) -> None:
         for name in raw:
             url = fresh_database(cluster, f"raw_{name}_{round_}")
-            raw[name].append(raw_receipts_per_s(url, uploads, use_copy=name == "copy"))
+            rate, client_ms, server_ms = raw_measured(url, uploads, use_copy=name == "copy")
+            raw[name].append(rate)
+            raw_cpu[name].append(client_ms + server_ms)
 
     try:
         measure_raw(0)
@@ -81,7 +101,11 @@ def main() -> None:
                 assert daemon.process is not None
                 rss = TreeRss(daemon.process.pid)
                 timings = idle_latency(4, daemon.grpc_target, args.idle_shifts)
+                server = CpuMeter(cluster.url_for("daemon"))
+                daemon_cpu = tree_cpu_s(daemon.process.pid)
                 rate, statuses = concurrent_rate(4, daemon, args.registers, args.shifts)
+                daemon_cpu = tree_cpu_s(daemon.process.pid) - daemon_cpu
+                server_cpu = server.stop()[1]
                 peak = rss.stop()
             finally:
                 daemon.kill()
@@ -89,6 +113,13 @@ def main() -> None:
     finally:
         cluster.destroy()
     copy, executemany = max(raw["copy"]), max(raw["executemany"])
+    per_1000 = 1e6 / (args.registers * args.shifts * RECEIPTS)
+    cpu = {
+        "daemon": round(daemon_cpu * per_1000, 1),
+        "server": round(server_cpu * per_1000, 1),
+        "raw_copy": round(min(raw_cpu["copy"]), 1),
+        "raw_executemany": round(min(raw_cpu["executemany"]), 1),
+    }
     result: dict[str, Any] = {
         "benchmark": "pg_ingest",
         "protocol": 4,
@@ -106,6 +137,8 @@ def main() -> None:
         "ratio_to_copy": round(rate / copy, 3),
         "ratio_to_executemany": round(rate / executemany, 3),
         "raw_runs": {name: [round(r) for r in rates] for name, rates in raw.items()},
+        "cpu_ms_per_1000_receipts": cpu,
+        "cpu_ratio_to_copy": round(cpu["raw_copy"] / (cpu["daemon"] + cpu["server"]), 3),
         "rss_counted_over": "the daemon and all its child processes, summed, sampled every 50 ms",
         "goal_ratio_to_copy": GOAL_RATIO_TO_COPY,
     }
