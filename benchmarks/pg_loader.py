@@ -124,10 +124,10 @@ def raw_measured(url: str, uploads: Sequence[Any], use_copy: bool) -> Measured:
 
 
 def loader_measured(url: str, uploads: Sequence[Any]) -> Measured:
-    from cashserver.loader import Loader
     from cashserver.spool import Spool
     from cashserver.store.engine import open_engine
     from cashserver.store.repository import Repository
+    from cashserver.writer.loader import Loader
 
     engine = open_engine(url)
     with tempfile.TemporaryDirectory() as folder:

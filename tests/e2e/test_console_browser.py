@@ -72,7 +72,7 @@ def emulator() -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "cashserver.cli",
+            "cashserver.cli.main",
             "emulator",
             "serve",
             "--listen",

@@ -206,7 +206,7 @@ def _read_line(process: subprocess.Popen[str], timeout_s: float = 20) -> str:
 
 def test_emulator_serve_over_protocol_3_answers_get_sales() -> None:
     argv = [
-        sys.executable, "-m", "cashserver.cli", "emulator", "serve", "--protocol", "3",
+        sys.executable, "-m", "cashserver.cli.main", "emulator", "serve", "--protocol", "3",
         "--listen", "127.0.0.1:0", "--store", "S5", "--register", "R5",
         "--shifts", "10", "--receipts", "7",
     ]  # fmt: skip

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from msgspec import structs
 
-from cashserver import cli
+from cashserver.cli import main as cli
 from cashserver.config import Config, load_config
 from cashserver.domain import Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
@@ -38,7 +38,7 @@ class Site:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CASHSERVER_")}
         env["PYTHONPATH"] = str(REPO_ROOT)
         return subprocess.run(
-            [sys.executable, "-m", "cashserver.cli", *args, "--config", str(self.config_path)],
+            [sys.executable, "-m", "cashserver.cli.main", *args, "--config", str(self.config_path)],
             capture_output=True,
             text=True,
             env=env,

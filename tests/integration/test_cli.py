@@ -1,4 +1,4 @@
-"""The command line (SPEC sections 6 and 7) on SQLite, run as ``python -m cashserver.cli``."""
+"""The command line (SPEC sections 6 and 7) on SQLite, run as ``python -m cashserver.cli.main``."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ from cashserver.config import Config
 from cashserver.domain import Line, Payment, PaymentMethod, Receipt, ReceiptKind, Shift, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.http.format import money
-from cashserver.reports import STORE_DAY_KEYS
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader, ShiftFilter
+from cashserver.store.reports import STORE_DAY_KEYS
 from cashserver.store.repository import Repository
 from tests.integration.http_client import client_for, log_in, make_config
 

@@ -12,11 +12,11 @@ from sqlalchemy import Engine, func, select
 
 from cashserver.domain import Shift, Upload, UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
-from cashserver.loader import Loader
 from cashserver.spool import Spool, encode_sales_file
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.repository import Repository
 from cashserver.store.schema import receipts, shifts
+from cashserver.writer.loader import Loader
 from tests.pg import Cluster
 from tests.waiting import wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from cashserver.reports import DEPARTMENT_KEYS, STORE_DAY_KEYS
+from cashserver.store.reports import DEPARTMENT_KEYS, STORE_DAY_KEYS
 from cashserver.store.repository import Repository
 from tests.integration.site import Site, plans
 

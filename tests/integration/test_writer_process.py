@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from cashserver.config import Config, parse_config
 from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
-from cashserver.front import WriterLink
+from cashserver.front.link import WriterLink
 from cashserver.lifecycle import Deadline
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine
 from cashserver.store.schema import receipts, shifts
-from cashserver.writer_process import WriterProcess
+from cashserver.supervisor import WriterProcess
 from tests.waiting import wait_for
 
 
