@@ -131,7 +131,8 @@ class CopyWriter:
         if not rows:
             return 0
         _copy(conn, self._copy_receipts, self._receipt_types, rows)
-        return int(conn.exec_driver_sql(self._move_receipts, (rows[0][0],)).rowcount)
+        first_id = min(row[0] for row in rows)
+        return int(conn.exec_driver_sql(self._move_receipts, (first_id,)).rowcount)
 
     def lines(self, conn: Connection, rows: Sequence[Row]) -> None:
         _copy(conn, self._copy_lines, self._line_types, rows)
