@@ -77,6 +77,7 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --receipts 1000000
 	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --postgres --receipts 1000000
 	PYTHONPATH=. $(BIN)/python benchmarks/pg_loader.py
+	PYTHONPATH=. $(BIN)/python benchmarks/pg_ingest.py
 	PYTHONPATH=. $(BIN)/python benchmarks/cluster_ingest.py
 	PYTHONPATH=. $(BIN)/python benchmarks/trimmer.py
 
