@@ -324,6 +324,17 @@ def _check_database_url(key: str, value: str) -> None:
 
 
 _URL_SCHEME = re.compile(r"([\w+]+)://")
+_URL_PASSWORD = re.compile(r"^([\w+]+://[^:/@]*):[^@/]*@")
+
+
+def database_url_for_log(url: str) -> str:
+    """The database URL with its password hidden (``***``), and ``postgresql://``
+    named with its driver, psycopg 3, as the store opens it."""
+    shown = _URL_PASSWORD.sub(r"\1:***@", url)
+    for bare in ("postgresql://", "postgres://"):
+        if shown.startswith(bare):
+            shown = "postgresql+psycopg://" + shown[len(bare) :]
+    return shown
 
 
 def _check_cluster(config: Config) -> None:

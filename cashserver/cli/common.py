@@ -84,9 +84,11 @@ def open_store(config: Config) -> Any:
 
 def flush_journal(journal: Journal) -> None:
     """Write the events this command logged, if it opened the database."""
+    pending = journal.drain()
+    if not _engines:  # no database opened (``serve``'s front never opens one)
+        return
     from cashserver.store.events import Events
 
-    pending = journal.drain()
     for engine in _engines.values():
         if pending:
             Events(engine).write(pending)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, datetime, time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange
-from cashserver.pull.runner import PullResult, PullTarget, State, target_of
+
+if TYPE_CHECKING:  # the runner loads the store: only when a pull runs
+    from cashserver.pull.runner import PullResult, PullTarget
 
 DAY_MS = 86_400_000
 BAR_WIDTH = 30
@@ -72,6 +74,7 @@ def add_parser(sub: Any, add: Any, json_flag: argparse.ArgumentParser) -> None:
 def _select(config: Config, args: argparse.Namespace) -> tuple[list[PullTarget], list[str]]:
     """The targets to pull, and the names of those skipped (no address)."""
     from cashserver.cli.common import UsageError, open_store
+    from cashserver.pull.runner import target_of
     from cashserver.store.reading import Reader
 
     kinds = sum((bool(args.targets), args.store is not None, args.all))
@@ -175,6 +178,8 @@ class Progress:
 
 
 def result_line(result: PullResult) -> str:
+    from cashserver.pull.runner import State
+
     text = (
         f"{result.store_code}/{result.register_code}: {result.state}"
         f" shifts={result.shifts} stored={result.receipts_stored}"
@@ -186,6 +191,8 @@ def result_line(result: PullResult) -> str:
 
 
 def summary_of(results: list[PullResult]) -> dict[str, int]:
+    from cashserver.pull.runner import State
+
     return {
         "registers": len(results),
         "shifts": sum(r.shifts for r in results),
@@ -205,6 +212,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     from cashserver.store.leases import Leases
     from cashserver.store.reading import Reader
     from cashserver.store.registers import Registers
+    from cashserver.writer.control import DaemonStates
 
     targets, skipped = _select(config, args)
     queries = _queries(args, targets)
@@ -228,7 +236,10 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     else:
         spool.prepare()
         sink = HandoffSink(spool, Reader(engine, config))
-    states = StateBuffer(Registers(engine))
+    # One writer of the registers table: the states go to the daemon's writer if one runs.
+    states = StateBuffer(
+        Registers(engine) if own_loader is not None else DaemonStates(config.data_dir)
+    )
     states.start()
     leases = Leases(engine, config.cluster.node_name, config.cluster.lease_ttl_s)
     leases.start()
