@@ -166,7 +166,7 @@ class Daemon:
             self._tap = None
 
     def _take_serve_lock(self) -> None:
-        # Tells ``cashserver pull`` to hand its shifts to this daemon (see pull/handoff.py).
+        # Tells the command line to hand its writes to this daemon (see serve_lock.py).
         try:
             self.serve_lock.acquire_for_serve()
         except RuntimeError as exc:

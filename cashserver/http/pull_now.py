@@ -63,17 +63,13 @@ def pull_now(
 
 
 def console_pull(
-    config: Config, puller: Callable[[], Puller | None]
+    config: Config, puller: Puller
 ) -> Callable[[Sequence[RegisterInfo], date, date], list[Mapping[str, Any]]]:
-    """The :data:`~cashserver.http.context.PullRunner` of a daemon whose puller may
-    start after its HTTP listener."""
+    """The :data:`~cashserver.http.context.PullRunner` of a daemon: its own puller."""
 
     def run(
         registers: Sequence[RegisterInfo], date_from: date, date_to: date
     ) -> list[Mapping[str, Any]]:
-        current = puller()
-        if current is None:
-            raise RuntimeError("the daemon's puller has not started yet")
-        return pull_now(config, current, registers, date_from, date_to)
+        return pull_now(config, puller, registers, date_from, date_to)
 
     return run

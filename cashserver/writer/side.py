@@ -227,7 +227,7 @@ class Writer:
             self.engine,
             secret,
             readiness=self.readiness,
-            pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
+            pull=console_pull(self.config, self.puller),  # the pulls stage started before
         )
         self.http = HttpListener(self.config, create_app(context))
         try:
