@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from cashserver.config import Config, database_url_for_log
+from cashserver.config import Config
+from cashserver.config_values import database_url_for_log
 from cashserver.front.admission import Admission
 from cashserver.front.ingest import Ingest
 from cashserver.http.server import open_listen_refusal

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from cashserver.clock import local_midnight_ms, parse_iso_ms
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange
 
@@ -41,12 +42,8 @@ def _when(text: str) -> str:
 def instant_ms(text: str, zone: ZoneInfo) -> int:
     """WHEN in ``zone``: a date is its local midnight; a time without offset is local."""
     if len(text) == 10:
-        moment = datetime.combine(date.fromisoformat(text), time(0), tzinfo=zone)
-    else:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=zone)
-    return int(moment.timestamp() * 1000)
+        return local_midnight_ms(date.fromisoformat(text), zone)
+    return parse_iso_ms(text, zone)
 
 
 def _shifts(text: str) -> ShiftRange:

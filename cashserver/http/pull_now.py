@@ -9,10 +9,11 @@ and this one apart). A date is midnight in the register's time zone, as for
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cashserver.clock import local_midnight_ms
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, TimeRange
 from cashserver.pull.runner import Puller, PullTarget, pull_registers, target_of
@@ -24,7 +25,7 @@ WAIT_FOR_RUNNING_S = 5.0
 
 
 def midnight_ms(day: date, zone: str) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).timestamp() * 1000)
+    return local_midnight_ms(day, ZoneInfo(zone))
 
 
 def pull_now(

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
+from cashserver.clock import local_midnight_ms
 from cashserver.config import Config
 from cashserver.domain import ReceiptKind
 from cashserver.store.schema import (
@@ -31,22 +32,24 @@ from cashserver.store.schema import (
 )
 from cashserver.store.totals import QUARTER_MS
 
-STORE_DAY_KEYS = (
-    "store_code",
-    "date",
-    "registers_count",
-    "shifts_count",
-    "receipts_count",
-    "sales_cash",
-    "sales_noncash",
-    "returns_cash",
-    "returns_noncash",
-    "revenue_cash",
-    "revenue_noncash",
-    "cash_in",
-    "cash_out",
-    "drawer",
+STORE_DAY_COLUMNS = (
+    ("store_code", "store"),
+    ("date", "date"),
+    ("registers_count", "registers"),
+    ("shifts_count", "shifts"),
+    ("receipts_count", "receipts"),
+    ("sales_cash", "sales cash"),
+    ("sales_noncash", "sales noncash"),
+    ("returns_cash", "returns cash"),
+    ("returns_noncash", "returns noncash"),
+    ("revenue_cash", "revenue cash"),
+    ("revenue_noncash", "revenue noncash"),
+    ("cash_in", "cash in"),
+    ("cash_out", "cash out"),
+    ("drawer", "drawer"),
 )
+"""A store-day row's keys, in order, with their headings in a table."""
+STORE_DAY_KEYS = tuple(key for key, _ in STORE_DAY_COLUMNS)
 DEPARTMENT_KEYS = (
     "department",
     "receipts_count",
@@ -57,10 +60,6 @@ DEPARTMENT_KEYS = (
     "revenue",
 )
 LOAD_MODES = ("line", "register")
-
-
-def local_midnight_ms(day: date, zone: ZoneInfo) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=zone).timestamp() * 1000)
 
 
 def _ceil_quarter(ms: int) -> int:

@@ -20,7 +20,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from cashserver.config import Config
-from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.exchange.exporter import Exporter
+from cashserver.exchange.worker import BACKLOG_INTERVAL_S, ExportWorker
 from cashserver.front.admission import Admission
 from cashserver.jobs.dicts import daemon_token
 from cashserver.jobs.schedule import Housekeeping
