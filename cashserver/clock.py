@@ -7,8 +7,22 @@ Times are int milliseconds since the Unix epoch (UTC) everywhere inside, as in
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
+
+
+def parse_iso_ms(text: str, zone: tzinfo = UTC) -> int:
+    """ISO 8601 text as epoch milliseconds: a ``Z`` or an offset is honoured, a time
+    without one is in ``zone``. Raises ValueError if the text is not ISO 8601."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return int(moment.timestamp() * 1000)
+
+
+def local_midnight_ms(day: date, zone: tzinfo) -> int:
+    """The instant ``day`` starts in ``zone``, in epoch milliseconds."""
+    return int(datetime.combine(day, datetime.min.time(), tzinfo=zone).timestamp() * 1000)
 
 
 def now_ms() -> int:

@@ -7,24 +7,27 @@ one line naming the key, which the CLI turns into exit code 2.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from cashserver.config_values import ConfigError as ConfigError  # raised by load_config
+from cashserver.config_values import (
+    check_database_url,
+    check_listen,
+    check_timezone,
+    env_value,
+    read_section,
+)
 
 DEFAULT_CONFIG_PATH = Path("/etc/cashserver/cashserver.toml")
 EXCHANGE_FORMATS = ("json", "enterprisedata", "frontol")
 LOG_FORMATS = ("auto", "json", "console")
-
-
-class ConfigError(ValueError):
-    """A bad configuration value or an unknown key."""
 
 
 @dataclass(frozen=True)
@@ -236,50 +239,6 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 
 
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
-    """Check ``value`` against the field's type; ints are accepted where floats are."""
-    if annotation is bool:
-        ok = isinstance(value, bool)
-    elif annotation is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif annotation is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif annotation is str:
-        ok = isinstance(value, str)
-    else:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        value = tuple(value) if ok else value
-    if ok:
-        return value
-    expected = getattr(annotation, "__name__", "list of strings")
-    raise ConfigError(f"{key}: expected {expected}, got {value!r}")
-
-
-def _section(cls: type[Any], prefix: str, values: Mapping[str, Any]) -> Any:
-    hints = get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in known:
-            raise ConfigError(f"{prefix}.{key}: unknown key")
-        kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
-    return cls(**kwargs)
-
-
-def _env_value(raw: str, annotation: Any) -> Any:
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        if annotation is str:
-            return raw
-        raise
-    # A string key takes a bare string even when it reads as TOML (an INN, "1.21", "true").
-    if annotation is str and not isinstance(value, str):
-        return raw
-    return value
-
-
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     for name, raw in environ.items():
         if not name.startswith("CASHSERVER_"):
@@ -293,48 +252,10 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
         if key not in hints:
             raise ConfigError(f"{name}: unknown key {section}.{key}")
         try:
-            value = _env_value(raw, hints[key])
+            value = env_value(raw, hints[key])
         except tomllib.TOMLDecodeError:
             raise ConfigError(f"{name}: not a TOML value: {raw!r}") from None
         data.setdefault(section, {})[key] = value
-
-
-def _check_listen(key: str, value: str) -> None:
-    if value == "":
-        return
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f'{key}: expected HOST:PORT or "", got {value!r}')
-
-
-def _check_timezone(key: str, value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{key}: unknown time zone {value!r}") from None
-
-
-def _check_database_url(key: str, value: str) -> None:
-    """A URL this daemon can open: SQLite, or PostgreSQL through psycopg 3.
-
-    Only the scheme is read here (the form ``name[+driver]://``, as SQLAlchemy
-    parses it): the configuration is core and loads no database library; the rest
-    of the URL is the store's to open, which names the key if it cannot.
-    """
-    if value == "":
-        return
-    scheme = _URL_SCHEME.match(value)
-    if scheme is None:
-        raise ConfigError(f"{key}: not a database URL (sqlite:///PATH or postgresql://...)")
-    drivername = scheme.group(1)
-    allowed = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
-    backend, _, driver = drivername.replace("postgres+", "postgresql+").partition("+")
-    backend = "postgresql" if backend == "postgres" else backend
-    if driver not in allowed.get(backend, ()):
-        raise ConfigError(f"{key}: unsupported database {drivername!r} (sqlite or postgresql)")
-
-
-_URL_SCHEME = re.compile(r"([\w+]+)://")
 
 
 def _check_cluster(config: Config) -> None:
@@ -343,14 +264,14 @@ def _check_cluster(config: Config) -> None:
         raise ConfigError("cluster.node_name: expected 1-128 printable characters")
     if not 1.0 <= config.cluster.lease_ttl_s <= 300.0:
         raise ConfigError("cluster.lease_ttl_s: expected 1 to 300 seconds")
-    _check_listen("registers.advertise_grpc", config.registers.advertise_grpc)
-    _check_listen("registers.advertise_thrift", config.registers.advertise_thrift)
+    check_listen("registers.advertise_grpc", config.registers.advertise_grpc)
+    check_listen("registers.advertise_thrift", config.registers.advertise_thrift)
 
 
 def _check(config: Config) -> None:
-    _check_timezone("server.timezone", config.server.timezone)
-    _check_listen("grpc.listen", config.grpc.listen)
-    _check_listen("thrift.listen", config.thrift.listen)
+    check_timezone("server.timezone", config.server.timezone)
+    check_listen("grpc.listen", config.grpc.listen)
+    check_listen("thrift.listen", config.thrift.listen)
     if config.server.log_format not in LOG_FORMATS:
         raise ConfigError('server.log_format: expected "auto", "json" or "console"')
     if config.server.processes not in (1, 2):
@@ -401,15 +322,15 @@ def _check(config: Config) -> None:
     if config.reports.load_mode not in ("line", "register"):
         raise ConfigError('reports.load_mode: expected "line" or "register"')
     _check_cluster(config)
-    _check_database_url("server.database_url", config.server.database_url)
+    check_database_url("server.database_url", config.server.database_url)
     for code, store in config.stores.items():
         if store.timezone:
-            _check_timezone(f"stores.{code}.timezone", store.timezone)
+            check_timezone(f"stores.{code}.timezone", store.timezone)
 
 
 def _check_ops(config: Config) -> None:
     """The ``[http]`` section and the trimming keys of ``[jobs]``."""
-    _check_listen("http.listen", config.http.listen)
+    check_listen("http.listen", config.http.listen)
     if config.http.session_hours <= 0:
         raise ConfigError("http.session_hours: must be positive")
     if config.http.password_hash and not config.http.password_hash.startswith(
@@ -451,14 +372,14 @@ def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
             for code, table in values.items():
                 if not isinstance(table, dict):
                     raise ConfigError(f"stores.{code}: expected a table")
-                stores[code] = _section(StoreConfig, f"stores.{code}", table)
+                stores[code] = read_section(StoreConfig, f"stores.{code}", table)
             sections["stores"] = stores
             continue
         if name not in _SECTIONS:
             raise ConfigError(f"{name}: unknown section")
         if not isinstance(values, dict):
             raise ConfigError(f"{name}: expected a table")
-        sections[name] = _section(_SECTIONS[name], name, values)
+        sections[name] = read_section(_SECTIONS[name], name, values)
     config = Config(**sections)
     _check(config)
     return config

@@ -5,8 +5,10 @@
 
 - ``__init__`` only records what to do; nothing is opened, bound or read.
 - ``startup()`` starts the stages in order: the writer side's (store and
-  migrations, journal, exporter, loader, jobs; see :mod:`cashserver.writer.side`),
-  then the front (the ingest service and the listeners), then tells systemd READY.
+  migrations, the registers directory, journal, exporter, loader, jobs; see
+  :mod:`cashserver.writer.side`), in this process or in a child, behind one
+  interface (:class:`cashserver.supervisor.WriterSide`); then the front (the
+  ingest service and the listeners), then tells systemd READY.
   A failure to start (a port taken, a bad database URL) raises
   :class:`StartupError`, which the CLI turns into exit code 2.
 - ``main_loop()`` polls the stop flags and, once a second, collects garbage and
@@ -25,14 +27,12 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
-
-from sqlalchemy.engine import make_url
+from typing import Protocol
 
 from cashserver.config import Config
+from cashserver.config_values import database_url_for_log
 from cashserver.front.admission import Admission
 from cashserver.front.ingest import Ingest
-from cashserver.front.link import WriterLink
 from cashserver.http.server import open_listen_refusal
 from cashserver.lifecycle import (
     Deadline,
@@ -43,19 +43,12 @@ from cashserver.lifecycle import (
     captured_signals,
 )
 from cashserver.log import Journal, get_logger, set_journal
-from cashserver.metrics import forward_uploads
 from cashserver.rpc.tls_log import StderrTap
 from cashserver.serve_lock import ServeLock
-from cashserver.spool import Spool
-from cashserver.store.engine import READER_CACHE_KIB, normalize_url, open_engine
-from cashserver.store.registers import Registers
-from cashserver.supervisor import WriterProcess
+from cashserver.supervisor import ChildWriter, InProcessWriter, WriterSide
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
 from cashserver.watchdog import Watchdog, stall_limit_s
-
-if TYPE_CHECKING:
-    from cashserver.writer.side import Writer
 
 __all__ = ["GRACE_S", "Daemon", "Listener", "ListenerFactory", "StartupError"]
 
@@ -78,6 +71,10 @@ class Listener(Protocol):
     def start(self) -> None: ...
 
     def stop(self, grace_s: float) -> None: ...
+
+    def alive(self) -> bool:
+        """Serving: started, and not stopped or failed since."""
+        ...
 
 
 ListenerFactory = Callable[["Daemon"], Listener]
@@ -111,7 +108,6 @@ def listener_stage(listener: Listener) -> Stage:
 
 class Daemon:
     ingest: Ingest
-    admission: Admission
 
     def __init__(
         self,
@@ -128,36 +124,21 @@ class Daemon:
         self._tap: StderrTap | None = None
         self.serve_lock = ServeLock(config.data_dir)
         self.exit_code = 0
-        self.writer: Writer | None = None
-        """The writer side, when it runs in this process (``[server] processes = 1``)."""
-        self.writer_process: WriterProcess | None = None
-        """The writer side's child process and its supervision (``processes = 2``)."""
-        self.link: WriterLink | None = None
+        self.admission = Admission(config.registers.auto_register)
+        """The registers directory in memory, given by the writer side."""
+        side = InProcessWriter if config.server.processes == 1 else ChildWriter
+        self.writer: WriterSide = side(config, self.journal, self.admission, self.front_problems)
         self.stages = Stages(
             [
                 Stage("journal", lambda: set_journal(self.journal), self._stop_journal),
                 Stage("tls_tap", self._start_tap, self._stop_tap),
                 Stage("serve_lock", self._take_serve_lock, self._release_serve_lock),
-                *self._writer_stages(),
+                *self.writer.stages(),
                 Stage("ingest", self._start_ingest),
                 Stage("listeners", self._start_listeners),
                 Stage("gc", manual_gc),
             ]
         )
-
-    def _writer_stages(self) -> list[Stage]:
-        """The writer side: its stages here, or one stage that runs them in a child."""
-        if self.config.server.processes == 1:
-            # Only here: with a writer process, the front never loads the writer side.
-            from cashserver.writer.side import Writer
-
-            self.writer = Writer(self.config, self.journal, admission=True)
-            self.writer.front_problems = self.front_problems
-            return self.writer.stages()
-        return [
-            Stage("writer_process", self._start_writer_process, self._stop_writer_process),
-            Stage("directory", self._open_directory, self._close_directory),
-        ]
 
     # -- start -------------------------------------------------------------------
 
@@ -167,14 +148,12 @@ class Daemon:
         log.info(
             "daemon.started",
             pid=os.getpid(),
-            writer_pid=self.writer_process.pid if self.writer_process else os.getpid(),
+            writer_pid=self.writer.pid,
             data_dir=str(self.config.data_dir),
-            database=make_url(normalize_url(self.config.database_url)).render_as_string(
-                hide_password=True
-            ),
+            database=database_url_for_log(self.config.database_url),
             listeners=[listener.name for listener in self.listeners],
         )
-        self.report_to_writer()
+        self.writer.tick()
         self.notifier.ready()
 
     def _start_tap(self) -> None:
@@ -188,7 +167,7 @@ class Daemon:
             self._tap = None
 
     def _take_serve_lock(self) -> None:
-        # Tells ``cashserver pull`` to hand its shifts to this daemon (see pull/handoff.py).
+        # Tells the command line to hand its writes to this daemon (see serve_lock.py).
         try:
             self.serve_lock.acquire_for_serve()
         except RuntimeError as exc:
@@ -197,55 +176,8 @@ class Daemon:
     def _release_serve_lock(self, _deadline: Deadline) -> None:
         self.serve_lock.release()
 
-    def _start_writer_process(self) -> None:
-        self.link = WriterLink(Spool(self.config.spool_dir))
-        forward_uploads(self._forward_upload)
-        self.writer_process = WriterProcess(self.config, self.link)
-        self.writer_process.start()
-
-    def _forward_upload(self, protocol: str, status: str) -> None:
-        if self.link is not None:
-            self.link.send(("upload", protocol, status))
-
-    def _stop_writer_process(self, deadline: Deadline) -> None:
-        assert self.writer_process is not None
-        self.forward_journal()
-        self.writer_process.stop(deadline)
-        forward_uploads(None)
-
-    def _open_directory(self) -> None:
-        # The front's own registers directory in memory (the accept path's admission),
-        # with its own connection for loading it and writing sightings in batches.
-        self._front_engine = open_engine(
-            self.config.database_url,
-            self.config.cluster.node_name,
-            sqlite_cache_kib=READER_CACHE_KIB,
-        )
-        self.admission = Admission(
-            Registers(self._front_engine),
-            self.config.registers.auto_register,
-            max_clock_skew_s=self.config.registers.max_clock_skew_s,
-        )
-        try:
-            self.admission.load()
-        except Exception as exc:
-            raise StartupError(
-                f"server.database_url: cannot open {self._front_engine.url!r}: {exc}".splitlines()[
-                    0
-                ]
-            ) from exc
-        self.admission.start()
-
-    def _close_directory(self, deadline: Deadline) -> None:
-        self.admission.stop(min(deadline.remaining(), 5.0))
-        self._front_engine.dispose()
-
     def _start_ingest(self) -> None:
-        if self.writer is not None:
-            self.ingest = Ingest(self.config, self.writer.loader, self.writer.admission)
-        else:
-            assert self.link is not None
-            self.ingest = Ingest(self.config, self.link, self.admission)
+        self.ingest = Ingest(self.config, self.writer.submitter(), self.admission)
 
     def _start_listeners(self) -> None:
         # Each listener is its own stage, so one that fails to bind stops the others.
@@ -267,23 +199,9 @@ class Daemon:
         if self.flags.should_exit:
             problems["daemon"] = "stopping"
         for listener in self.listeners:
-            alive = getattr(listener, "alive", None)
-            down = not alive() if callable(alive) else getattr(listener, "server", True) is None
-            if down:
+            if not listener.alive():
                 problems[listener.name] = "listener down"
         return problems
-
-    def forward_journal(self) -> None:
-        """Hand the front's events to the writer process, which writes the events table."""
-        if self.link is None:
-            return
-        pending = self.journal.drain()
-        if pending and not self.link.send(("events", pending)):
-            self.journal.put_back(pending)
-
-    def report_to_writer(self) -> None:
-        if self.link is not None:
-            self.link.send(("status", self.front_problems()))
 
     # -- run and stop ------------------------------------------------------------
 
@@ -292,8 +210,8 @@ class Daemon:
         are (the watchdog ping only while the loader is alive, see :mod:`cashserver.watchdog`)."""
         watchdog = Watchdog(
             self.notifier.notify,
-            self._loader_stalled_s,
-            self._spool_depth,
+            self.writer.stalled_s,
+            self.writer.queued,
             ping=self.notifier.watchdog_enabled,
             stall_limit_s=stall_limit_s(self.notifier.watchdog_s),
         )
@@ -306,30 +224,15 @@ class Daemon:
                 ticks += 1
                 self.tick(ticks)
                 watchdog.tick(ticks)
-                if self.writer_process is not None and self.writer_process.gave_up:
+                if self.writer.gave_up:
                     self.exit_code = EXIT_WRITER_GAVE_UP
                     return
 
     def tick(self, ticks: int) -> None:
-        """Once a second: the writer child watched, the front's news sent to it,
-        garbage collected, the watchdog pinged."""
-        if self.writer_process is not None:
-            self.writer_process.watch()
-            self.forward_journal()
-            self.report_to_writer()
+        """Once a second: the writer side's turn (the child watched, the front's news
+        handed over), garbage collected."""
+        self.writer.tick()
         collect_on_tick(ticks)
-
-    def _loader_stalled_s(self) -> float:
-        if self.writer is not None:
-            return self.writer.loader.stalled_s()
-        assert self.link is not None
-        return self.link.writer_stalled_s()
-
-    def _spool_depth(self) -> int:
-        if self.writer is not None:
-            return self.writer.loader.queued
-        assert self.link is not None
-        return self.link.writer_queued
 
     def request_stop(self) -> None:
         self.flags.should_exit = True
@@ -343,18 +246,11 @@ class Daemon:
         self.notifier.stopping()
         if self.flags.signals:
             log.info("daemon.signal", signal=signal.Signals(self.flags.signals[0]).name)
-        log.info("daemon.stopping", **self._in_flight())
+        log.info("daemon.stopping", **self.writer.in_flight())
         self.stages.stop(deadline)
         if self.flags.force_exit:
             log.warning("daemon.forced_exit")
         log.info("daemon.stopped")
-
-    def _in_flight(self) -> dict[str, int]:
-        if self.writer is not None and hasattr(self.writer, "loader"):
-            return {"queued": self.writer.loader.queued}
-        if self.link is not None:
-            return {"waiting": self.link.waiting}
-        return {}
 
     def run(self) -> int:
         """Start, serve until asked to stop, stop; returns the exit code (0, or

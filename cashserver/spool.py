@@ -34,14 +34,13 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
 
-from cashserver.clock import now_ms
+from cashserver.clock import now_ms, parse_iso_ms
 from cashserver.domain import (
     PAYMENT_METHODS,
     RECEIPT_KINDS,
@@ -119,7 +118,7 @@ def _time(value: Any, field: str) -> int | None:
         return value
     if isinstance(value, str):
         try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+            return parse_iso_ms(value)
         except ValueError:
             pass
     raise BrokenSalesFile(f"{field}: not a time: {value!r}")

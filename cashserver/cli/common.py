@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import orjson
 
+from cashserver.clock import parse_iso_ms
 from cashserver.config import Config
 from cashserver.log import Journal
 
@@ -39,12 +40,9 @@ def parse_date(text: str) -> date:
 
 def parse_datetime_ms(text: str) -> int:
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso_ms(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected ISO 8601, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def print_json(document: Any) -> None:
@@ -99,9 +97,11 @@ def open_store(config: Config) -> Any:
 
 def flush_journal(journal: Journal) -> None:
     """Write the events this command logged, if it opened the database."""
+    pending = journal.drain()
+    if not _engines:  # no database opened (``serve``'s front never opens one)
+        return
     from cashserver.store.events import Events
 
-    pending = journal.drain()
     for engine in _engines.values():
         if pending:
             Events(engine).write(pending)

@@ -29,6 +29,7 @@ from cashserver.cli.serve import cmd_db_upgrade, cmd_serve
 from cashserver.cli.shifts import cmd_export, cmd_reexport, cmd_shifts
 from cashserver.cli.spool import cmd_spool_retry, cmd_spool_show, cmd_spool_status
 from cashserver.config import Config, ConfigError, load_config
+from cashserver.lifecycle import StartupError
 from cashserver.log import Journal, configure_logging, set_journal, set_node_name
 
 # -- the parser ------------------------------------------------------------------
@@ -159,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_database_error(exc: Exception) -> bool:
+    """An error of the database library. Looked up only if a command loaded it: ``serve``
+    does not in its front process, and then no error can be one."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.SQLAlchemyError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -173,10 +181,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = args.handler is not cmd_serve and not args.verbose
     configure_logging(log_format=config.server.log_format, show="warning" if quiet else None)
     set_node_name(config.cluster.node_name)
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from cashserver.daemon import StartupError
-
     journal = Journal()
     set_journal(journal)
     try:
@@ -188,7 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationFailed as exc:
         print(f"cashserver: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except SQLAlchemyError as exc:
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
         print(f"cashserver: database: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

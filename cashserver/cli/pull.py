@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, time
-from typing import Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from cashserver.cli.progress import Progress
+from cashserver.clock import local_midnight_ms, parse_iso_ms
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange
-from cashserver.pull.runner import PullResult, PullTarget, State, target_of
+
+if TYPE_CHECKING:  # the runner loads the store: only when a pull runs
+    from cashserver.pull.runner import PullResult, PullTarget
 
 DAY_MS = 86_400_000
 LOCK_WAIT_MARGIN_S = 5.0
@@ -39,12 +42,8 @@ def _when(text: str) -> str:
 def instant_ms(text: str, zone: ZoneInfo) -> int:
     """WHEN in ``zone``: a date is its local midnight; a time without offset is local."""
     if len(text) == 10:
-        moment = datetime.combine(date.fromisoformat(text), time(0), tzinfo=zone)
-    else:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=zone)
-    return int(moment.timestamp() * 1000)
+        return local_midnight_ms(date.fromisoformat(text), zone)
+    return parse_iso_ms(text, zone)
 
 
 def _shifts(text: str) -> ShiftRange:
@@ -72,6 +71,7 @@ def add_parser(sub: Any, add: Any, json_flag: argparse.ArgumentParser) -> None:
 def _select(config: Config, args: argparse.Namespace) -> tuple[list[PullTarget], list[str]]:
     """The targets to pull, and the names of those skipped (no address)."""
     from cashserver.cli.common import UsageError, open_store
+    from cashserver.pull.runner import target_of
     from cashserver.store.reading import Reader
 
     kinds = sum((bool(args.targets), args.store is not None, args.all))
@@ -141,6 +141,8 @@ def _confirmed(config: Config, args: argparse.Namespace, queries: list[SalesQuer
 
 
 def result_line(result: PullResult) -> str:
+    from cashserver.pull.runner import State
+
     text = (
         f"{result.store_code}/{result.register_code}: {result.state}"
         f" shifts={result.shifts} stored={result.receipts_stored}"
@@ -152,6 +154,8 @@ def result_line(result: PullResult) -> str:
 
 
 def summary_of(results: list[PullResult]) -> dict[str, int]:
+    from cashserver.pull.runner import State
+
     return {
         "registers": len(results),
         "shifts": sum(r.shifts for r in results),
@@ -171,6 +175,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     from cashserver.store.leases import Leases
     from cashserver.store.reading import Reader
     from cashserver.store.registers import Registers
+    from cashserver.writer.control import DaemonStates
 
     targets, skipped = _select(config, args)
     queries = _queries(args, targets)
@@ -198,7 +203,10 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     else:
         spool.prepare()
         sink = HandoffSink(spool, Reader(engine, config))
-    states = StateBuffer(Registers(engine))
+    # One writer of the registers table: the states go to the daemon's writer if one runs.
+    states = StateBuffer(
+        Registers(engine) if own_loader is not None else DaemonStates(config.data_dir)
+    )
     states.start()
     leases = Leases(engine, config.cluster.node_name, config.cluster.lease_ttl_s)
     leases.start()

@@ -1,9 +1,15 @@
-"""``cashserver registers add|set|remove|list`` (SPEC 10): the registers directory."""
+"""``cashserver registers add|set|remove|list`` (SPEC 10): the registers directory.
+
+A change goes to the running daemon's writer, the one writer of the ``registers``
+table, over its door (:mod:`cashserver.writer.control`); only when no daemon runs
+on the data folder does the command write the table itself, holding the folder's
+lock meanwhile (a daemon started then waits for it), as ``cashserver pull`` does.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cashserver.cli.common import (
@@ -137,16 +143,38 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
     return {dest: getattr(args, dest) for _, dest, _, _, _ in OPTIONS if hasattr(args, dest)}
 
 
-def _directory(config: Config) -> Any:
+def _change(
+    config: Config,
+    action: Literal["add", "set", "remove"],
+    key: tuple[str, str],
+    fields: dict[str, Any] | None = None,
+) -> bool:
+    """Make a directory change through the running daemon, or here when none runs;
+    False when it does not apply (the register exists, or is not there)."""
+    from cashserver.serve_lock import ServeLock
     from cashserver.store.registers import Registers
+    from cashserver.writer.control import ChangeRegister, apply_change, ask
 
-    return Registers(open_store(config))
+    change = ChangeRegister(action, *key, fields or {})
+
+    lock = ServeLock(config.data_dir)
+    if lock.try_acquire("registers"):
+        try:
+            return apply_change(Registers(open_store(config)), change)
+        finally:
+            lock.release()
+    try:
+        return ask(config.data_dir, change).done
+    except OSError as exc:
+        raise OperationFailed(
+            f"the running daemon ({lock.holder()}) did not answer: {exc}"
+        ) from None
 
 
 def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
 
     store, register = _codes(args)
-    if not _directory(config).add_entry(store, register, _fields(args)):
+    if not _change(config, "add", (store, register), _fields(args)):
         raise OperationFailed(f"register {store}/{register} exists (change it with registers set)")
     print(f"register {store}/{register} added")
     return EXIT_OK
@@ -156,7 +184,7 @@ def cmd_registers_set(config: Config, args: argparse.Namespace) -> int:
 
     store, register = _codes(args)
     fields = _fields(args)
-    if not _directory(config).update_entry(store, register, fields):
+    if not _change(config, "set", (store, register), fields):
         raise OperationFailed(f"register {store}/{register} is not in the directory")
     changed = ", ".join(sorted(fields)) or "nothing"
     print(f"register {store}/{register} changed: {changed}")
@@ -166,7 +194,7 @@ def cmd_registers_set(config: Config, args: argparse.Namespace) -> int:
 def cmd_registers_remove(config: Config, args: argparse.Namespace) -> int:
 
     store, register = _codes(args)
-    if not _directory(config).remove_entry(store, register):
+    if not _change(config, "remove", (store, register)):
         raise OperationFailed(f"register {store}/{register} is not in the directory")
     print(f"register {store}/{register} removed (its stored shifts stay)")
     return EXIT_OK

@@ -7,7 +7,6 @@ from typing import Any
 
 from cashserver.cli.common import (
     EXIT_OK,
-    STORE_TIME,
     OperationFailed,
     open_store,
     parse_date,
@@ -17,25 +16,6 @@ from cashserver.cli.common import (
 from cashserver.config import Config
 from cashserver.money import format_money
 
-STORE_DAY_COLUMNS = (
-    ("store_code", "store"),
-    ("date", f"date {STORE_TIME}"),
-    ("registers_count", "registers"),
-    ("shifts_count", "shifts"),
-    ("receipts_count", "receipts"),
-    ("sales_cash", "sales cash"),
-    ("sales_noncash", "sales noncash"),
-    ("returns_cash", "returns cash"),
-    ("returns_noncash", "returns noncash"),
-    ("revenue_cash", "revenue cash"),
-    ("revenue_noncash", "revenue noncash"),
-    ("cash_in", "cash in"),
-    ("cash_out", "cash out"),
-    ("drawer", "drawer"),
-    ("complete", "complete"),
-    ("open_shifts", "open shifts"),
-    ("problem_shifts", "problem shifts"),
-)
 DEPARTMENT_COLUMNS = (
     ("department", "department"),
     ("receipts_count", "receipts"),
@@ -81,7 +61,7 @@ def for_people(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_report_stores(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.store.reports import Reports
+    from cashserver.store.reports import STORE_DAY_COLUMNS, Reports
 
     rows = Reports(open_store(config), config).store_days(args.store, args.date_from, args.date_to)
     if args.json:

@@ -1,61 +1,36 @@
 """Who may upload: the registers directory held in memory, so no call waits on the database.
 
 The accept path (Handshake, UploadShift, the Thrift calls) asks :meth:`Admission.admit`
-and tells :meth:`Admission.saw`; both are dictionary operations. The database is
-met only by this module's own thread, every :data:`SYNC_INTERVAL_S`:
+and tells :meth:`Admission.saw`; both are dictionary operations. This module never
+meets the database: the writer is the one writer of the ``registers`` table
+(:class:`cashserver.writer.directory.DirectorySync`).
 
-- it writes the sightings gathered since the last round (``last_seen_at``, the
-  software version of the last Handshake, the clock skew measured by the accept
-  path, :mod:`cashserver.skew`) in one transaction, adding registers
-  that were admitted in memory and have not been created yet (the loader also
-  creates a register when its first shift loads, whichever comes first);
-- it reads the directory's fingerprint (row count, highest id, sum of revisions),
-  and when that differs from the one it loaded, it loads the whole directory
-  again. So ``registers add`` (and any other change through
-  :mod:`cashserver.store.registers`) reaches a running daemon within about
-  :data:`SYNC_INTERVAL_S`, plus the time of the query.
+- The writer gives the directory: :meth:`Admission.replace` with the whole of it,
+  at start (before any listener takes a call) and whenever it changes, so
+  ``registers add`` reaches a running daemon within about a second. With a writer
+  process the directory comes over the channel (``Ready``, ``DirectoryChanged``).
+- The writer takes the sightings gathered since its last round
+  (:meth:`Admission.take_sightings`: last seen, the software version of the last
+  Handshake, the clock skew the accept path measured,
+  :mod:`cashserver.skew`). A register admitted with ``auto_register`` is sighted too, and the
+  writer creates it with its sighting (the loader also creates a register when its
+  first shift loads, whichever comes first). Sightings that could not be handed
+  over go back (:meth:`Admission.restore`).
 
-While the database is down or locked the round fails (``directory.sync_failed``,
-logged once per outage), sightings stay in memory for the next round, and the
-directory admits from what it last loaded, plus, with ``auto_register``, any
-register it has not seen before.
-
-A written clock skew beyond ``max_clock_skew_s`` that was within it before (or
-never measured) is logged as ``register.clock_skewed``: judged against the stored
-value it replaces, so once per excursion, across restarts too.
+With ``auto_register`` off, only the registers of the directory last given are
+admitted: a register added meanwhile is refused until the writer's next round.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Protocol
 
 from cashserver.clock import now_ms
 from cashserver.log import get_logger
-from cashserver.skew import SkewMeasurement, newly_skewed
-from cashserver.verdict import (
-    Fingerprint,
-    RegisterEntry,
-    RegisterKey,
-    Sighting,
-    SightingsWritten,
-)
+from cashserver.skew import SkewMeasurement
+from cashserver.verdict import RegisterEntry, RegisterKey, Sighting, merge_sightings
 
 log = get_logger(__name__)
-
-SYNC_INTERVAL_S = 1.0
-"""How often sightings are written and the directory's fingerprint is read."""
-
-
-class Directory(Protocol):
-    """The registers table's door (:class:`cashserver.store.registers.Registers`)."""
-
-    def fingerprint(self) -> Fingerprint: ...
-
-    def load_all(self) -> dict[RegisterKey, RegisterEntry]: ...
-
-    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> SightingsWritten: ...
 
 
 class RegisterRefused(PermissionError):
@@ -65,29 +40,16 @@ class RegisterRefused(PermissionError):
 class Admission:
     """The registers directory in memory, and the sightings waiting to be written."""
 
-    def __init__(
-        self,
-        registers: Directory,
-        auto_register: bool,
-        interval_s: float = SYNC_INTERVAL_S,
-        max_clock_skew_s: int = 120,
-    ) -> None:
-        self.registers = registers
+    def __init__(self, auto_register: bool) -> None:
         self.auto_register = auto_register
-        self.interval_s = interval_s
-        self.max_clock_skew_s = max_clock_skew_s
         self._entries: dict[RegisterKey, RegisterEntry] = {}
-        """Replaced whole on each load, never changed in place: readers take no lock."""
-        self._fingerprint: Fingerprint | None = None
+        """Replaced whole on each change, never changed in place: readers take no lock."""
         self._admitted: set[RegisterKey] = set()
-        """Registers let in with ``auto_register`` that the last load did not have."""
+        """Registers let in with ``auto_register`` that the directory does not have yet."""
         self._sightings: dict[RegisterKey, Sighting] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failing = False
 
-    # -- the accept path: memory only ---------------------------------------------------
+    # -- the accept path ------------------------------------------------------------------
 
     def admit(self, store_code: str, register_code: str) -> int | None:
         """Let a register in; returns its own protocol version (None: the default).
@@ -120,84 +82,26 @@ class Admission:
     ) -> None:
         """Note that a register called now (with its software version, from a Handshake,
         and its clock, when the call measured it). A call that measures less keeps what
-        an earlier one of the same round measured."""
-        key = (store_code, register_code)
+        an earlier one of the same round measured (:func:`merge_sightings`)."""
+        seen = {(store_code, register_code): Sighting(now_ms(), software_version, clock_skew)}
         with self._lock:
-            if (earlier := self._sightings.get(key)) is not None:
-                software_version = software_version or earlier.software_version
-                clock_skew = clock_skew or earlier.clock_skew
-            self._sightings[key] = Sighting(now_ms(), software_version, clock_skew)
+            self._sightings = merge_sightings(self._sightings, seen)
 
-    # -- the database side: this object's thread ------------------------------------------
+    # -- the writer's side ------------------------------------------------------------------
 
-    def load(self) -> None:
-        """Load the whole directory now; raises whatever the database raises."""
-        fingerprint = self.registers.fingerprint()
-        entries = self.registers.load_all()
+    def replace(self, entries: dict[RegisterKey, RegisterEntry]) -> None:
+        """Hold ``entries`` as the whole directory from now on."""
         with self._lock:
             self._entries = entries
-            self._fingerprint = fingerprint
             self._admitted -= entries.keys()
 
-    def sync(self) -> None:
-        """One round: write the sightings, then reload the directory if it changed.
-
-        Raises whatever the database raises; sightings not written are kept.
-        """
+    def take_sightings(self) -> dict[RegisterKey, Sighting]:
+        """The sightings since the last call, handed over to be written."""
         with self._lock:
             pending, self._sightings = self._sightings, {}
-        try:
-            written = self.registers.record_sightings(pending)
-        except BaseException:
-            with self._lock:  # keep them, unless a newer one came meanwhile
-                self._sightings = pending | self._sightings
-            raise
-        for store_code, register_code in written.created:
-            log.info("register.added", store_code=store_code, register_code=register_code)
-        limit = self.max_clock_skew_s
-        for change in written.skews:
-            if newly_skewed(change.before_s, change.after.clock_skew_s, limit):
-                store_code, register_code = change.key
-                log.warning(
-                    "register.clock_skewed",
-                    store_code=store_code,
-                    register_code=register_code,
-                    clock_skew_s=change.after.clock_skew_s,
-                    source=str(change.after.source),
-                )
-        if self.registers.fingerprint() != self._fingerprint:
-            self.load()
+        return pending
 
-    def start(self) -> None:
-        """Start syncing every ``interval_s`` (call :meth:`load` first)."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="directory", daemon=True)
-        self._thread.start()
-
-    def stop(self, grace_s: float) -> None:
-        """End the thread, writing the last sightings if the database lets it within grace."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is None:  # never started (start-up failed): nothing to write
-            return
-        thread.join(grace_s)
-        if thread.is_alive():  # stuck on a locked database: the sightings are lost
-            log.warning("directory.stop_forced", sightings=len(self._sightings))
-            return
-        self._round()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._round()
-
-    def _round(self) -> None:
-        try:
-            self.sync()
-        except Exception as exc:  # the database is down or locked: try again next round
-            if not self._failing:
-                log.warning("directory.sync_failed", error=(str(exc).splitlines() or [""])[0])
-            self._failing = True
-            return
-        if self._failing:
-            log.info("directory.sync_resumed")
-        self._failing = False
+    def restore(self, pending: dict[RegisterKey, Sighting]) -> None:
+        """Take back sightings that could not be handed over (newer ones win)."""
+        with self._lock:
+            self._sightings = merge_sightings(pending, self._sightings)

@@ -18,13 +18,26 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
 
 from cashserver.domain import Upload, UploadResult
 from cashserver.log import get_logger
 from cashserver.spool import Spool
-from cashserver.verdict import Ticket, queued
+from cashserver.verdict import (
+    Decided,
+    DirectoryChanged,
+    Health,
+    RegisterEntry,
+    RegisterKey,
+    Spooled,
+    Ticket,
+    ToWriter,
+    directory_of,
+    encode,
+    queued,
+    read_to_front,
+)
 
 log = get_logger(__name__)
 
@@ -50,8 +63,14 @@ class _LinkTicket(Ticket):
 class WriterLink:
     """Spools uploads and waits for the writer process's verdicts on them."""
 
-    def __init__(self, spool: Spool) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        on_directory: Callable[[dict[RegisterKey, RegisterEntry]], None] = lambda _d: None,
+    ) -> None:
         self.spool = spool
+        self.on_directory = on_directory
+        """Given the registers directory each time the writer sends it."""
         self._tickets: dict[str, Ticket] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -71,7 +90,7 @@ class WriterLink:
         ticket = _LinkTicket(self, path.name, len(upload.receipts))
         with self._lock:
             self._tickets[path.name] = ticket
-        self.send(("spooled", path.name))  # if this fails the sender answers QUEUED
+        self.send(Spooled(path.name))  # if this fails the sender answers QUEUED
         if self.writer_unavailable:
             ticket.resolve(queued(len(upload.receipts)))  # no verdict is coming soon
         return ticket
@@ -87,14 +106,15 @@ class WriterLink:
 
     # -- the channel -------------------------------------------------------------------
 
-    def send(self, message: tuple[Any, ...]) -> bool:
+    def send(self, message: ToWriter) -> bool:
         """Send one message to the writer; False (and the channel marked lost) if it fails."""
         conn = self._conn
         if conn is None:
             return False
+        data = encode(message)
         try:
             with self._send_lock:
-                conn.send(message)
+                conn.send_bytes(data)
         except (OSError, ValueError) as exc:
             self._mark_lost(conn, str(exc))
             return False
@@ -109,7 +129,7 @@ class WriterLink:
         with self._lock:
             names = list(self._tickets)
         for name in names:
-            self.send(("spooled", name))
+            self.send(Spooled(name))
 
     def closing(self) -> None:
         """The writer is being stopped: its channel ending is expected, not a loss."""
@@ -144,18 +164,24 @@ class WriterLink:
     def _receive(self, conn: Connection) -> None:
         while True:
             try:
-                message = conn.recv()
+                message = read_to_front(conn.recv_bytes())
             except (EOFError, OSError) as exc:
                 self._mark_lost(conn, str(exc) or type(exc).__name__)
                 return
-            if message[0] == "health":
-                self._health = (message[1], message[2], message[3], time.monotonic())
-            elif message[0] == "verdict":
-                _, name, result = message
+            self.take(message)
+
+    def take(self, message: object) -> None:
+        """Act on one message from the writer (a verdict, its health, the directory)."""
+        match message:
+            case Health(stalled_s, queued_files, unavailable):
+                self._health = (stalled_s, queued_files, unavailable, time.monotonic())
+            case Decided(name, result):
                 with self._lock:
                     ticket = self._tickets.pop(name, None)
                 if ticket is not None:
                     ticket.resolve(result)
+            case DirectoryChanged(directory):
+                self.on_directory(directory_of(directory))
 
     def _mark_lost(self, conn: Connection, reason: str) -> None:
         if self._conn is not conn:

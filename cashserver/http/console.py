@@ -1,38 +1,31 @@
 """The operator's pages (SPEC 12): Registers, Shifts, Stores, Departments, Log, Export,
 Settings. Server-rendered; every form posts its CSRF token (checked by the guard in
 :mod:`cashserver.http.security`), and every action renders its result and logs its event.
+
+One class a page (or a page and its actions), each listing its own routes:
+Registers and Stores here, Shifts and Departments in :mod:`.console_shifts`, Log,
+Export and Settings in :mod:`.console_ops`, the pull form in :mod:`.pull_form`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cashserver.http import console_data as data
-from cashserver.http.actions import export_backlog, reexport
+from cashserver.http.console_ops import ExportPage, LogPage, SettingsPage
+from cashserver.http.console_shifts import ShiftPages
 from cashserver.http.context import HttpContext
 from cashserver.http.format import install_filters
 from cashserver.http.pull_form import pull_routes
 from cashserver.http.templates import Pages
-from cashserver.log import get_logger
-from cashserver.store.reading import Reader, ShiftFilter
+from cashserver.store.reading import Reader
 from cashserver.store.reports import Reports
-from cashserver.store.settings import BadSettingKey, Settings
-
-log = get_logger(__name__)
-SHIFTS_SHOWN = 1000
-
-
-def _ids(form: FormData) -> list[int]:
-    return [int(v) for v in form.getlist("workshift_id") if isinstance(v, str) and v.isdigit()]
 
 
 def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
+    """Every page's routes, with the templates' filters and globals installed."""
     install_filters(pages.templates.env, ctx.config)
 
     def store_name(code: str) -> str:
@@ -41,54 +34,40 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
 
     pages.templates.env.globals["store_name"] = store_name
     pages.templates.env.globals["max_clock_skew_s"] = ctx.config.registers.max_clock_skew_s
+    return [
+        *RegistersPage(ctx, pages).routes(),
+        *pull_routes(ctx, pages),
+        *ShiftPages(ctx, pages).routes(),
+        *StoresPage(ctx, pages).routes(),
+        *LogPage(ctx, pages).routes(),
+        *ExportPage(ctx, pages).routes(),
+        *SettingsPage(ctx, pages).routes(),
+    ]
 
-    def registers(request: Request) -> Response:
-        return pages.render(request, "registers.html", rows=data.register_rows(ctx), pull=None)
 
-    def shifts_context(request: Request, params: dict[str, str]) -> dict[str, Any]:
-        error = ""
-        try:
-            flt = data.shift_filter(params)
-        except data.BadQuery as exc:
-            error, flt = str(exc), ShiftFilter()
-        chosen = [
-            r
-            for r in Reader(ctx.engine, ctx.config).registers(flt.store_code)
-            if r.register_code == flt.register_code
-        ]
-        undated = flt.date_from is None and flt.date_to is None and flt.sales_date is None
-        if chosen and undated and "from" not in params:
-            # A register's page opens on the month of its latest sale: one month to read.
-            first, following = data.month_of(chosen[0].last_sale_at, ctx, chosen[0].store_code)
-            flt = ShiftFilter(flt.store_code, flt.register_code, first, following, flt.not_exported)
-        rows = data.shift_rows(ctx, flt) if not error else []
-        rows.reverse()  # newest first
-        return {
-            "flt": flt,
-            "rows": rows[:SHIFTS_SHOWN],
-            "more": max(0, len(rows) - SHIFTS_SHOWN),
-            "error": error,
-            "result": None,
-        }
+class RegistersPage:
+    def __init__(self, ctx: HttpContext, pages: Pages) -> None:
+        self.ctx = ctx
+        self.pages = pages
 
-    def shifts(request: Request) -> Response:
-        context = shifts_context(request, dict(request.query_params))
-        return pages.render(request, "shifts.html", **context)
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/registers", self.show, methods=["GET"])]
 
-    async def reexport_selected(request: Request) -> Response:
-        form = await request.form()
-        ids = _ids(form)
-        keys = ("store", "register", "from", "to", "sales_date")
-        back = {k: str(form.get(k) or "") for k in keys}
-        if form.get("not_exported"):
-            back["not_exported"] = "1"
-        result = await run_in_threadpool(reexport, ctx, ids) if ids else None
-        context = await run_in_threadpool(shifts_context, request, back)
-        context["result"] = result
-        context["nothing_selected"] = not ids
-        return pages.render(request, "shifts.html", **context)
+    def show(self, request: Request) -> Response:
+        rows = data.register_rows(self.ctx)
+        return self.pages.render(request, "registers.html", rows=rows, pull=None)
 
-    def stores(request: Request) -> Response:
+
+class StoresPage:
+    def __init__(self, ctx: HttpContext, pages: Pages) -> None:
+        self.ctx = ctx
+        self.pages = pages
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/stores", self.show, methods=["GET"])]
+
+    def show(self, request: Request) -> Response:
+        ctx = self.ctx
         params = request.query_params
         error, rows = "", []
         try:
@@ -107,7 +86,7 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
             rows = data.store_day_rows(ctx, store, date_from, date_to)
         except data.BadQuery as exc:
             error, store, date_from, date_to = str(exc), None, None, None
-        return pages.render(
+        return self.pages.render(
             request,
             "stores.html",
             rows=rows,
@@ -117,102 +96,3 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
             stores=Reports(ctx.engine, ctx.config).store_codes(),
             error=error,
         )
-
-    def departments(request: Request) -> Response:
-        workshift_id = request.path_params["workshift_id"]
-        report = data.department_report(ctx, workshift_id)
-        if report is None:
-            return pages.render(
-                request,
-                "departments.html",
-                status_code=404,
-                report=None,
-                shift=None,
-                workshift_id=workshift_id,
-            )
-        found = Reader(ctx.engine, ctx.config).report(workshift_id)
-        shift = found[0].shift if found else None
-        return pages.render(
-            request, "departments.html", report=report, shift=shift, workshift_id=workshift_id
-        )
-
-    def log_page(request: Request) -> Response:
-        params = request.query_params
-        error, total, page = "", 0, 1
-        rows: list[dict[str, Any]] = []
-        try:
-            page = data.int_param(params, "page", 1, 1, 10**9)
-            flt = data.event_filter(params)
-            offset = (page - 1) * data.LOG_PAGE_SIZE
-            rows, total = data.log_rows(ctx, flt, data.LOG_PAGE_SIZE, offset)
-        except data.BadQuery as exc:
-            error = str(exc)
-        pages_count = max(1, -(-total // data.LOG_PAGE_SIZE))
-        return pages.render(
-            request,
-            "log.html",
-            rows=rows,
-            total=total,
-            page=page,
-            pages_count=pages_count,
-            event=params.get("event", ""),
-            since=params.get("since", ""),
-            until=params.get("until", ""),
-            error=error,
-        )
-
-    def export_page(request: Request) -> Response:
-        backlog = Reader(ctx.engine, ctx.config).export_backlog()
-        return pages.render(request, "export.html", backlog=len(backlog), result=None)
-
-    async def export_now(request: Request) -> Response:
-        result = await run_in_threadpool(export_backlog, ctx)
-        backlog = await run_in_threadpool(Reader(ctx.engine, ctx.config).export_backlog)
-        return pages.render(request, "export.html", backlog=len(backlog), result=result)
-
-    settings_store = Settings(ctx.engine)
-
-    def settings_page(request: Request, notice: str = "", error: str = "") -> Response:
-        return pages.render(
-            request,
-            "settings.html",
-            settings=settings_store.all(),
-            notice=notice,
-            error=error,
-            config=ctx.config,
-        )
-
-    def settings_get(request: Request) -> Response:
-        return settings_page(request)
-
-    async def settings_post(request: Request) -> Response:
-        form = await request.form()
-        key = str(form.get("key") or "").strip()
-        value = form.get("value")
-        try:
-            if form.get("action") == "unset":
-                removed = await run_in_threadpool(settings_store.unset, key)
-                if removed:
-                    log.info("settings.removed", key=key, via="console")
-                notice = f"{key} removed." if removed else f"There is no setting {key}."
-            else:
-                await run_in_threadpool(settings_store.set, key, str(value or ""))
-                log.info("settings.changed", key=key, via="console")
-                notice = f"{key} saved."
-        except BadSettingKey as exc:
-            return settings_page(request, error=str(exc))
-        return settings_page(request, notice=notice)
-
-    return [
-        Route("/registers", registers, methods=["GET"]),
-        *pull_routes(ctx, pages),
-        Route("/shifts", shifts, methods=["GET"]),
-        Route("/shifts/reexport", reexport_selected, methods=["POST"]),
-        Route("/shifts/{workshift_id:int}/departments", departments, methods=["GET"]),
-        Route("/stores", stores, methods=["GET"]),
-        Route("/log", log_page, methods=["GET"]),
-        Route("/export", export_page, methods=["GET"]),
-        Route("/export", export_now, methods=["POST"]),
-        Route("/settings", settings_get, methods=["GET"]),
-        Route("/settings", settings_post, methods=["POST"]),
-    ]

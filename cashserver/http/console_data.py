@@ -7,10 +7,10 @@ query parameters are the CLI's filters; the pages render the same documents.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from cashserver.clock import iso_utc
+from cashserver.clock import iso_utc, parse_iso_ms
 from cashserver.http.context import HttpContext
 from cashserver.store.event_log import EventFilter, event_page
 from cashserver.store.reading import Reader, ShiftFilter, register_document
@@ -41,12 +41,9 @@ def instant_param(params: Mapping[str, str], name: str) -> int | None:
     if not text:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso_ms(text)
     except ValueError:
         raise BadQuery(f"{name}: expected an ISO 8601 time, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

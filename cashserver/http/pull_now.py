@@ -9,10 +9,11 @@ and this one apart). A date is midnight in the register's time zone, as for
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cashserver.clock import local_midnight_ms
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, TimeRange
 from cashserver.pull.runner import Puller, PullTarget, pull_registers, target_of
@@ -24,7 +25,7 @@ WAIT_FOR_RUNNING_S = 5.0
 
 
 def midnight_ms(day: date, zone: str) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).timestamp() * 1000)
+    return local_midnight_ms(day, ZoneInfo(zone))
 
 
 def pull_now(
@@ -63,17 +64,13 @@ def pull_now(
 
 
 def console_pull(
-    config: Config, puller: Callable[[], Puller | None]
+    config: Config, puller: Puller
 ) -> Callable[[Sequence[RegisterInfo], date, date], list[Mapping[str, Any]]]:
-    """The :data:`~cashserver.http.context.PullRunner` of a daemon whose puller may
-    start after its HTTP listener."""
+    """The :data:`~cashserver.http.context.PullRunner` of a daemon: its own puller."""
 
     def run(
         registers: Sequence[RegisterInfo], date_from: date, date_to: date
     ) -> list[Mapping[str, Any]]:
-        current = puller()
-        if current is None:
-            raise RuntimeError("the daemon's puller has not started yet")
-        return pull_now(config, current, registers, date_from, date_to)
+        return pull_now(config, puller, registers, date_from, date_to)
 
     return run

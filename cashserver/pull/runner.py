@@ -36,6 +36,7 @@ from cashserver.log import get_logger
 from cashserver.metrics import count_pull
 from cashserver.pull.clients import BrokenPart, Cancellation, PullFailed, TlsFiles, fetch
 from cashserver.pull.locks import PullLocks
+from cashserver.pull.states import StateBuffer
 from cashserver.spool import SpoolUnavailable
 from cashserver.store.leases import Lease, Leases
 from cashserver.store.reading import RegisterInfo
@@ -214,9 +215,8 @@ class Puller:
                 if lease is not None and self.leases is not None:
                     # The next holder reads the final state to decide whether it is due:
                     # a batched state must be written before the lease is let go.
-                    flush = getattr(self.states, "flush", None)
-                    if callable(flush):
-                        flush()
+                    if isinstance(self.states, StateBuffer):
+                        self.states.flush()
                     self.leases.release(lease)
 
     def _lease(self, target: PullTarget, until: float) -> Lease | None:

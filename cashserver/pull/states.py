@@ -11,19 +11,31 @@ a state shows in ``registers list`` within that time.
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 from cashserver.log import get_logger
-from cashserver.store.registers import Registers
 
 log = get_logger(__name__)
 
 FLUSH_S = 0.5
 
 
+StateRow = tuple[str, str, str, str, int]
+"""``(store_code, register_code, state, message, at_ms)``."""
+
+
+class StateSink(Protocol):
+    """Where the states are written: the store's registers directory in the writer
+    (:class:`cashserver.store.registers.Registers`), or, for a command run while a
+    daemon runs, the daemon's writer (:class:`cashserver.writer.control.DaemonStates`)."""
+
+    def set_states(self, rows: list[StateRow]) -> None: ...
+
+
 class StateBuffer:
-    def __init__(self, registers: Registers) -> None:
+    def __init__(self, registers: StateSink) -> None:
         self.registers = registers
-        self._pending: dict[tuple[str, str], tuple[str, str, str, str, int]] = {}
+        self._pending: dict[tuple[str, str], StateRow] = {}
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         """Held from taking the pending states until they are written: two flushes at

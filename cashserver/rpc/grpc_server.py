@@ -293,6 +293,10 @@ class GrpcListener:
             "grpc.listening", listen=cfg.listen, port=self.port, tls=self.tls, mutual_tls=mutual
         )
 
+    def alive(self) -> bool:
+        """Serving: started and not stopped."""
+        return self.server is not None
+
     def stop(self, grace_s: float) -> None:
         if self.server is None:
             return

@@ -16,7 +16,7 @@ for the loader's verdict) simple and isolated: a slow or hostile peer holds only
 its own thread.
 
 Frames are read here, not by thriftpy2: the 4-byte length first, then the body in
-chunks of at most :data:`RECEIVE_CHUNK`, so memory follows what a peer actually
+chunks of at most :data:`~.frames.RECEIVE_CHUNK`, so memory follows what a peer actually
 sends, never what it claims. A length over ``max_frame_bytes`` cannot be answered
 in protocol: the connection is closed and ``thrift.frame_too_large`` (peer, size,
 limit) logged. The body's encoding is walked once (:func:`check_message`) before
@@ -42,8 +42,6 @@ calls in flight finish and answer within the grace period, then cut the rest.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import selectors
 import socket
 import ssl
@@ -58,7 +56,15 @@ from thriftpy2.thrift import TApplicationException, TProcessor
 
 from cashserver.front.turns import UploadTurn
 from cashserver.log import get_logger
-from cashserver.rpc.errors import BindError
+from cashserver.rpc.frames import (
+    FrameSource,
+    PeerStopped,
+    bind_listener,
+    host_text,
+    receive,
+    receive_body,
+    shutdown_socket,
+)
 from cashserver.rpc.thrift_check import UNFRAMED, check_message
 
 try:
@@ -78,113 +84,12 @@ log = get_logger(__name__)
 
 MAX_CONNECTIONS = 1000
 """Connections served at once; each holds a thread (mostly idle, waiting on its socket)."""
-RECEIVE_CHUNK = 1 << 20
-"""A frame body is received in pieces of at most this many bytes."""
-LISTEN_BACKLOG = 1024
 
 ProcessorFactory = Callable[[str, str, bool, UploadTurn | None], TProcessor]
 """``(peer, local host, tls, turn) -> processor`` for one call; ``turn`` is the upload
 turn taken for it before it was decoded (see ``turn_for``), or None."""
 TurnFactory = Callable[[str], UploadTurn | None]
 """``method name -> turn`` taken before a frame is decoded (may block), or None."""
-
-
-class _PeerStopped(Exception):
-    """The peer stopped short of ``expected`` bytes: ``cause`` is eof, timeout or error."""
-
-    def __init__(self, received: int, cause: str, detail: str = "") -> None:
-        super().__init__(cause)
-        self.received = received
-        self.cause = cause
-        self.detail = detail
-
-
-def _receive(sock: socket.socket, view: memoryview) -> None:
-    """Fill ``view`` from ``sock``; raises :class:`_PeerStopped` if it cannot."""
-    got = 0
-    size = len(view)
-    while got < size:
-        try:
-            n = sock.recv_into(view[got:], size - got)
-        except TimeoutError:
-            raise _PeerStopped(got, "timeout") from None
-        except OSError as exc:
-            raise _PeerStopped(got, "error", str(exc)) from None
-        if n == 0:
-            raise _PeerStopped(got, "eof")
-        got += n
-
-
-def _receive_body(sock: socket.socket, size: int) -> bytes | bytearray:
-    """The ``size`` bytes of a frame body, allocated only as they arrive."""
-    if size <= RECEIVE_CHUNK:
-        body = bytearray(size)
-        _receive(sock, memoryview(body))
-        return body
-    parts: list[bytearray] = []
-    received = 0
-    while received < size:
-        part = bytearray(min(RECEIVE_CHUNK, size - received))
-        try:
-            _receive(sock, memoryview(part))
-        except _PeerStopped as exc:
-            raise _PeerStopped(received + exc.received, exc.cause, exc.detail) from None
-        parts.append(part)
-        received += len(part)
-    return b"".join(parts)
-
-
-class _FrameSource:
-    """One frame body as a read-only thriftpy2 transport that raises at its end."""
-
-    def __init__(self, body: bytes | bytearray) -> None:
-        self._view = memoryview(body)
-        self._pos = 0
-
-    def read(self, size: int) -> bytes:
-        if self._pos >= len(self._view):
-            raise EOFError("the message runs past the end of its frame")
-        chunk = bytes(self._view[self._pos : self._pos + size])
-        self._pos += len(chunk)
-        return chunk
-
-    def is_open(self) -> bool:
-        return True
-
-
-def _shutdown(sock: socket.socket) -> None:
-    """Wake whoever waits on ``sock``; its owner closes it."""
-    with contextlib.suppress(OSError):  # already shut down or gone
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-def _host(address: str) -> str:
-    """An address as it goes in ``host:port``: IPv6 in brackets, v4-mapped unwrapped."""
-    if address.startswith("::ffff:") and "." in address:
-        return address[7:]
-    return f"[{address}]" if ":" in address else address
-
-
-def _bind(listen: str) -> socket.socket:
-    host, _, port = listen.rpartition(":")
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except (OSError, ValueError) as exc:
-        raise BindError(errno.EINVAL, f"thrift: cannot listen on {listen}: {exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(LISTEN_BACKLOG)
-    except OSError as exc:
-        sock.close()
-        raise BindError(
-            exc.errno or errno.EADDRINUSE, f"thrift: cannot listen on {listen}: {exc}"
-        ) from exc
-    sock.setblocking(False)
-    return sock
 
 
 @dataclass(eq=False)
@@ -255,7 +160,7 @@ class FramedServer:
 
     def start(self) -> int:
         """Bind and start accepting; returns the bound port."""
-        self._sock = _bind(self.listen)
+        self._sock = bind_listener(self.listen)
         self.port = int(self._sock.getsockname()[1])
         self._wake = socket.socketpair()
         self._acceptor = threading.Thread(target=self._accept_loop, name="thrift-accept")
@@ -279,7 +184,7 @@ class FramedServer:
                         log.error("thrift.accept_failed", error=str(exc))
                         time.sleep(0.1)
                         continue
-                    self._admit(raw, f"{_host(address[0])}:{address[1]}")
+                    self._admit(raw, f"{host_text(address[0])}:{address[1]}")
 
     def _admit(self, raw: socket.socket, peer: str) -> None:
         with self._lock:
@@ -315,7 +220,7 @@ class FramedServer:
             conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if self.tls is not None and not self._handshake_tls(conn):
                 return
-            conn.host = _host(conn.sock.getsockname()[0])
+            conn.host = host_text(conn.sock.getsockname()[0])
             while self._serve_call(conn):
                 pass
         except Exception as exc:  # a bug here must cost this connection only
@@ -343,8 +248,8 @@ class FramedServer:
         """Read one frame, answer it; False when the connection is done."""
         header = bytearray(4)
         try:
-            _receive(conn.sock, memoryview(header))
-        except _PeerStopped as exc:
+            receive(conn.sock, memoryview(header))
+        except PeerStopped as exc:
             if exc.received == 0 and exc.cause == "timeout":
                 self._log_idle(conn)
             elif exc.received or exc.cause == "error":
@@ -385,8 +290,8 @@ class FramedServer:
             self._connection_error(conn, "empty_frame")
             return None
         try:
-            body = _receive_body(conn.sock, size)
-        except _PeerStopped as exc:
+            body = receive_body(conn.sock, size)
+        except PeerStopped as exc:
             self._log_stopped(conn, exc, expected=size, what="frame")
             return None
         out = MemoryBuffer()
@@ -394,7 +299,7 @@ class FramedServer:
         try:
             turn = self.turn_for(check_message(body))
             processor = self.processor_for(conn.peer, conn.host, self.tls is not None, turn)
-            source = BufferedTransport(_FrameSource(body), max(size, 4096))
+            source = BufferedTransport(FrameSource(body), max(size, 4096))
             iprot = BinaryProtocol(source, strict_read=False, strict_decode=True)
             api, seqid, result, call = processor.process_in(iprot)
             del body, source, iprot  # the frame is decoded: let its bytes go
@@ -416,7 +321,7 @@ class FramedServer:
         if not self._stopping:
             log.warning("thrift.connection_error", peer=conn.peer, reason=reason, **fields)
 
-    def _log_stopped(self, conn: _Connection, exc: _PeerStopped, expected: int, what: str) -> None:
+    def _log_stopped(self, conn: _Connection, exc: PeerStopped, expected: int, what: str) -> None:
         reason = {"eof": "truncated", "timeout": "timeout_mid"}.get(exc.cause, "io_error")
         if reason != "io_error":
             reason = f"{reason}_{what}"
@@ -454,12 +359,12 @@ class FramedServer:
         for sock in self._wake:
             sock.close()
         for sock in idle:
-            _shutdown(sock)
+            shutdown_socket(sock)
         with self._idle:
             self._idle.wait_for(lambda: not self._connections, timeout=grace_s)
             left = [c.sock for c in self._connections]
         if left:
             log.warning("thrift.stop_forced", connections=len(left), grace_s=grace_s)
             for sock in left:
-                _shutdown(sock)
+                shutdown_socket(sock)
         self._sock = self._wake = self._acceptor = None

@@ -163,6 +163,10 @@ class ThriftListener:
             max_connections=server.max_connections,
         )
 
+    def alive(self) -> bool:
+        """Serving: started and not stopped."""
+        return self.server is not None
+
     def stop(self, grace_s: float) -> None:
         if self.server is None:
             return

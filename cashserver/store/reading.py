@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select
 
-from cashserver.clock import iso_utc
+from cashserver.clock import iso_utc, local_midnight_ms
 from cashserver.config import Config
 from cashserver.domain import (
     PaymentMethod,
@@ -145,10 +145,6 @@ def _shift_select() -> Any:
     )
 
 
-def _local_midnight_ms(day: date, zone: Any) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=zone).timestamp() * 1000)
-
-
 class Reader:
     def __init__(self, engine: Engine, config: Config) -> None:
         self.engine = engine
@@ -168,9 +164,9 @@ class Reader:
         day_time = func.coalesce(shifts.c.opened_at, shifts.c.first_receipt_at)
         # Widen by a day each side in SQL; the exact local-date test is per store below.
         if flt.date_from:
-            query = query.where(day_time >= _local_midnight_ms(flt.date_from, UTC) - DAY_MS)
+            query = query.where(day_time >= local_midnight_ms(flt.date_from, UTC) - DAY_MS)
         if flt.date_to:
-            query = query.where(day_time < _local_midnight_ms(flt.date_to, UTC) + DAY_MS)
+            query = query.where(day_time < local_midnight_ms(flt.date_to, UTC) + DAY_MS)
         with self.engine.connect() as conn:
             if flt.sales_date:
                 zone_of = self.config.store_timezone
@@ -197,9 +193,9 @@ class Reader:
         if moment is None:
             return False
         zone = self.config.store_timezone(row.store_code)
-        if flt.date_from and moment < _local_midnight_ms(flt.date_from, zone):
+        if flt.date_from and moment < local_midnight_ms(flt.date_from, zone):
             return False
-        return not (flt.date_to and moment >= _local_midnight_ms(flt.date_to, zone))
+        return not (flt.date_to and moment >= local_midnight_ms(flt.date_to, zone))
 
     def _totals(
         self, conn: Connection, ids: Sequence[int]

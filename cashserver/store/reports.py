@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
+from cashserver.clock import local_midnight_ms
 from cashserver.config import Config
 from cashserver.domain import ReceiptKind
 from cashserver.store.schema import (
@@ -35,30 +36,31 @@ from cashserver.store.schema import (
 from cashserver.store.shift_states import (
     ShiftState,
     ceil_quarter,
-    local_midnight_ms,
     shift_states,
 )
 from cashserver.store.totals import QUARTER_MS
 
-STORE_DAY_KEYS = (
-    "store_code",
-    "date",
-    "registers_count",
-    "shifts_count",
-    "receipts_count",
-    "sales_cash",
-    "sales_noncash",
-    "returns_cash",
-    "returns_noncash",
-    "revenue_cash",
-    "revenue_noncash",
-    "cash_in",
-    "cash_out",
-    "drawer",
-    "complete",
-    "open_shifts",
-    "problem_shifts",
+STORE_DAY_COLUMNS = (
+    ("store_code", "store"),
+    ("date", "date (store time)"),
+    ("registers_count", "registers"),
+    ("shifts_count", "shifts"),
+    ("receipts_count", "receipts"),
+    ("sales_cash", "sales cash"),
+    ("sales_noncash", "sales noncash"),
+    ("returns_cash", "returns cash"),
+    ("returns_noncash", "returns noncash"),
+    ("revenue_cash", "revenue cash"),
+    ("revenue_noncash", "revenue noncash"),
+    ("cash_in", "cash in"),
+    ("cash_out", "cash out"),
+    ("drawer", "drawer"),
+    ("complete", "complete"),
+    ("open_shifts", "open shifts"),
+    ("problem_shifts", "problem shifts"),
 )
+"""A store-day row's keys, in order, with their headings in a table."""
+STORE_DAY_KEYS = tuple(key for key, _ in STORE_DAY_COLUMNS)
 DEPARTMENT_KEYS = (
     "department",
     "receipts_count",
@@ -70,6 +72,10 @@ DEPARTMENT_KEYS = (
 )
 LOAD_MODES = ("line", "register")
 DAY_MS = 86_400_000
+
+
+def _ceil_quarter(ms: int) -> int:
+    return -(-ms // QUARTER_MS)
 
 
 @dataclass(slots=True)

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, bindparam, or_, select
 
+from cashserver.clock import local_midnight_ms
 from cashserver.domain import ShiftCounters
 from cashserver.reconcile import ShiftStatus, Totals, shift_status
 from cashserver.store.schema import (
@@ -41,10 +42,6 @@ class ShiftState:
     @property
     def problem(self) -> bool:
         return self.status is not ShiftStatus.OK
-
-
-def local_midnight_ms(day: date, zone: ZoneInfo) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=zone).timestamp() * 1000)
 
 
 def ceil_quarter(ms: int) -> int:

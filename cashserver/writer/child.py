@@ -9,8 +9,8 @@ with one end of the verdict channel and the parent's pid; runs
   parent is still the one that started it (it may have gone before the request),
   and stops when the channel ends. It ignores SIGTERM and SIGINT: the front
   decides when it stops (systemd, a terminal's Ctrl-C signal the whole group).
-- It answers ``("ready", pid)`` once its stages are up, or ``("failed", text)``
-  for a start-up error; then it serves the channel (see :class:`WriterRun`).
+- It answers ``Ready`` once its stages are up, or ``Failed`` with a start-up error;
+  then it serves the channel (see :class:`WriterRun`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection
-from typing import Any
 
 from cashserver.config import Config
 from cashserver.domain import UploadResult
@@ -30,6 +29,24 @@ from cashserver.lifecycle import Deadline, Stages, StartupError
 from cashserver.log import Journal, configure_logging, get_logger, set_journal, set_node_name
 from cashserver.metrics import count_upload
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
+from cashserver.verdict import (
+    Configure,
+    Decided,
+    DirectoryChanged,
+    Failed,
+    FrontEvents,
+    FrontStatus,
+    Health,
+    Ready,
+    Sightings,
+    Spooled,
+    Stop,
+    ToFront,
+    UploadCounted,
+    encode,
+    read_to_writer,
+)
+from cashserver.writer.directory import Directory
 from cashserver.writer.side import Writer
 
 log = get_logger(__name__)
@@ -64,7 +81,10 @@ def writer_main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(int(argv[0]))
-    config: Config = conn.recv()
+    first = read_to_writer(conn.recv_bytes())
+    if not isinstance(first, Configure):
+        raise SystemExit(f"writer: expected the configuration first, got {first!r}")
+    config = first.config
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         os.environ.pop(name, None)  # only the main process talks to systemd
     limit_malloc_arenas()
@@ -83,7 +103,7 @@ class _RemoteVerdict:
         self.name = name
 
     def resolve(self, result: UploadResult) -> None:
-        self.run.send(("verdict", self.name, result))
+        self.run.send(Decided(self.name, result))
 
 
 class WriterRun:
@@ -93,19 +113,24 @@ class WriterRun:
         self.config = config
         self.conn = conn
         self.journal = Journal()
-        self.writer = Writer(config, self.journal, admission=False)
+        self.writer = Writer(config, self.journal)
+        self.writer.directory_subscribers.append(self._directory_changed)
         self.writer.front_problems = self.front_problems
         self.stages = Stages(self.writer.stages())
         self._send_lock = threading.Lock()
         self._front: dict[str, str] = {}
         self._front_at = 0.0
 
-    def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: ToFront) -> None:
+        data = encode(message)
         try:
             with self._send_lock:
-                self.conn.send(message)
+                self.conn.send_bytes(data)
         except (OSError, ValueError):
             pass  # the front is gone or the channel broke: it answers QUEUED
+
+    def _directory_changed(self, directory: Directory) -> None:
+        self.send(DirectoryChanged(list(directory.values())))
 
     def front_problems(self) -> dict[str, str]:
         """What the front last reported keeping it from taking uploads."""
@@ -120,12 +145,12 @@ class WriterRun:
         except Exception as exc:
             text = str(exc) if isinstance(exc, StartupError) else f"writer: {exc!r}"
             # Not logged here: the front prints it as the one line naming the fault.
-            self.send(("failed", text))
+            self.send(Failed(text))
             self.stages.stop(Deadline.after(1.0))
             return EXIT_STARTUP
         manual_gc()
         log.info("writer.ready", pid=os.getpid())
-        self.send(("ready", os.getpid()))
+        self.send(Ready(os.getpid()))
         deadline = self.serve()
         self.stages.stop(deadline)
         log.info("writer.stopped", left_in_incoming=len(self.writer.spool.incoming()))
@@ -141,30 +166,29 @@ class WriterRun:
         while True:
             try:
                 ready = self.conn.poll(POLL_S)
-                message = self.conn.recv() if ready else None
+                message = read_to_writer(self.conn.recv_bytes()) if ready else None
             except (EOFError, OSError):
                 log.warning("writer.channel_lost")
                 return Deadline.after(FRONT_GONE_GRACE_S)
-            if message is not None:
-                kind = message[0]
-                if kind == "spooled":
-                    self.writer.loader.enqueue(
-                        incoming / message[1], _RemoteVerdict(self, message[1])
-                    )
-                elif kind == "upload":  # counted by the front, served here at /metrics
-                    count_upload(message[1], message[2])
-                elif kind == "events":
-                    self.journal.extend(message[1])
-                elif kind == "status":
-                    self._front, self._front_at = message[1], time.monotonic()
-                elif kind == "stop":
-                    return Deadline(message[1])
+            match message:
+                case Spooled(name):
+                    self.writer.loader.enqueue(incoming / name, _RemoteVerdict(self, name))
+                case UploadCounted(protocol, status):  # counted by the front, served here
+                    count_upload(protocol, status)
+                case FrontEvents(events):
+                    self.journal.extend(events)
+                case FrontStatus(problems):
+                    self._front, self._front_at = problems, time.monotonic()
+                case Sightings():
+                    self.writer.directory.note(message.by_register())
+                case Stop(deadline_at):
+                    return Deadline(deadline_at)
             if time.monotonic() >= next_tick:
                 next_tick += TICK_S
                 ticks += 1
                 collect_on_tick(ticks)
                 loader = self.writer.loader
-                self.send(("health", loader.stalled_s(), loader.queued, loader.unavailable))
+                self.send(Health(loader.stalled_s(), loader.queued, loader.unavailable))
 
 
 FRONT_GONE_GRACE_S = 5.0

@@ -1,9 +1,10 @@
 """The writer side of the daemon: everything that writes the database or the outbox.
 
-The store (migrated at start, the registers directory loaded into memory and kept
-current by its own thread, :mod:`cashserver.front.admission`), the loader (the
-single writer of shifts and receipts), the exporter thread, the event journal's flush
-and the scheduled jobs.
+The store (migrated at start), the registers directory's round (sightings written,
+the directory handed to the front: :mod:`cashserver.writer.directory`), the loader
+(the single writer of shifts and receipts), the exporter thread, the event
+journal's flush, the scheduled jobs, pulls, the command line's door
+(:mod:`cashserver.writer.control`) and the admin HTTP listener.
 :meth:`Writer.stages` lists them in start order for a lifecycle
 (:class:`cashserver.lifecycle.Stages`) to start and stop; a new piece of work that
 writes the database (a pull scheduler, a job) is one more stage here.
@@ -20,7 +21,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from cashserver.config import Config
-from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.exchange.exporter import Exporter
+from cashserver.exchange.worker import BACKLOG_INTERVAL_S, ExportWorker
 from cashserver.front.admission import Admission
 from cashserver.jobs.completeness import IncompleteDays
 from cashserver.jobs.dicts import daemon_token
@@ -35,12 +37,14 @@ from cashserver.store.leases import Leases
 from cashserver.store.migrate import upgrade_forked
 from cashserver.store.registers import Registers, latest_load_s
 from cashserver.store.repository import LoadOutcome, Repository
+from cashserver.writer.directory import Directory, DirectorySync
 from cashserver.writer.loader import Loader
 
 if TYPE_CHECKING:
     from cashserver.http.server import HttpListener
     from cashserver.pull.runner import Puller
     from cashserver.pull.states import StateBuffer
+    from cashserver.writer.control import ControlServer
 
 __all__ = ["StartupError", "Writer"]
 
@@ -57,7 +61,7 @@ class Writer:
     """The loader's (:func:`~cashserver.store.engine.open_loader_engine`)."""
     repository: Repository
     registers: Registers
-    admission: Admission
+    directory: DirectorySync
     events: Events
     spool: Spool
     leases: Leases
@@ -70,13 +74,20 @@ class Writer:
     puller: Puller
     pull_states: StateBuffer
     http: HttpListener
+    control: ControlServer
 
-    def __init__(self, config: Config, journal: Journal, admission: bool = True) -> None:
+    def __init__(
+        self, config: Config, journal: Journal, admission: Admission | None = None
+    ) -> None:
         self.config = config
         self.journal = journal
-        self.runs_admission = admission
-        """Whether the accept path's directory (:mod:`cashserver.front.admission`) runs here:
-        in the one-process daemon it does; with a front process, the front has its own."""
+        self.admission = admission
+        """The accept path's directory when the front runs in this process (``processes
+        = 1``); with a front process, the directory goes over the channel instead."""
+        self.directory_subscribers: list[Callable[[Directory], None]] = []
+        """Called with the whole registers directory at start and after each change."""
+        self.built = False
+        """The parts are made (by the first stage's start)."""
         self.front_problems: Callable[[], dict[str, str]] = dict
         """What keeps the front from taking uploads (a listener down, stopping), by name."""
         self.loaded_hooks: list[Callable[[Sequence[LoadOutcome]], None]] = []
@@ -90,11 +101,12 @@ class Writer:
         self.load_engine = open_loader_engine(config.database_url, node, self.engine)
         self.repository = Repository(self.load_engine)
         self.registers = Registers(self.engine)
-        self.admission = Admission(
-            self.registers,
-            config.registers.auto_register,
-            max_clock_skew_s=config.registers.max_clock_skew_s,
+        self.directory = DirectorySync(
+            self.registers, max_clock_skew_s=self.config.registers.max_clock_skew_s
         )
+        if self.admission is not None:
+            self.directory.attach(self.admission)
+        self.directory.subscribers.extend(self.directory_subscribers)
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
         cluster = config.cluster
@@ -110,6 +122,7 @@ class Writer:
             config, self.engine, lambda: daemon_token(config.data_dir), self.leases
         )
         self.incomplete_days = IncompleteDays(config, self.engine)
+        self.built = True
 
     def stages(self) -> list[Stage]:
         """The writer's stages in start order (stopped in reverse). The parts are made by
@@ -118,18 +131,14 @@ class Writer:
             Stage("store", self._open_store, self._close_store),
             Stage("journal", lambda: None, lambda _deadline: self.flush_journal()),
             Stage("leases", lambda: self.leases.start(), lambda _deadline: self.leases.stop()),
-            *self._admission_stages(),
+            Stage("directory", lambda: self.directory.start(), self._stop_directory),
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
             Stage("jobs", self._start_jobs, self._stop_jobs),
             Stage("pulls", self._start_pulls, self._stop_pulls),
+            Stage("control", self._start_control, lambda _deadline: self.control.stop()),
             *self._http_stages(),
         ]
-
-    def _admission_stages(self) -> list[Stage]:
-        if not self.runs_admission:
-            return []
-        return [Stage("directory", lambda: self.admission.start(), self._stop_directory)]
 
     def _http_stages(self) -> list[Stage]:
         return [Stage("http", self._start_http, self._stop_http)] if self.config.http.listen else []
@@ -140,8 +149,7 @@ class Writer:
         self.build()
         try:
             upgrade_forked(self.engine)
-            if self.runs_admission:
-                self.admission.load()
+            self.directory.load()
             start_upload_clock(latest_load_s(self.engine))
         except Exception as exc:
             raise StartupError(
@@ -153,7 +161,7 @@ class Writer:
         self.engine.dispose()
 
     def _stop_directory(self, deadline: Deadline) -> None:
-        self.admission.stop(min(deadline.remaining(), 5.0))
+        self.directory.stop(min(deadline.remaining(), 5.0))
 
     def _stop_exporter(self, deadline: Deadline) -> None:
         self.export_worker.stop(deadline.remaining())
@@ -205,6 +213,15 @@ class Writer:
         self.puller.close()  # cuts pulls in flight: their whole shifts are spooled already
         self.pull_states.close()
 
+    def _start_control(self) -> None:
+        from cashserver.writer.control import ControlServer
+
+        self.control = ControlServer(self.config.data_dir, self.registers, self.pull_states)
+        try:
+            self.control.start()
+        except OSError as exc:
+            raise StartupError(f"the command line's door: {exc}") from exc
+
     # -- the admin HTTP listener and what /readyz checks ----------------------------
 
     def _start_http(self) -> None:
@@ -235,7 +252,7 @@ class Writer:
             readiness=self.readiness,
             ready_checks=ready.latest,
             store_days_incomplete=lambda: self.incomplete_days.value,
-            pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
+            pull=console_pull(self.config, self.puller),  # the pulls stage started before
         )
         self.http = HttpListener(self.config, create_app(context))
         try:

@@ -1,4 +1,5 @@
-"""The registers directory in memory: admission without the database, and its sync rounds."""
+"""The registers directory in memory: admission without the database, and the writer's
+sync rounds that feed it (wired as the one-process daemon wires them)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cashserver.front.admission import Admission, RegisterRefused
 from cashserver.store.registers import Registers
 from cashserver.store.schema import registers
 from cashserver.verdict import RegisterKey, Sighting, SightingsWritten
+from cashserver.writer.directory import DirectorySync
 
 
 def stored(engine: Engine) -> dict[str, tuple[int | None, str, int | None]]:
@@ -27,10 +29,17 @@ def stored(engine: Engine) -> dict[str, tuple[int | None, str, int | None]]:
         return {r[0]: (r[1], r[2], r[3]) for r in conn.execute(query)}
 
 
+def wired(registers: Registers, auto_register: bool) -> tuple[Admission, DirectorySync]:
+    admission = Admission(auto_register)
+    directory = DirectorySync(registers)
+    directory.attach(admission)
+    return admission, directory
+
+
 def test_known_registers_get_their_protocol_and_new_ones_are_admitted(engine: Engine) -> None:
     Registers(engine).add("S1", "R1", 3)
-    admission = Admission(Registers(engine), auto_register=True)
-    admission.load()
+    admission, directory = wired(Registers(engine), auto_register=True)
+    directory.load()
     assert admission.admit("S1", "R1") == 3
     with capture_logs() as logs:
         assert admission.admit("S1", "NEW") is None
@@ -41,16 +50,16 @@ def test_known_registers_get_their_protocol_and_new_ones_are_admitted(engine: En
 
 def test_without_auto_register_only_the_directory_is_admitted(engine: Engine) -> None:
     Registers(engine).add("S1", "R1", None)
-    admission = Admission(Registers(engine), auto_register=False)
-    admission.load()
+    admission, directory = wired(Registers(engine), auto_register=False)
+    directory.load()
     assert admission.admit("S1", "R1") is None
     with pytest.raises(RegisterRefused, match="S1/R2"):
         admission.admit("S1", "R2")
     Registers(engine).add("S1", "R2", 4)  # `registers add`, by another process
-    admission.sync()
+    directory.sync()
     assert admission.admit("S1", "R2") == 4
     Registers(engine).add("S1", "R1", 3)  # a changed protocol is a change too
-    admission.sync()
+    directory.sync()
     assert admission.admit("S1", "R1") == 3
 
 
@@ -58,20 +67,20 @@ def test_a_round_writes_sightings_and_adds_the_registers_admitted_in_memory(
     engine: Engine,
 ) -> None:
     Registers(engine).add("S1", "R1", None)
-    admission = Admission(Registers(engine), auto_register=True)
-    admission.load()
+    admission, directory = wired(Registers(engine), auto_register=True)
+    directory.load()
     admission.admit("S2", "R9")
     admission.saw("S1", "R1", "frontol 6.1")
     admission.saw("S1", "R1", None)  # an upload after the Handshake keeps its version
     admission.saw("S2", "R9", "atol 10")
     with capture_logs() as logs:
-        admission.sync()
+        directory.sync()
     assert [(e["event"], e["register_code"]) for e in logs] == [("register.added", "R9")]
     rows = stored(engine)
     assert rows["R1"][1] == "frontol 6.1" and rows["R1"][2] is not None
     assert rows["R9"][1] == "atol 10" and rows["R9"][2] is not None
     assert admission.admit("S2", "R9") is None  # now loaded from the directory
-    admission.sync()  # nothing new: nothing written, nothing added
+    directory.sync()  # nothing new: nothing written, nothing added
     assert stored(engine) == rows
 
 
@@ -88,12 +97,12 @@ class FailingOnce(Registers):
 
 
 def test_sightings_wait_in_memory_while_the_database_is_unavailable(engine: Engine) -> None:
-    admission = Admission(FailingOnce(engine), auto_register=True)
-    admission.load()
+    admission, directory = wired(FailingOnce(engine), auto_register=True)
+    directory.load()
     admission.admit("S1", "R1")
     admission.saw("S1", "R1", "v1")
     with pytest.raises(OperationalError):
-        admission.sync()
+        directory.sync()
     assert admission.admit("S1", "R1") is None  # still admitted meanwhile
-    admission.sync()
+    directory.sync()
     assert stored(engine)["R1"][1] == "v1"

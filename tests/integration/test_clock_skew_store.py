@@ -14,10 +14,24 @@ from cashserver.skew import SkewMeasurement, SkewSource
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader
 from cashserver.store.registers import Registers
+from cashserver.writer.directory import DirectorySync
 from tests.integration.http_client import client_for, log_in
 from tests.integration.http_client import make_config as http_config
 
 HANDSHAKE, RECEIPTS = SkewSource.HANDSHAKE, SkewSource.RECEIPTS
+
+
+class Directory:
+    """The front's admission and the writer's directory round, wired as in one process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.admission = Admission(auto_register=True)
+        self.directory = DirectorySync(Registers(engine), max_clock_skew_s=120)
+        self.directory.attach(self.admission)
+        self.directory.load()
+        self.saw = self.admission.saw
+        self.admit = self.admission.admit
+        self.sync = self.directory.sync
 
 
 def skews(engine: Engine) -> dict[str, int | None]:
@@ -25,7 +39,7 @@ def skews(engine: Engine) -> dict[str, int | None]:
     return {i.register_code: i.clock_skew_s for i in infos}
 
 
-def round_events(admission: Admission) -> list[dict[str, object]]:
+def round_events(admission: Directory) -> list[dict[str, object]]:
     with capture_logs() as logs:
         admission.sync()
     return [
@@ -37,8 +51,7 @@ def round_events(admission: Admission) -> list[dict[str, object]]:
 
 def test_skew_is_kept_and_reported_once_per_excursion(engine: Engine) -> None:
     Registers(engine).add("S1", "R1", None)
-    admission = Admission(Registers(engine), auto_register=True, max_clock_skew_s=120)
-    admission.load()
+    admission = Directory(engine)
     # A register that never sent its time is not measured.
     admission.saw("S1", "R1", "v1")
     assert round_events(admission) == [] and skews(engine) == {"R1": None}
@@ -67,15 +80,13 @@ def test_skew_is_kept_and_reported_once_per_excursion(engine: Engine) -> None:
     assert [(e["clock_skew_s"], e["source"]) for e in events] == [(-300, "handshake")]
 
     # A restarted daemon judges against the stored value: no second report.
-    again = Admission(Registers(engine), auto_register=True, max_clock_skew_s=120)
-    again.load()
+    again = Directory(engine)
     again.saw("S1", "R1", None, SkewMeasurement(-290, HANDSHAKE))
     assert round_events(again) == [] and skews(engine) == {"R1": -290}
 
 
 def test_a_new_register_skewed_from_its_first_handshake(engine: Engine) -> None:
-    admission = Admission(Registers(engine), auto_register=True, max_clock_skew_s=120)
-    admission.load()
+    admission = Directory(engine)
     admission.admit("S2", "R7")
     admission.saw("S2", "R7", "v1", SkewMeasurement(-3000, HANDSHAKE))
     admission.saw("S2", "R8", "v1", SkewMeasurement(30, HANDSHAKE))
@@ -88,8 +99,7 @@ def test_registers_page_and_api_show_the_skew(tmp_path: Path) -> None:
     config = http_config(tmp_path)
     engine = open_engine(config.database_url)
     upgrade(engine)
-    admission = Admission(Registers(engine), auto_register=True, max_clock_skew_s=120)
-    admission.load()
+    admission = Directory(engine)
     admission.saw("S1", "AHEAD", "v1", SkewMeasurement(600, HANDSHAKE))
     admission.saw("S1", "FINE", "v1", SkewMeasurement(-7, HANDSHAKE))
     admission.saw("S1", "OLD", "v1")

@@ -30,12 +30,8 @@ from cashserver.config import Config, parse_config
 from cashserver.domain import Line, Payment, PaymentMethod, Receipt, ReceiptKind, Shift, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.exchange import enterprisedata, json_format
-from cashserver.exchange.exporter import (
-    LOCK_NAME,
-    Exporter,
-    ExportStatus,
-    ExportWorker,
-)
+from cashserver.exchange.exporter import LOCK_NAME, Exporter, ExportStatus
+from cashserver.exchange.worker import ExportWorker
 from cashserver.reconcile import compute_totals, counters_from_totals
 from cashserver.store.reading import Reader
 from cashserver.store.repository import LoadOutcome, Repository

@@ -176,11 +176,11 @@ def test_stores_page_highlights_incomplete_days_and_links_their_shifts(tmp_path:
     client = client_for(config, engine)
     log_in(client)
     page = client.get("/stores?store=S9&from=2026-05-01&to=2026-06-01").text
-    rows = re.findall(r'<tr class="([^"]*)" data-store="S9" data-date="([^"]+)"', page)
+    rows = re.findall(r'<tbody class="([^"]*)" data-store="S9" data-date="([^"]+)"', page)
     assert rows == [
-        ("highlight incomplete", "2026-05-04"),
-        ("highlight incomplete", "2026-05-05"),
-        ("", "2026-05-06"),
+        ("day highlight incomplete", "2026-05-04"),
+        ("day highlight incomplete", "2026-05-05"),
+        ("day", "2026-05-06"),
     ]
     link = "/shifts?store=S9&amp;sales_date=2026-05-05"
     assert f'<a class="warn" href="{link}"' in page

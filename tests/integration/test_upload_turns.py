@@ -21,7 +21,6 @@ from cashserver.rpc.grpc_server import GrpcListener
 from cashserver.rpc.thrift_server import ThriftListener
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
-from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
 from cashserver.writer.loader import Loader
 from tests.pg import free_port
@@ -57,8 +56,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Ingest, dict[int, str]]]:
     engine: Engine = open_engine(config.database_url)
     upgrade(engine)
     loader = Loader(Spool(config.spool_dir), Repository(engine))
-    admission = Admission(Registers(engine), auto_register=True)
-    admission.load()
+    admission = Admission(auto_register=True)
     loader.start()
     ingest = Ingest(config, loader, admission)
     grpc_listener, thrift_listener = GrpcListener(config, ingest), ThriftListener(config, ingest)

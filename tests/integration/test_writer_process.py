@@ -17,8 +17,9 @@ from cashserver.front.link import WriterLink
 from cashserver.lifecycle import Deadline
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine
-from cashserver.store.schema import receipts, shifts
+from cashserver.store.schema import receipts, registers, shifts
 from cashserver.supervisor import WriterProcess
+from cashserver.verdict import RegisterEntry, RegisterKey, Sighting, Sightings
 from tests.waiting import wait_for
 
 
@@ -97,3 +98,29 @@ def test_a_channel_broken_midway_answers_queued_and_everything_loads(
     spool = Spool(config.spool_dir)
     wait_for(lambda: spool.incoming() == [], 30, what="incoming/ drained")
     assert counts(config) == (8, 160)
+
+
+def test_the_writer_writes_the_fronts_sightings_and_sends_the_directory_back(
+    tmp_path: Path,
+) -> None:
+    config = config_for(tmp_path)
+    directories: list[dict[RegisterKey, RegisterEntry]] = []
+    link = WriterLink(Spool(config.spool_dir), on_directory=directories.append)
+    supervisor = WriterProcess(config, link)
+    supervisor.start()
+    try:
+        assert directories == [{}]  # as the writer loaded it, before it said ready
+        assert link.send(Sightings.of({("S1", "R1"): Sighting(1_234_000, "frontol 6.1")}))
+        latest = wait_for(lambda: ("S1", "R1") in directories[-1] and directories[-1])
+        assert latest == {("S1", "R1"): RegisterEntry("S1", "R1", None)}
+        engine = open_engine(config.database_url)
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(
+                    select(registers.c.software_version, registers.c.last_seen_at)
+                ).one()
+        finally:
+            engine.dispose()
+        assert tuple(row) == ("frontol 6.1", 1_234_000)
+    finally:
+        supervisor.stop(Deadline.after(10))

@@ -29,6 +29,7 @@ CORE = frozenset(
         "clock",
         "durable",
         "config",
+        "config_values",
         "log",
         "metrics",
     )

@@ -2,8 +2,10 @@
 
 Every library loaded stays resident in every process that imports it, and the
 memory goal counts the sum over the processes. The front (the listeners) never
-migrates the database, runs no jobs and serves no HTTP; the writer runs no
-listener and imports the protocols' libraries only when a pull runs. Checked in a
+opens the database (the writer is the one writer of every table, and hands the
+front the registers directory over the channel), runs no jobs and serves no
+HTTP; the writer runs no listener and imports the protocols' libraries only when
+a pull runs. Checked in a
 fresh interpreter, since this test process has imported everything already.
 """
 
@@ -50,6 +52,9 @@ def modules_after(code: str) -> set[str]:
                 "jinja2",
                 "click",
                 "cashserver.writer",
+                "cashserver.store",
+                "sqlalchemy",
+                "psycopg",
                 "cashserver.exchange.exporter",
                 "cashserver.jobs",
             },
