@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -60,7 +61,8 @@ def caught_up(store: ServeProcess) -> bool:
     """Everything the store server took is loaded and acknowledged by its central server."""
     if store.spool_files("incoming"):
         return False
-    return api(store, "/api/shifts?not_forwarded=1") == []
+    waiting: list[Any] = api(store, "/api/shifts?not_forwarded=1")
+    return not waiting
 
 
 def status(node: ServeProcess) -> dict[str, Any]:
@@ -83,11 +85,8 @@ def kill_tree(node: ServeProcess) -> None:
     """SIGKILL the daemon and its writer child at once (no chance to finish anything)."""
     if node.process is None:
         return
-    pids = node.children() + [node.process.pid]
-    for pid in pids:
-        try:
+    for pid in [*node.children(), node.process.pid]:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     node.process.wait()
     node.process = None
