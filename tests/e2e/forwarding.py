@@ -9,6 +9,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from cashserver.domain import Upload
+from cashserver.emulator.generate import ShiftPlan, generate_upload
 from tests.e2e.daemon import ServeProcess
 from tests.pg import free_port
 
@@ -90,3 +92,21 @@ def kill_tree(node: ServeProcess) -> None:
             os.kill(pid, signal.SIGKILL)
     node.process.wait()
     node.process = None
+
+
+def plan(registers: int, total: int, receipts: int, seed: int = 14) -> list[Upload]:
+    """``total`` closed shifts over ``registers`` registers of two stores, each one a
+    register could send (a seed whose drawer would go negative is skipped)."""
+    uploads = []
+    for i in range(total):
+        register = i % registers
+        store = "S1" if register % 2 else "S2"
+        for attempt in range(seed, seed + 100):
+            upload = generate_upload(
+                ShiftPlan(store, f"R{register}", i // registers + 1, receipts, 2, seed=attempt)
+            )
+            counters = upload.shift.counters
+            if counters is not None and counters.drawer >= 0:
+                break
+        uploads.append(upload)
+    return uploads

@@ -13,13 +13,14 @@ from msgspec.structs import replace
 from cashserver.domain import Upload, UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
-from tests.e2e.cluster import Crowd, plan_shifts
+from tests.e2e.cluster import Crowd
 from tests.e2e.daemon import ServeProcess
 from tests.e2e.forwarding import (
     by_key,
     caught_up,
     central_server,
     events,
+    plan,
     rows,
     status,
     store_days,
@@ -65,7 +66,7 @@ def test_the_central_server_gets_the_store_servers_rows_once(
     pair: tuple[ServeProcess, ServeProcess],
 ) -> None:
     store, central = pair
-    uploads = plan_shifts(registers=20, total=100, receipts=8)
+    uploads = plan(registers=20, total=100, receipts=8)
     push(store, uploads, copies=2)  # half of each shift while open, then the whole: both doors
 
     wait_for(lambda: caught_up(store), DRAIN_S, "the store server caught up")
@@ -112,7 +113,7 @@ def test_the_store_server_keeps_serving_and_drains_after_the_central_server_was_
     pair: tuple[ServeProcess, ServeProcess],
 ) -> None:
     store, central = pair
-    uploads = plan_shifts(registers=6, total=30, receipts=8)
+    uploads = plan(registers=6, total=30, receipts=8)
     push(store, uploads[:6], copies=2)
     wait_for(lambda: caught_up(store), DRAIN_S, "the first shifts forwarded")
 
