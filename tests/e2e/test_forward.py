@@ -47,6 +47,12 @@ def pair(tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess]]:
         central.kill()
 
 
+def metrics(node: ServeProcess) -> list[str]:
+    status_code, body = node.http("/metrics")
+    assert status_code == 200
+    return body.decode().splitlines()
+
+
 def settled(node: ServeProcess) -> list[dict[str, object]]:
     """The rows with their ids, less ``exported`` (the exporter's own timing)."""
     return [{k: v for k, v in row.items() if k != "exported"} for row in rows(node)]
@@ -134,9 +140,36 @@ def test_the_store_server_keeps_serving_and_drains_after_the_central_server_was_
     }
     assert waiting_rows == {(u.shift.register_code, u.shift.shift_number) for u in uploads[6:]}
 
+    wait_for(
+        lambda: (
+            {"cashserver_upstream_backlog_shifts 24.0", "cashserver_upstream_up 0.0"}
+            <= set(metrics(store))
+        ),
+        10.0,
+        "the backlog in /metrics",
+    )
+
     central.start()
     wait_for(lambda: all_in(store, central), DRAIN_S, "the backlog drained")
     assert by_key(rows(central)) == by_key(rows(store))
-    after = status(store)
-    assert after["state"] == "ok" and after["backlog_shifts"] == 0
+    # The state comes from the event log, which the daemon writes every second.
+    after = wait_for(lambda: (s := status(store))["state"] == "ok" and s, 10.0, "state ok")
+    assert after["backlog_shifts"] == 0
     assert after["backlog_receipts"] == 0 and after["oldest_unforwarded_at"] is None
+    wait_for(
+        lambda: (
+            {
+                "cashserver_upstream_backlog_shifts 0.0",
+                "cashserver_upstream_oldest_unforwarded_age_seconds 0.0",
+                "cashserver_upstream_up 1.0",
+            }
+            <= set(metrics(store))
+        ),
+        10.0,
+        "an empty backlog in /metrics",
+    )
+    assert any(
+        line.startswith('cashserver_upstream_forwards_total{result="failed"}')
+        for line in metrics(store)
+    )
+    assert not any(line.startswith("cashserver_upstream_") for line in metrics(central))
