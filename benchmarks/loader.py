@@ -18,12 +18,12 @@ from pathlib import Path
 from benchmarks.common import raw_sqlite_receipts_per_s
 from cashserver.domain import Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
-from cashserver.loader import Loader
 from cashserver.log import configure_logging
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.repository import Repository
 from cashserver.tuning import manual_gc
+from cashserver.writer.loader import Loader
 
 FILES = 30
 RECEIPTS = 1000

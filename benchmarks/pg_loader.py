@@ -70,10 +70,10 @@ def raw_receipts_per_s(url: str, uploads: Sequence[Any], use_copy: bool) -> floa
 
 
 def loader_receipts_per_s(url: str, uploads: Sequence[Any]) -> float:
-    from cashserver.loader import Loader
     from cashserver.spool import Spool
     from cashserver.store.engine import open_engine
     from cashserver.store.repository import Repository
+    from cashserver.writer.loader import Loader
 
     engine = open_engine(url)
     with tempfile.TemporaryDirectory() as folder:

@@ -38,8 +38,8 @@ from cashserver.config import Config, parse_config
 from cashserver.domain import Receipt, Shift, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.log import configure_logging
-from cashserver.reports import Reports
 from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.reports import Reports
 from cashserver.store.repository import Repository
 from cashserver.tuning import manual_gc
 

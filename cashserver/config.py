@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -322,23 +323,26 @@ def _check_timezone(key: str, value: str) -> None:
 
 
 def _check_database_url(key: str, value: str) -> None:
-    """A URL this daemon can open: SQLite, or PostgreSQL through psycopg 3."""
+    """A URL this daemon can open: SQLite, or PostgreSQL through psycopg 3.
+
+    Only the scheme is read here (the form ``name[+driver]://``, as SQLAlchemy
+    parses it): the configuration is core and loads no database library; the rest
+    of the URL is the store's to open, which names the key if it cannot.
+    """
     if value == "":
         return
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(value)
-    except (ArgumentError, ValueError):
-        raise ConfigError(
-            f"{key}: not a database URL (sqlite:///PATH or postgresql://...)"
-        ) from None
+    scheme = _URL_SCHEME.match(value)
+    if scheme is None:
+        raise ConfigError(f"{key}: not a database URL (sqlite:///PATH or postgresql://...)")
+    drivername = scheme.group(1)
     allowed = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
-    backend, _, driver = url.drivername.replace("postgres+", "postgresql+").partition("+")
+    backend, _, driver = drivername.replace("postgres+", "postgresql+").partition("+")
     backend = "postgresql" if backend == "postgres" else backend
     if driver not in allowed.get(backend, ()):
-        raise ConfigError(f"{key}: unsupported database {url.drivername!r} (sqlite or postgresql)")
+        raise ConfigError(f"{key}: unsupported database {drivername!r} (sqlite or postgresql)")
+
+
+_URL_SCHEME = re.compile(r"([\w+]+)://")
 
 
 def _check_cluster(config: Config) -> None:

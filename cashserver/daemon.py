@@ -5,7 +5,7 @@
 
 - ``__init__`` only records what to do; nothing is opened, bound or read.
 - ``startup()`` starts the stages in order: the writer side's (store and
-  migrations, journal, exporter, loader, jobs; see :mod:`cashserver.writer`),
+  migrations, journal, exporter, loader, jobs; see :mod:`cashserver.writer.side`),
   then the front (the ingest service and the listeners), then tells systemd READY.
   A failure to start (a port taken, a bad database URL) raises
   :class:`StartupError`, which the CLI turns into exit code 2.
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import make_url
 
-from cashserver.admission import Admission
 from cashserver.config import Config
-from cashserver.front import WriterLink
+from cashserver.front.admission import Admission
+from cashserver.front.ingest import Ingest
+from cashserver.front.link import WriterLink
 from cashserver.http.server import open_listen_refusal
-from cashserver.ingest import Ingest
 from cashserver.lifecycle import (
     Deadline,
     Stage,
@@ -44,18 +44,18 @@ from cashserver.lifecycle import (
 )
 from cashserver.log import Journal, get_logger, set_journal
 from cashserver.metrics import forward_uploads
-from cashserver.pull.handoff import ServeLock
 from cashserver.rpc.tls_log import StderrTap
+from cashserver.serve_lock import ServeLock
 from cashserver.spool import Spool
 from cashserver.store.engine import READER_CACHE_KIB, normalize_url, open_engine
 from cashserver.store.registers import Registers
+from cashserver.supervisor import WriterProcess
 from cashserver.systemd import Notifier
 from cashserver.tuning import collect_on_tick, limit_malloc_arenas, manual_gc
 from cashserver.watchdog import Watchdog, stall_limit_s
-from cashserver.writer_process import WriterProcess
 
 if TYPE_CHECKING:
-    from cashserver.writer import Writer
+    from cashserver.writer.side import Writer
 
 __all__ = ["GRACE_S", "Daemon", "Listener", "ListenerFactory", "StartupError"]
 
@@ -149,7 +149,7 @@ class Daemon:
         """The writer side: its stages here, or one stage that runs them in a child."""
         if self.config.server.processes == 1:
             # Only here: with a writer process, the front never loads the writer side.
-            from cashserver.writer import Writer
+            from cashserver.writer.side import Writer
 
             self.writer = Writer(self.config, self.journal, admission=True)
             self.writer.front_problems = self.front_problems

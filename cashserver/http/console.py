@@ -20,8 +20,8 @@ from cashserver.http.format import install_filters
 from cashserver.http.pull_form import pull_routes
 from cashserver.http.templates import Pages
 from cashserver.log import get_logger
-from cashserver.reports import Reports
 from cashserver.store.reading import Reader, ShiftFilter
+from cashserver.store.reports import Reports
 from cashserver.store.settings import BadSettingKey, Settings
 
 log = get_logger(__name__)

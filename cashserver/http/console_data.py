@@ -12,10 +12,9 @@ from typing import Any
 
 from cashserver.clock import iso_utc
 from cashserver.http.context import HttpContext
-from cashserver.pull.directory_cli import LIST_KEYS, TIME_KEYS
-from cashserver.reports import Reports
 from cashserver.store.event_log import EventFilter, event_page
-from cashserver.store.reading import Reader, RegisterInfo, ShiftFilter
+from cashserver.store.reading import Reader, ShiftFilter, register_document
+from cashserver.store.reports import Reports
 
 LOG_PAGE_SIZE = 50
 LOG_MAX_LIMIT = 1000
@@ -70,16 +69,8 @@ def text_param(params: Mapping[str, str], name: str) -> str | None:
 # -- registers ------------------------------------------------------------------------
 
 
-def register_row(info: RegisterInfo) -> dict[str, Any]:
-    """The ``registers list --json`` row (SPEC 10)."""
-    row = {key: getattr(info, key) for key in LIST_KEYS}
-    for key in TIME_KEYS:
-        row[key] = iso_utc(row[key])
-    return row
-
-
 def register_rows(ctx: HttpContext, store_code: str | None = None) -> list[dict[str, Any]]:
-    return [register_row(i) for i in Reader(ctx.engine, ctx.config).registers(store_code)]
+    return [register_document(i) for i in Reader(ctx.engine, ctx.config).registers(store_code)]
 
 
 # -- shifts ---------------------------------------------------------------------------

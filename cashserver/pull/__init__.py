@@ -2,8 +2,8 @@
 
 A pulled shift travels the same road as a pushed one: it is validated, written
 to the spool as a sales file with ``source: "pull"`` and loaded by the loader.
-This package holds the directory commands (:mod:`.directory_cli`), the clients of
+This package holds the clients of
 both protocols (:mod:`.clients`), one register's pull and its loading state
 (:mod:`.runner`), several registers at once (:func:`.runner.pull_registers`), the
-schedule (:mod:`.schedule`) and ``cashserver pull`` (:mod:`.command`).
+schedule (:mod:`.schedule`) and the hand-over to a running daemon (:mod:`.handoff`).
 """

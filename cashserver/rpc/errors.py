@@ -1,10 +1,12 @@
 """Errors the transports share, and what a register is told when the server fails.
 
 No reply carries an internal error's text (SPEC 4). A fault that goes away by
-itself (the spool cannot be written, the database is down) is answered
-:data:`TRANSIENT`, which a register retries; anything else is a bug, answered
-``internal error <id>`` where the id is also in the logged ``rpc.internal_error``
-event with the detail and the traceback.
+itself (the spool cannot be written, a connection refused or timed out) is
+answered :data:`TRANSIENT`, which a register retries; anything else is a bug,
+answered ``internal error <id>`` where the id is also in the logged
+``rpc.internal_error`` event with the detail and the traceback. The accept path
+meets no database (the store is the writer's), so no database error is expected
+here; one would be a bug.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import secrets
 
 from cashserver.log import get_logger
-from cashserver.store.errors import is_transient
 
 log = get_logger(__name__)
 
@@ -20,6 +21,11 @@ TRANSIENT = "temporarily unavailable, retry"
 """The answer to a transient fault: nothing was accepted, send it again later."""
 NOT_ACCEPTED = f"upload not accepted: {TRANSIENT}"
 """The answer when the spool cannot make an upload durable."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Faults that go away by themselves: a connection refused or reset, a timeout."""
+    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 class BindError(OSError):

@@ -25,10 +25,9 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from cashserver.admission import RegisterRefused
 from cashserver.config import Config
-from cashserver.ingest import Ingest
-from cashserver.loader import Ticket
+from cashserver.front.admission import RegisterRefused
+from cashserver.front.ingest import Ingest
 from cashserver.log import get_logger
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import (
@@ -41,6 +40,7 @@ from cashserver.rpc.errors import NOT_ACCEPTED, BindError, failure_message
 from cashserver.rpc.services import SALES_LOADER, add_service
 from cashserver.spool import SpoolUnavailable
 from cashserver.validate import ValidationError
+from cashserver.verdict import Ticket
 
 log = get_logger(__name__)
 

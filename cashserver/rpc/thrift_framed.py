@@ -6,7 +6,7 @@ and by its pure Python one otherwise (:data:`ACCELERATED`); headers may be stric
 its errors map to Thrift exceptions, is the service's (for protocol 3's SalesLoader,
 :mod:`cashserver.rpc.thrift_server`). Before a frame is decoded the server asks
 ``turn_for`` with the frame's method name, so an upload waits for its turn
-(:mod:`cashserver.turns`) as bytes; the call's processor is made with that turn.
+(:mod:`cashserver.front.turns`) as bytes; the call's processor is made with that turn.
 
 Connections. One thread per connection, at most :data:`MAX_CONNECTIONS`; beyond
 that a connection is accepted and closed at once (``thrift.connection_refused``),
@@ -56,10 +56,10 @@ from typing import Any
 
 from thriftpy2.thrift import TApplicationException, TProcessor
 
+from cashserver.front.turns import UploadTurn
 from cashserver.log import get_logger
 from cashserver.rpc.errors import BindError
 from cashserver.rpc.thrift_check import UNFRAMED, check_message
-from cashserver.turns import UploadTurn
 
 try:
     from thriftpy2.protocol.cybin import TCyBinaryProtocol as BinaryProtocol

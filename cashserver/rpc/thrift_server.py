@@ -18,10 +18,10 @@ from typing import Any
 
 from thriftpy2.thrift import TApplicationException, TProcessor
 
-from cashserver.admission import RegisterRefused
 from cashserver.config import Config
-from cashserver.ingest import Ingest
-from cashserver.loader import Ticket
+from cashserver.front.admission import RegisterRefused
+from cashserver.front.ingest import Ingest
+from cashserver.front.turns import UploadTurn
 from cashserver.log import get_logger
 from cashserver.rpc.convert_thrift import (
     THRIFT,
@@ -34,8 +34,8 @@ from cashserver.rpc.convert_thrift import (
 from cashserver.rpc.errors import NOT_ACCEPTED, BindError, failure_message
 from cashserver.rpc.thrift_framed import ACCELERATED, FramedServer
 from cashserver.spool import SpoolUnavailable
-from cashserver.turns import UploadTurn
 from cashserver.validate import ValidationError
+from cashserver.verdict import Ticket
 
 log = get_logger(__name__)
 

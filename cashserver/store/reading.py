@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, func, select
 
+from cashserver.clock import iso_utc
 from cashserver.config import Config
 from cashserver.domain import (
     PaymentMethod,
@@ -81,6 +82,35 @@ class RegisterInfo:
     state_at: int | None = None
     last_load_at: int | None = None
     last_sale_at: int | None = None
+
+
+REGISTER_KEYS = (
+    "store_code",
+    "register_code",
+    "address",
+    "protocol_version",
+    "pull_interval_s",
+    "timezone",
+    "department",
+    "state",
+    "state_message",
+    "state_at",
+    "last_load_at",
+    "last_sale_at",
+    "software_version",
+    "last_seen_at",
+)
+"""The keys of a register's document (``registers list --json``, the API), in order."""
+REGISTER_TIME_KEYS = ("state_at", "last_load_at", "last_sale_at", "last_seen_at")
+
+
+def register_document(info: RegisterInfo) -> dict[str, Any]:
+    """A register as ``registers list --json`` and the API show it (SPEC 10): values as
+    stored, times ISO 8601 UTC."""
+    row = {key: getattr(info, key) for key in REGISTER_KEYS}
+    for key in REGISTER_TIME_KEYS:
+        row[key] = iso_utc(row[key])
+    return row
 
 
 def _shift_from_row(row: Any) -> Shift:

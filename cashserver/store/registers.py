@@ -16,7 +16,6 @@ and the accept path does not need them).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -35,32 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cashserver.clock import now_ms
 from cashserver.store.engine import write_transaction
 from cashserver.store.schema import registers, stores
-
-RegisterKey = tuple[str, str]
-"""``(store_code, register_code)``."""
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterEntry:
-    """What a daemon keeps in memory of one register of the directory."""
-
-    store_code: str
-    register_code: str
-    protocol_version: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """A register called (Handshake or upload) at ``at_ms``."""
-
-    at_ms: int
-    software_version: str | None = None
-    """From its last Handshake; None when it only uploaded."""
-
-
-Fingerprint = tuple[int, int, int]
-"""Row count, highest register id, sum of revisions: changes whenever the directory does."""
-
+from cashserver.verdict import Fingerprint, RegisterEntry, RegisterKey, Sighting
 
 BUMP = {"revision": registers.c.revision + 1}
 """The values that mark a change of the directory (see the module's docstring)."""

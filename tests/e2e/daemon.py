@@ -31,7 +31,7 @@ def run_cli(
     *args: str, config: Path | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run a ``cashserver`` subcommand; ``--config`` goes after the subcommand path."""
-    argv = [sys.executable, "-m", "cashserver.cli", *args]
+    argv = [sys.executable, "-m", "cashserver.cli.main", *args]
     if config is not None:
         argv += ["--config", str(config)]
     result = subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=120)
@@ -109,7 +109,14 @@ class ServeProcess:
     def start(self, wait: bool = True) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cashserver.cli", "serve", "--config", str(self.config)],
+                [
+                    sys.executable,
+                    "-m",
+                    "cashserver.cli.main",
+                    "serve",
+                    "--config",
+                    str(self.config),
+                ],
                 stdout=log,
                 stderr=log,
                 env={**cli_env(), **self.extra_env},

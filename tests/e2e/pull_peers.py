@@ -66,7 +66,7 @@ def emulator_fleet(*args: str, registers: int = 1, protocol: int = 4) -> Iterato
     """``cashserver emulator serve --registers N`` on free ports, until the block ends."""
     base = free_port_range(registers)
     argv = [
-        sys.executable, "-m", "cashserver.cli", "emulator", "serve",
+        sys.executable, "-m", "cashserver.cli.main", "emulator", "serve",
         "--registers", str(registers), "--listen", f"127.0.0.1:{base}",
         "--protocol", str(protocol), *args,
     ]  # fmt: skip

@@ -59,7 +59,7 @@ def register_server() -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "cashserver.cli",
+            "cashserver.cli.main",
             "emulator",
             "serve",
             "--listen",

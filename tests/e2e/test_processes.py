@@ -90,7 +90,7 @@ def test_serve_runs_the_writer_in_one_child_process(serve: ServeProcess) -> None
     child = writer_pid(serve)
     assert Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[1:3] == [
         b"-m",
-        b"cashserver.writer_process",
+        b"cashserver.writer.child",
     ]
     pusher = GrpcPusher(serve.grpc_target)
     try:

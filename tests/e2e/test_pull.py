@@ -110,7 +110,15 @@ def _run_on_a_terminal(daemon: ServeProcess, args: list[str], answer: bytes) -> 
 
     master, slave = os.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "cashserver.cli", "pull", *args, "--config", str(daemon.config)],
+        [
+            sys.executable,
+            "-m",
+            "cashserver.cli.main",
+            "pull",
+            *args,
+            "--config",
+            str(daemon.config),
+        ],
         stdin=slave,
         stdout=slave,
         stderr=subprocess.DEVNULL,

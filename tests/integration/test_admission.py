@@ -9,9 +9,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
-from cashserver.admission import Admission, RegisterRefused
-from cashserver.store.registers import RegisterKey, Registers, Sighting
+from cashserver.front.admission import Admission, RegisterRefused
+from cashserver.store.registers import Registers
 from cashserver.store.schema import registers
+from cashserver.verdict import RegisterKey, Sighting
 
 
 def stored(engine: Engine) -> dict[str, tuple[int | None, str, int | None]]:

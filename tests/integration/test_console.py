@@ -15,11 +15,11 @@ from cashserver.config import Config
 from cashserver.domain import Line, Payment, PaymentMethod, Receipt, ReceiptKind, Shift, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.http.format import money
-from cashserver.reports import STORE_DAY_KEYS
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader, ShiftFilter
+from cashserver.store.reports import STORE_DAY_KEYS
 from cashserver.store.repository import Repository
-from tests.integration.test_http_security import client_for, log_in, make_config
+from tests.integration.http_client import client_for, log_in, make_config
 
 EVIL = "<script>alert(1)</script>"
 

@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
-from cashserver import cli
+from cashserver.cli import main as cli
 from cashserver.config import Config, parse_config
 from cashserver.domain import Line, Payment, PaymentMethod, Receipt, ReceiptKind, Shift, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload

@@ -13,7 +13,7 @@ from cashserver.jobs import OPERATOR_DAYS, archive_spool, prune_archives
 from cashserver.jobs.archive import MANIFEST_NAME
 from cashserver.log import Journal
 from cashserver.spool import Spool
-from cashserver.writer import Writer
+from cashserver.writer.side import Writer
 
 DAY = 86_400
 

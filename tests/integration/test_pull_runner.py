@@ -14,7 +14,6 @@ from cashserver.config import Config, parse_config
 from cashserver.domain import ShiftRange
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.http.pull_now import pull_now
-from cashserver.loader import Loader
 from cashserver.pull.locks import PullLocks
 from cashserver.pull.runner import Busy, Puller, State, pull_registers, target_of
 from cashserver.pull.states import StateBuffer
@@ -22,6 +21,7 @@ from cashserver.spool import Spool
 from cashserver.store.reading import Reader
 from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
+from cashserver.writer.loader import Loader
 from tests.e2e.pull_peers import GrpcPeer
 
 

@@ -1,7 +1,7 @@
 """No reply carries an internal error's text (SPEC 4), over real sockets, both protocols.
 
 The listeners are served by an ingest service that fails in every way the real
-one can: a transient database fault, a full spool, a bug. Each reply must be in
+one can: a transient fault, a full spool, a bug. Each reply must be in
 the server's own words; a bug's reply carries a short id that the logged event
 carries too, with the detail.
 """
@@ -14,7 +14,6 @@ from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 from thriftpy2.thrift import TApplicationException
 
@@ -23,13 +22,13 @@ from cashserver.domain import Handshake, SyncSettings, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.emulator.thrift_push import ThriftPusher
-from cashserver.ingest import Ingest
-from cashserver.loader import Ticket
+from cashserver.front.ingest import Ingest
+from cashserver.front.turns import UploadTurn, UploadTurns
 from cashserver.rpc.errors import NOT_ACCEPTED, TRANSIENT
 from cashserver.rpc.grpc_server import GrpcListener
 from cashserver.rpc.thrift_server import ThriftListener
 from cashserver.spool import SpoolUnavailable
-from cashserver.turns import UploadTurn, UploadTurns
+from cashserver.verdict import Ticket
 from tests.pg import free_port
 
 SECRET = "port 43635 failed: Connection refused; password=hunter2"
@@ -54,7 +53,7 @@ class FailingIngest(Ingest):
 
 
 FAULTS: dict[str, Callable[[], BaseException]] = {
-    "database": lambda: OperationalError("SELECT 1", {}, ConnectionError(SECRET)),
+    "transient": lambda: ConnectionRefusedError(111, SECRET),
     "spool": lambda: SpoolUnavailable(28, f"spool cannot be written: {SECRET}"),
     "bug": lambda: KeyError(SECRET),
 }
@@ -90,7 +89,7 @@ def listeners(fault: str) -> Iterator[tuple[str, str]]:
 def expected(fault: str, method: str, text: str, logs: list[MutableMapping[str, Any]]) -> None:
     """``text`` is the reply the fault must get, and gives nothing of the exception away."""
     assert SECRET not in text and "Traceback" not in text and "Error" not in text
-    if fault == "database":
+    if fault == "transient":
         assert text == TRANSIENT
     elif fault == "spool":
         assert text == NOT_ACCEPTED

@@ -147,7 +147,7 @@ def test_an_unwritable_spool_refuses_and_leaves_nothing(spool: Spool) -> None:
 def test_spool_commands_show_status_and_retry(
     spool: Spool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cashserver.cli import main
+    from cashserver.cli.main import main
 
     config = tmp_path / "cashserver.toml"
     config.write_text(f'[server]\ndata_dir = "{spool.root.parent}"\n')

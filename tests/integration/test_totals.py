@@ -36,10 +36,10 @@ from cashserver.domain import (
     Upload,
 )
 from cashserver.reconcile import compute_totals, numbers_in_range
-from cashserver.reports import STORE_DAY_KEYS, Reports
 from cashserver.store.engine import alembic_config, open_engine, upgrade, write_transaction
 from cashserver.store.reading import Reader, ShiftFilter, read_receipts
 from cashserver.store.registers import Registers
+from cashserver.store.reports import STORE_DAY_KEYS, Reports
 from cashserver.store.repository import Repository
 from cashserver.store.schema import (
     TOTAL_COLUMNS,

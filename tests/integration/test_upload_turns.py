@@ -9,21 +9,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cashserver.admission import Admission
 from cashserver.config import parse_config
 from cashserver.domain import UploadResult, UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher, Pusher
 from cashserver.emulator.thrift_push import ThriftPusher
-from cashserver.ingest import UPLOADS_AT_ONCE, Ingest
-from cashserver.loader import Loader
+from cashserver.front.admission import Admission
+from cashserver.front.ingest import UPLOADS_AT_ONCE, Ingest
+from cashserver.front.turns import UploadTurns
 from cashserver.rpc.grpc_server import GrpcListener
 from cashserver.rpc.thrift_server import ThriftListener
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
-from cashserver.turns import UploadTurns
+from cashserver.writer.loader import Loader
 from tests.pg import free_port
 
 

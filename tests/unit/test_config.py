@@ -284,7 +284,7 @@ def run_cli(
     env["PYTHONPATH"] = str(REPO_ROOT)
     env.update(extra_env or {})
     return subprocess.run(
-        [sys.executable, "-m", "cashserver.cli", *args],
+        [sys.executable, "-m", "cashserver.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -15,12 +15,12 @@ import sys
 import pytest
 
 FRONT = """
-import cashserver.cli
-cashserver.cli.build_parser()
+import cashserver.cli.main
+cashserver.cli.main.build_parser()
 import cashserver.daemon, cashserver.rpc.grpc_server, cashserver.rpc.thrift_server
 """
 WRITER = """
-import cashserver.writer_process, cashserver.writer, cashserver.pull.schedule
+import cashserver.writer.child, cashserver.writer.side, cashserver.pull.schedule
 import cashserver.http.app, cashserver.http.server, cashserver.http.pull_now
 """
 

@@ -4,7 +4,7 @@ The front (the listeners) makes each upload durable in ``spool/incoming/`` itsel
 then tells the writer the file's name over the channel and waits for the
 verdict the writer sends back (LOADED with counts and workshift_id, REJECTED
 with a reason). :class:`WriterLink` has the loader's ``submit`` shape, so
-:class:`~cashserver.ingest.Ingest` does not know which side of a process
+:class:`~cashserver.front.ingest.Ingest` does not know which side of a process
 boundary the loader is on.
 
 The channel is not a commit point: a file is durable before its name is sent.
@@ -22,9 +22,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from cashserver.domain import Upload, UploadResult
-from cashserver.loader import Ticket, queued
 from cashserver.log import get_logger
 from cashserver.spool import Spool
+from cashserver.verdict import Ticket, queued
 
 log = get_logger(__name__)
 

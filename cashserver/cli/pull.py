@@ -4,7 +4,7 @@ Targets are ``STORE/REGISTER...``, ``--store S`` or ``--all``. ``--from/--to``
 take ``YYYY-MM-DD`` (midnight) or ISO 8601 (without an offset: local time), both
 in each register's time zone. A time range of ``confirm_days`` or more asks
 ``[y/N]`` on a terminal and, without one, refuses (exit 2) unless ``--yes``.
-Who loads the shifts, the running daemon or this command, see :mod:`.handoff`.
+Who loads the shifts, the running daemon or this command, see :mod:`cashserver.pull.handoff`.
 """
 
 from __future__ import annotations
@@ -71,13 +71,13 @@ def add_parser(sub: Any, add: Any, json_flag: argparse.ArgumentParser) -> None:
 
 def _select(config: Config, args: argparse.Namespace) -> tuple[list[PullTarget], list[str]]:
     """The targets to pull, and the names of those skipped (no address)."""
-    from cashserver.commands import UsageError, _engine
+    from cashserver.cli.common import UsageError, open_store
     from cashserver.store.reading import Reader
 
     kinds = sum((bool(args.targets), args.store is not None, args.all))
     if kinds != 1:
         raise UsageError("pull: name STORE/REGISTER..., or --store S, or --all (one of them)")
-    registers = Reader(_engine(config), config).registers()
+    registers = Reader(open_store(config), config).registers()
     if args.targets:
         by_name = {f"{r.store_code}/{r.register_code}": r for r in registers}
         missing = [name for name in args.targets if name not in by_name]
@@ -101,7 +101,7 @@ def _select(config: Config, args: argparse.Namespace) -> tuple[list[PullTarget],
 
 
 def _queries(args: argparse.Namespace, targets: list[PullTarget]) -> list[SalesQuery]:
-    from cashserver.commands import UsageError
+    from cashserver.cli.common import UsageError
 
     if args.shifts is not None:
         if args.when_from or args.when_to:
@@ -121,7 +121,7 @@ def _queries(args: argparse.Namespace, targets: list[PullTarget]) -> list[SalesQ
 
 def _confirmed(config: Config, args: argparse.Namespace, queries: list[SalesQuery]) -> bool:
     """Whether to go on: asks on a terminal for a long range; raises UsageError without."""
-    from cashserver.commands import UsageError
+    from cashserver.cli.common import UsageError
 
     spans = [q.to_ms - q.from_ms for q in queries if isinstance(q, TimeRange)]
     if not spans or max(spans) < config.pull.confirm_days * DAY_MS or args.yes:
@@ -196,10 +196,11 @@ def summary_of(results: list[PullResult]) -> dict[str, int]:
 
 
 def cmd_pull(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.commands import EXIT_FAILED, EXIT_OK, _engine, print_json
-    from cashserver.pull.handoff import HandoffSink, ServeLock
+    from cashserver.cli.common import EXIT_FAILED, EXIT_OK, open_store, print_json
+    from cashserver.pull.handoff import HandoffSink
     from cashserver.pull.runner import Puller, pull_registers
     from cashserver.pull.states import StateBuffer
+    from cashserver.serve_lock import ServeLock
     from cashserver.spool import Spool
     from cashserver.store.leases import Leases
     from cashserver.store.reading import Reader
@@ -210,7 +211,7 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     if targets and not _confirmed(config, args, queries):
         print("declined: nothing pulled")
         return EXIT_OK
-    engine = _engine(config)
+    engine = open_store(config)
     progress = Progress(len(targets), sys.stdout, sys.stdout.isatty(), quiet=args.json)
     for name in skipped:
         progress.line(f"{name}: skipped (no address)")
@@ -218,8 +219,8 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     lock = ServeLock(config.data_dir)
     own_loader = None
     if lock.try_acquire():
-        from cashserver.loader import Loader
         from cashserver.store.repository import Repository
+        from cashserver.writer.loader import Loader
 
         own_loader = Loader(spool, Repository(engine), config.spool.batch_files)
         own_loader.start()

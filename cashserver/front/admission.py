@@ -23,21 +23,27 @@ register it has not seen before.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from typing import Protocol
 
 from cashserver.clock import now_ms
 from cashserver.log import get_logger
-from cashserver.store.registers import (
-    Fingerprint,
-    RegisterEntry,
-    RegisterKey,
-    Registers,
-    Sighting,
-)
+from cashserver.verdict import Fingerprint, RegisterEntry, RegisterKey, Sighting
 
 log = get_logger(__name__)
 
 SYNC_INTERVAL_S = 1.0
 """How often sightings are written and the directory's fingerprint is read."""
+
+
+class Directory(Protocol):
+    """The registers table's door (:class:`cashserver.store.registers.Registers`)."""
+
+    def fingerprint(self) -> Fingerprint: ...
+
+    def load_all(self) -> dict[RegisterKey, RegisterEntry]: ...
+
+    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> list[RegisterKey]: ...
 
 
 class RegisterRefused(PermissionError):
@@ -48,7 +54,7 @@ class Admission:
     """The registers directory in memory, and the sightings waiting to be written."""
 
     def __init__(
-        self, registers: Registers, auto_register: bool, interval_s: float = SYNC_INTERVAL_S
+        self, registers: Directory, auto_register: bool, interval_s: float = SYNC_INTERVAL_S
     ) -> None:
         self.registers = registers
         self.auto_register = auto_register

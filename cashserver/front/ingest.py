@@ -5,28 +5,28 @@ Transports translate wire messages to :mod:`cashserver.domain` objects and call
 convert, :meth:`Ingest.accept` the upload with its turn, and wait for
 :meth:`Ingest.verdict`. They translate the answer or the exception back:
 :class:`~cashserver.validate.ValidationError` is a bad request,
-:class:`~cashserver.admission.RegisterRefused` a permission fault, and
+:class:`~cashserver.front.admission.RegisterRefused` a permission fault, and
 :class:`~cashserver.spool.SpoolUnavailable` means nothing was accepted.
 """
 
 from __future__ import annotations
 
-from cashserver.admission import Admission, RegisterRefused
 from cashserver.clock import now_ms
 from cashserver.config import Config
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
-from cashserver.loader import Submitter, Ticket
+from cashserver.front.admission import Admission, RegisterRefused
+from cashserver.front.turns import UploadTurn, UploadTurns
 from cashserver.log import get_logger
 from cashserver.metrics import count_upload
 from cashserver.spool import SpoolUnavailable
-from cashserver.turns import UploadTurn, UploadTurns
 from cashserver.validate import ValidationError, check_code, validate_upload
+from cashserver.verdict import Submitter, Ticket
 
 log = get_logger(__name__)
 
 
 UPLOADS_AT_ONCE = 2
-"""Uploads built from their streams and spooled at the same time (see :mod:`cashserver.turns`)."""
+"""Uploads built from their streams and spooled at the same time (see :mod:`.turns`)."""
 
 
 def _advertised(listen: str, host: str) -> str:

@@ -1,8 +1,9 @@
 """The writer side of the daemon: everything that writes the database or the outbox.
 
 The store (migrated at start, the registers directory loaded into memory and kept
-current by its own thread, :mod:`cashserver.admission`), the loader (the single writer of shifts and
-receipts), the exporter thread, the event journal's flush and the scheduled jobs.
+current by its own thread, :mod:`cashserver.front.admission`), the loader (the
+single writer of shifts and receipts), the exporter thread, the event journal's flush
+and the scheduled jobs.
 :meth:`Writer.stages` lists them in start order for a lifecycle
 (:class:`cashserver.lifecycle.Stages`) to start and stop; a new piece of work that
 writes the database (a pull scheduler, a job) is one more stage here.
@@ -17,13 +18,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.front.admission import Admission
 from cashserver.jobs.dicts import daemon_token
 from cashserver.jobs.schedule import Housekeeping
 from cashserver.lifecycle import Deadline, Stage, StartupError
-from cashserver.loader import Loader
 from cashserver.log import Journal, get_logger
 from cashserver.spool import Spool
 from cashserver.store.engine import READER_CACHE_KIB, open_engine, open_loader_engine
@@ -32,6 +32,7 @@ from cashserver.store.leases import Leases
 from cashserver.store.migrate import upgrade_forked
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
+from cashserver.writer.loader import Loader
 
 if TYPE_CHECKING:
     from cashserver.forward.forwarder import Forwarder
@@ -72,7 +73,7 @@ class Writer:
         self.config = config
         self.journal = journal
         self.runs_admission = admission
-        """Whether the accept path's directory (:mod:`cashserver.admission`) runs here:
+        """Whether the accept path's directory (:mod:`cashserver.front.admission`) runs here:
         in the one-process daemon it does; with a front process, the front has its own."""
         self.front_problems: Callable[[], dict[str, str]] = dict
         """What keeps the front from taking uploads (a listener down, stopping), by name."""
@@ -248,7 +249,7 @@ class Writer:
 
     def readiness(self) -> dict[str, str]:
         """What keeps the daemon from taking uploads, by name; empty when ready."""
-        from cashserver.http.readiness import probe_database, probe_spool
+        from cashserver.store.readiness import probe_database, probe_spool
 
         problems = self.front_problems()
         spool = probe_spool(self.spool.folder("incoming"))

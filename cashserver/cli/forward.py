@@ -23,7 +23,7 @@ LEASE_WAIT_FACTOR = 2.0
 
 
 def add_commands(sub: Any, add: Any, json_flag: argparse.ArgumentParser) -> None:
-    from cashserver.commands import parse_date
+    from cashserver.cli.common import parse_date
 
     upstream = sub.add_parser("upstream", help="forwarding to the central server").add_subparsers(
         dest="upstream_command", required=True, metavar="COMMAND"
@@ -38,10 +38,10 @@ def add_commands(sub: Any, add: Any, json_flag: argparse.ArgumentParser) -> None
 
 
 def cmd_upstream_status(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.commands import EXIT_OK, _engine, print_json
+    from cashserver.cli.common import EXIT_OK, open_store, print_json
     from cashserver.forward.status import upstream_status
 
-    document = upstream_status(_engine(config), config, with_rejected=args.json)
+    document = upstream_status(open_store(config), config, with_rejected=args.json)
     if args.json:
         print_json(document)
         return EXIT_OK
@@ -52,7 +52,7 @@ def cmd_upstream_status(config: Config, args: argparse.Namespace) -> int:
 
 
 def _chosen(config: Config, args: argparse.Namespace, engine: Any) -> list[int]:
-    from cashserver.commands import UsageError
+    from cashserver.cli.common import UsageError
     from cashserver.store.forwards import Forwards
     from cashserver.store.reading import Reader, ShiftFilter
 
@@ -70,14 +70,14 @@ def _chosen(config: Config, args: argparse.Namespace, engine: Any) -> list[int]:
 
 
 def cmd_forward(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.commands import EXIT_FAILED, EXIT_OK, UsageError, _engine, print_json
+    from cashserver.cli.common import EXIT_FAILED, EXIT_OK, UsageError, open_store, print_json
     from cashserver.forward.forwarder import JOB, Forwarder
     from cashserver.store.leases import Leases
     from cashserver.store.schema import shifts
 
     if not config.upstream.target:
         raise UsageError("forward: no [upstream] target is configured")
-    engine = _engine(config)
+    engine = open_store(config)
     ids = _chosen(config, args, engine)
     with engine.connect() as conn:
         query = select(shifts.c.workshift_id, shifts.c.register_id)

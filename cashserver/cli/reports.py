@@ -1,14 +1,14 @@
-"""``cashserver report stores`` and ``cashserver report departments`` (SPEC 11)."""
+"""``cashserver report stores``, ``report departments`` (SPEC 11) and ``log``: the reports."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from cashserver.commands import (
+from cashserver.cli.common import (
     EXIT_OK,
     OperationFailed,
-    _engine,
+    open_store,
     parse_date,
     print_json,
     print_table,
@@ -77,9 +77,9 @@ def for_people(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_report_stores(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.reports import Reports
+    from cashserver.store.reports import Reports
 
-    rows = Reports(_engine(config), config).store_days(args.store, args.date_from, args.date_to)
+    rows = Reports(open_store(config), config).store_days(args.store, args.date_from, args.date_to)
     if args.json:
         print_json(rows)
     else:
@@ -88,9 +88,9 @@ def cmd_report_stores(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_report_departments(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.reports import Reports
+    from cashserver.store.reports import Reports
 
-    report = Reports(_engine(config), config).departments(args.workshift_id)
+    report = Reports(open_store(config), config).departments(args.workshift_id)
     if report is None:
         raise OperationFailed(f"no shift {args.workshift_id}")
     if args.json:
@@ -123,3 +123,19 @@ def add_report_commands(sub: Any, common: Any, json_flag: Any) -> None:
     )
     departments.set_defaults(handler=cmd_report_departments)
     departments.add_argument("workshift_id", type=int, metavar="WORKSHIFT_ID")
+
+
+def cmd_log(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.clock import iso_utc
+    from cashserver.store.reading import Reader
+
+    events = Reader(open_store(config), config).events(args.since)
+    for event in events:
+        event["time"] = iso_utc(event["time"])
+    if args.json:
+        print_json(events)
+        return EXIT_OK
+    for event in events:
+        fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("time", "event"))
+        print(f"{event['time']}  {event['event']:<24} {fields}")
+    return EXIT_OK

@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from cashserver.clock import iso_utc, now_ms
 from cashserver.domain import Upload, UploadResult, UploadStatus
@@ -33,6 +32,7 @@ from cashserver.metrics import count_load
 from cashserver.spool import BrokenSalesFile, Spool, decode_sales_file
 from cashserver.store.errors import is_transient
 from cashserver.store.repository import LoadOutcome, Repository
+from cashserver.verdict import Ticket, Verdict
 
 log = get_logger(__name__)
 
@@ -43,42 +43,6 @@ again from its sales file when its turn comes, so a deep queue costs disk, not R
 RECENT_VERDICTS = 1024
 BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 15.0
-
-
-class Verdict(Protocol):
-    """Where the verdict on one sales file goes: a waiting sender's :class:`Ticket`,
-    or the writer process's message back to the front (see :mod:`cashserver.front`)."""
-
-    def resolve(self, result: UploadResult) -> None: ...
-
-
-def queued(receipts_received: int) -> UploadResult:
-    """The answer for an upload that is durable but not loaded yet."""
-    return UploadResult(0, UploadStatus.QUEUED, receipts_received)
-
-
-class Ticket:
-    """A sender's claim on the verdict for its upload."""
-
-    def __init__(self, receipts_received: int) -> None:
-        self._done = threading.Event()
-        self._result = queued(receipts_received)
-
-    def resolve(self, result: UploadResult) -> None:
-        self._result = result
-        self._done.set()
-
-    def wait(self, timeout: float) -> UploadResult:
-        """The verdict, or a QUEUED result if it is not there within ``timeout`` seconds."""
-        self._done.wait(timeout)
-        return self._result
-
-
-class Submitter(Protocol):
-    """What a transport hands an upload to: the loader itself, or the front's link to
-    the writer process (:class:`cashserver.front.WriterLink`)."""
-
-    def submit(self, upload: Upload, source: str) -> Ticket: ...
 
 
 @dataclass(slots=True)

@@ -2,7 +2,7 @@
 ``trim`` and ``trim-dicts`` (SPEC sections 12 and 13).
 
 :func:`add_commands` adds them to the ``cashserver`` parser; the commands
-themselves follow :mod:`cashserver.commands`' rules: they return the exit code or
+themselves follow :mod:`cashserver.cli.common`' rules: they return the exit code or
 raise ``UsageError`` (2) / ``OperationFailed`` (1).
 """
 
@@ -15,8 +15,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from cashserver.commands import EXIT_FAILED, EXIT_OK, OperationFailed, UsageError, print_json
-from cashserver.commands import _engine as engine_for
+from cashserver.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    OperationFailed,
+    UsageError,
+    open_store,
+    print_json,
+)
 from cashserver.config import Config
 
 Add = Callable[..., Any]
@@ -78,7 +84,7 @@ def cmd_http_hash_password(_config: Config, _args: argparse.Namespace) -> int:
 def _settings(config: Config) -> Any:
     from cashserver.store.settings import Settings
 
-    return Settings(engine_for(config))
+    return Settings(open_store(config))
 
 
 def _checked_key(key: str) -> str:
@@ -139,7 +145,7 @@ def _keep_events(config: Config) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        engine_for(config)
+        open_store(config)
     except SQLAlchemyError as exc:
         print(f"cashserver: events not stored: {str(exc).splitlines()[0]}", file=sys.stderr)
 
@@ -193,7 +199,7 @@ def cmd_trim(config: Config, args: argparse.Namespace) -> int:
     jobs = config.jobs
     try:
         done = trim_shifts(
-            engine_for(config),
+            open_store(config),
             jobs.keep_shifts_days,
             jobs.trim_batch_receipts,
             args.dry_run,

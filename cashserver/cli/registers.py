@@ -6,25 +6,16 @@ import argparse
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cashserver.cli.common import (
+    EXIT_OK,
+    OperationFailed,
+    UsageError,
+    open_store,
+    print_json,
+    print_table,
+)
 from cashserver.config import Config
 
-LIST_KEYS = (
-    "store_code",
-    "register_code",
-    "address",
-    "protocol_version",
-    "pull_interval_s",
-    "timezone",
-    "department",
-    "state",
-    "state_message",
-    "state_at",
-    "last_load_at",
-    "last_sale_at",
-    "software_version",
-    "last_seen_at",
-)
-TIME_KEYS = ("state_at", "last_load_at", "last_sale_at", "last_seen_at")
 TABLE_COLUMNS = (
     ("store_code", "store"),
     ("register_code", "register"),
@@ -129,7 +120,6 @@ def add_parsers(registers: Any, add: Any, json_flag: argparse.ArgumentParser) ->
 
 
 def _codes(args: argparse.Namespace) -> tuple[str, str]:
-    from cashserver.commands import UsageError
     from cashserver.validate import ValidationError, check_code
 
     for what, code in (("STORE", args.store), ("REGISTER", args.register)):
@@ -145,14 +135,12 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _directory(config: Config) -> Any:
-    from cashserver.commands import _engine
     from cashserver.store.registers import Registers
 
-    return Registers(_engine(config))
+    return Registers(open_store(config))
 
 
 def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.commands import EXIT_OK, OperationFailed
 
     store, register = _codes(args)
     if not _directory(config).add_entry(store, register, _fields(args)):
@@ -162,7 +150,6 @@ def cmd_registers_add(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_registers_set(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.commands import EXIT_OK, OperationFailed
 
     store, register = _codes(args)
     fields = _fields(args)
@@ -174,7 +161,6 @@ def cmd_registers_set(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_registers_remove(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.commands import EXIT_OK, OperationFailed
 
     store, register = _codes(args)
     if not _directory(config).remove_entry(store, register):
@@ -185,21 +171,12 @@ def cmd_registers_remove(config: Config, args: argparse.Namespace) -> int:
 
 def register_rows(config: Config, store_code: str | None = None) -> list[dict[str, Any]]:
     """``registers list --json`` rows (SPEC 10): values as stored, times ISO 8601 UTC."""
-    from cashserver.clock import iso_utc
-    from cashserver.commands import _engine
-    from cashserver.store.reading import Reader
+    from cashserver.store.reading import Reader, register_document
 
-    rows = []
-    for info in Reader(_engine(config), config).registers(store_code):
-        row = {key: getattr(info, key) for key in LIST_KEYS}
-        for key in TIME_KEYS:
-            row[key] = iso_utc(row[key])
-        rows.append(row)
-    return rows
+    return [register_document(i) for i in Reader(open_store(config), config).registers(store_code)]
 
 
 def cmd_registers_list(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.commands import EXIT_OK, print_json, print_table
 
     rows = register_rows(config, args.store)
     if args.json:

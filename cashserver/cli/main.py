@@ -12,27 +12,21 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cashserver.commands import (
+from cashserver.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     OperationFailed,
     UsageError,
-    cmd_db_upgrade,
-    cmd_emulator_push,
-    cmd_emulator_serve,
-    cmd_export,
-    cmd_log,
-    cmd_reexport,
-    cmd_serve,
-    cmd_shifts,
-    cmd_spool_retry,
-    cmd_spool_show,
-    cmd_spool_status,
     flush_journal,
     parse_date,
     parse_datetime_ms,
 )
+from cashserver.cli.emulator import cmd_emulator_push, cmd_emulator_serve
+from cashserver.cli.reports import cmd_log
+from cashserver.cli.serve import cmd_db_upgrade, cmd_serve
+from cashserver.cli.shifts import cmd_export, cmd_reexport, cmd_shifts
+from cashserver.cli.spool import cmd_spool_retry, cmd_spool_show, cmd_spool_status
 from cashserver.config import Config, ConfigError, load_config
 from cashserver.log import Journal, configure_logging, set_journal, set_node_name
 
@@ -114,10 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     registers = sub.add_parser("registers", help="the registers directory").add_subparsers(
         dest="registers_command", required=True, metavar="COMMAND"
     )
-    from cashserver.pull.directory_cli import add_parsers as add_register_parsers
+    from cashserver.cli.registers import add_parsers as add_register_parsers
 
     add_register_parsers(registers, add, json_flag)
-    from cashserver.pull.command import add_parser as add_pull_parser
+    from cashserver.cli.pull import add_parser as add_pull_parser
 
     add_pull_parser(sub, add, json_flag)
 
@@ -138,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     retry = add("retry", cmd_spool_retry, "move error/ files back to incoming/", into=spool)
     retry.add_argument("files", nargs="*", metavar="FILE")
 
-    from cashserver.report_commands import add_report_commands
+    from cashserver.cli.reports import add_report_commands
 
     add_report_commands(sub, common, json_flag)
 
@@ -151,10 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(push, serve)
 
-    from cashserver.forward.command import add_commands as add_forward_commands
+    from cashserver.cli.forward import add_commands as add_forward_commands
 
     add_forward_commands(sub, add, json_flag)
-    from cashserver.ops_cli import add_commands as add_ops_commands
+    from cashserver.cli.ops import add_commands as add_ops_commands
 
     add_ops_commands(sub, add, json_flag)
     return parser

@@ -1,0 +1,100 @@
+"""``cashserver shifts``, ``export`` and ``reexport``: the reconciliation view and the
+exchange files of shifts (SPEC 6)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from cashserver.cli.common import EXIT_FAILED, EXIT_OK, open_store, print_json, print_table
+from cashserver.config import Config
+from cashserver.money import format_money
+
+if TYPE_CHECKING:
+    from cashserver.exchange.exporter import Summary
+
+
+SHIFT_COLUMNS = (
+    ("workshift_id", "id"),
+    ("store_code", "store"),
+    ("register_code", "register"),
+    ("shift_number", "shift"),
+    ("opened_at", "opened (UTC)"),
+    ("closed_at", "closed (UTC)"),
+    ("receipts_count", "receipts"),
+    ("revenue_cash", "revenue cash"),
+    ("revenue_noncash", "revenue noncash"),
+    ("drawer", "drawer"),
+    ("exported", "exported"),
+    ("status", "status"),
+)
+
+
+def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.store.reading import Reader, ShiftFilter
+
+    flt = ShiftFilter(
+        store_code=args.store,
+        register_code=args.register,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        not_exported=args.not_exported,
+        not_forwarded=args.not_forwarded,
+    )
+    rows = Reader(open_store(config), config).shift_rows(flt)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    shown = [
+        {
+            **r,
+            **{k: format_money(r[k]) for k in ("revenue_cash", "revenue_noncash", "drawer")},
+            "exported": "yes" if r["exported"] else "no",
+            **({"forwarded": "yes" if r["forwarded"] else "no"} if "forwarded" in r else {}),
+        }
+        for r in rows
+    ]
+    columns: tuple[tuple[str, str], ...] = SHIFT_COLUMNS
+    if config.upstream.target:  # SPEC 7: the column only while a target is set
+        columns = (*SHIFT_COLUMNS[:-1], ("forwarded", "forwarded"), SHIFT_COLUMNS[-1])
+    print_table(shown, columns)
+    return EXIT_OK
+
+
+def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shift: bool) -> int:
+    """Print what an export did (every shift, or only the failed ones) and its exit code."""
+    from cashserver.exchange.exporter import ExportStatus
+
+    if args.json:
+        print_json(summary.document())
+    else:
+        for o in summary.outcomes:
+            if o.status is ExportStatus.FAILED:
+                print(f"shift {o.workshift_id}: failed: {o.error}")
+            elif every_shift:
+                written = f" ({', '.join(o.written)})" if o.written else ""
+                print(f"shift {o.workshift_id}: {o.status}{written}")
+        print(
+            f"{len(summary.outcomes)} shift(s): {summary.written} written,"
+            f" {summary.unchanged} unchanged, {summary.failed} failed"
+            + (f", {summary.skipped} skipped (another daemon's)" if summary.skipped else "")
+        )
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.exchange.exporter import Exporter
+
+    summary = Exporter(open_store(config), config).export_backlog()
+    if not summary.outcomes and not args.json:
+        print("nothing to export: the files of every closed shift are up to date")
+        return EXIT_OK
+    return _print_export_summary(summary, args, every_shift=False)
+
+
+def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.exchange.exporter import Exporter
+
+    ids = list(dict.fromkeys(args.workshift_ids))
+    summary = Exporter(open_store(config), config).export_shifts(ids)
+    return _print_export_summary(summary, args, every_shift=True)
