@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from cashserver.store.engine import open_engine
@@ -29,6 +30,7 @@ SHIFTS = 120
 RECEIPTS = 10
 
 
+@pytest.mark.timeout(600)  # 30 daemon starts: about a minute on a quiet machine, more on a busy one
 def test_sigkills_of_either_server_lose_nothing_and_store_nothing_twice(tmp_path: Path) -> None:
     central = central_server(tmp_path / "central")
     store = store_server(tmp_path / "store", central.grpc_target)
@@ -50,16 +52,18 @@ def test_sigkills_of_either_server_lose_nothing_and_store_nothing_twice(tmp_path
         for kill in range(KILLS):
             victim = store if kill % 2 == 0 else central
             before = forwarded()
-            kill_tree(victim)
-            victim.start()
+            kill_tree(victim)  # maybe still starting from the last kill: any moment will do
+            victim.start(wait=False)
             if kill % 2 == 1:  # let some forwarding happen between the kills (if any is left)
                 wait_for(
                     lambda b=before: (
                         forwarded() > b or forwarded() == SHIFTS or pushing.is_alive() is False
                     ),  # type: ignore[misc]
-                    30.0,
+                    60.0,
                     "forwarding goes on",
                 )
+        store.wait_serving(60.0)
+        central.wait_serving(60.0)
         pushing.join(180.0)
         assert not pushing.is_alive()
         wait_for(lambda: all_in(store, central), 120.0, "the store server caught up")
