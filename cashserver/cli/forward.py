@@ -14,17 +14,20 @@ import argparse
 import time
 from typing import Any
 
-from sqlalchemy import select
-
+from cashserver.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    open_store,
+    parse_date,
+    print_json,
+)
 from cashserver.config import Config
-from cashserver.forward.link import Result
 
 LEASE_WAIT_FACTOR = 2.0
 
 
 def add_commands(sub: Any, add: Any, json_flag: argparse.ArgumentParser) -> None:
-    from cashserver.cli.common import parse_date
-
     upstream = sub.add_parser("upstream", help="forwarding to the central server").add_subparsers(
         dest="upstream_command", required=True, metavar="COMMAND"
     )
@@ -38,7 +41,6 @@ def add_commands(sub: Any, add: Any, json_flag: argparse.ArgumentParser) -> None
 
 
 def cmd_upstream_status(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.cli.common import EXIT_OK, open_store, print_json
     from cashserver.forward.status import upstream_status
 
     document = upstream_status(open_store(config), config, with_rejected=args.json)
@@ -52,7 +54,6 @@ def cmd_upstream_status(config: Config, args: argparse.Namespace) -> int:
 
 
 def _chosen(config: Config, args: argparse.Namespace, engine: Any) -> list[int]:
-    from cashserver.cli.common import UsageError
     from cashserver.store.forwards import Forwards
     from cashserver.store.reading import Reader, ShiftFilter
 
@@ -70,7 +71,8 @@ def _chosen(config: Config, args: argparse.Namespace, engine: Any) -> list[int]:
 
 
 def cmd_forward(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.cli.common import EXIT_FAILED, EXIT_OK, UsageError, open_store, print_json
+    from sqlalchemy import select
+
     from cashserver.forward.forwarder import JOB, Forwarder
     from cashserver.store.leases import Leases
     from cashserver.store.schema import shifts
@@ -120,6 +122,8 @@ def cmd_forward(config: Config, args: argparse.Namespace) -> int:
 def _forward_one(
     forwarder: Any, leases: Any, job: str, workshift_id: int, registers: dict[int, int]
 ) -> dict[str, Any]:
+    from cashserver.forward.link import Result
+
     row: dict[str, Any] = {
         "workshift_id": workshift_id,
         "status": "failed",
