@@ -145,10 +145,15 @@ class Forwarder:
             self.answered = True
 
     def _failed(self) -> float:
+        """Count a failed try of the link and return the wait before the next one. Tries
+        that fail together (other registers' tasks of the same round) count once."""
         with self._cond:
+            now = time.monotonic()
+            if self._retry_at > now:
+                return self._retry_at - now
             self._failures += 1
             delay = retry_delay(self._failures, self.upstream.retry_max_s, self._rng)
-            self._retry_at = time.monotonic() + delay
+            self._retry_at = now + delay
             self.answered = False
             return delay
 
