@@ -49,6 +49,8 @@ log = get_logger(__name__)
 
 RESCAN_S = 5.0
 """The backlog is read at least this often, whatever wakes the dispatcher."""
+BACKLOG_EVERY_S = 2.0
+"""The gauges' backlog counts are refreshed at most this often (each scan may be sooner)."""
 JOB = "forward"
 
 
@@ -105,7 +107,11 @@ class Forwarder:
             return Sent(workshift_id, Answer(Result.SKIPPED))
         after = 0 if whole else snapshot.acked_revision
         ids = self.forwards.receipt_ids(workshift_id, after, snapshot.revision)
-        answer = self.link.upload(snapshot.shift, ids, self.forwards.receipts)
+        answer = self.link.upload(
+            snapshot.shift,
+            ids,
+            functools.partial(self.forwards.receipts, workshift_id, after, snapshot.revision),
+        )
         confirm = None if lease is None else functools.partial(self.leases.confirm, lease=lease)
         if answer.result is Result.ACKNOWLEDGED:
             if not self.forwards.mark_acked(
@@ -195,7 +201,7 @@ class Forwarder:
     # -- the dispatcher ----------------------------------------------------------------
 
     def _run(self) -> None:
-        last_scan = 0.0
+        last_scan = last_count = -BACKLOG_EVERY_S
         while True:
             with self._cond:
                 while not self._stopping:
@@ -214,7 +220,9 @@ class Forwarder:
                 backing_off = self._retry_at > time.monotonic()
             last_scan = time.monotonic()
             try:
-                self.backlog_seen = self.forwards.backlog()
+                if last_scan - last_count >= BACKLOG_EVERY_S:  # counts every receipt waiting
+                    self.backlog_seen = self.forwards.backlog()
+                    last_count = last_scan
                 if not backing_off:
                     self._dispatch()
             except SQLAlchemyError as exc:  # the database is away: the next scan retries

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cashserver.clock import now_ms
 from cashserver.domain import Receipt, Shift, ShiftCounters
 from cashserver.store.engine import write_transaction
-from cashserver.store.receipt_reads import read_receipts
+from cashserver.store.receipt_reads import read_receipt_span
 from cashserver.store.schema import COUNTER_COLUMNS, forwards, receipts, registers, shifts
 
 PAGE = 500
@@ -146,9 +146,17 @@ class Forwards:
         with self.engine.connect() as conn:
             return [int(i) for i in conn.execute(query).scalars()]
 
-    def receipts(self, receipt_ids: Sequence[int]) -> list[Receipt]:
+    def receipts(
+        self, workshift_id: int, after: int, upto: int, receipt_ids: Sequence[int]
+    ) -> list[Receipt]:
+        """The receipts ``receipt_ids`` (a sorted run of :meth:`receipt_ids`' answer for
+        the same shift and revisions): one range read, through the driver."""
+        if not receipt_ids:
+            return []
         with self.engine.connect() as conn:
-            return read_receipts(conn, receipts.c.receipt_id.in_(list(receipt_ids)))
+            return read_receipt_span(
+                conn, workshift_id, after, upto, receipt_ids[0], receipt_ids[-1]
+            )
 
     def backlog(self) -> Backlog:
         """The SPEC 15 counts: backlog shifts, their receipts not acknowledged, the oldest

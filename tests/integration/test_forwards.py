@@ -64,7 +64,8 @@ def test_only_receipts_of_unacknowledged_revisions_wait(engine: Engine) -> None:
     snapshot = store.snapshot(ws)
     assert snapshot is not None and (snapshot.revision, snapshot.acked_revision) == (2, 1)
     new_ids = store.receipt_ids(ws, snapshot.acked_revision, snapshot.revision)
-    assert [r.uid for r in store.receipts(new_ids)] == [r.uid for r in second.receipts]
+    assert [r.uid for r in store.receipts(ws, 1, 2, new_ids)] == [r.uid for r in second.receipts]
+    assert store.receipts(ws, 1, 2, new_ids[3:5]) == list(second.receipts[3:5])
     assert store.backlog().receipts == 10
 
     repo.load(first)  # all duplicates: no new revision, nothing new to send
