@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench venv generate clean browser
+.PHONY: run test lint bench venv generate clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,14 +23,18 @@ run: $(STAMP)
 	$(BIN)/cashserver serve
 
 ## make test: lint, type-check, then the whole suite (unit, integration, end to end)
-test: $(STAMP) lint browser
+test: $(STAMP) lint system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make browser: the system packages the tests need and pip cannot give: chromium for the
-## console's browser tests (Playwright drives it; its own browser download cannot work here)
-## and the Apache Thrift compiler, the reference peer the interop tests regenerate. Installed
-## when root; else the tests that need them say why they are skipped, loudly.
-browser:
+## make system-deps: the system packages the tests need and pip cannot give: chromium for
+## the console's browser tests (Playwright drives it; its own browser download cannot work
+## here), the Apache Thrift compiler (the reference peer the interop tests regenerate) and
+## Debian's prometheus package (promtool checks the alert rules, the server scrapes a real
+## daemon). Installed when root; else the tests that need them say why they are skipped,
+## loudly. prometheus is installed for its binaries only: under a policy-rc.d that forbids
+## starting services (removed again if this made it), without its recommended exporters,
+## and its unit disabled, so no Prometheus service runs afterwards.
+system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v thrift >/dev/null 2>&1 || missing="$$missing thrift-compiler"; \
@@ -39,6 +43,21 @@ browser:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  else \
 	    echo "!!! missing and cannot be installed here:$$missing: the tests that need them will be SKIPPED"; \
+	  fi; \
+	fi
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    made=""; \
+	    if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made=1; \
+	    fi; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; \
+	    status=$$?; \
+	    if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	    if [ -d /run/systemd/system ]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi; \
+	    exit $$status; \
+	  else \
+	    echo "!!! promtool and prometheus are missing and cannot be installed here: the alert rule tests will be SKIPPED"; \
 	  fi; \
 	fi
 

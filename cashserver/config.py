@@ -52,6 +52,9 @@ class GrpcConfig:
     work of an upload holds the GIL."""
     queued_calls: int = 1000
     """Calls that may wait for a thread; beyond this a call is RESOURCE_EXHAUSTED."""
+    trusted_forwarders: tuple[str, ...] = ()
+    """Client certificate CNs (of store or region servers) that may upload for every
+    store (SPEC 15); only with ``tls_client_ca``."""
 
 
 @dataclass(frozen=True)
@@ -396,6 +399,11 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{section}.tls_cert / {section}.tls_key: set both or neither")
     if config.grpc.tls_client_ca and not config.grpc.tls_cert:
         raise ConfigError("grpc.tls_client_ca: needs grpc.tls_cert and grpc.tls_key")
+    for cn in config.grpc.trusted_forwarders:
+        if not 1 <= len(cn) <= 64 or not cn.isprintable() or cn != cn.strip():
+            raise ConfigError(f"grpc.trusted_forwarders: not a certificate CN: {cn!r}")
+    if config.grpc.trusted_forwarders and not config.grpc.tls_client_ca:
+        raise ConfigError("grpc.trusted_forwarders: needs grpc.tls_client_ca")
     _check_pull(config.pull)
     if config.reports.load_mode not in ("line", "register"):
         raise ConfigError('reports.load_mode: expected "line" or "register"')

@@ -143,6 +143,15 @@ class Upload(msgspec.Struct, frozen=True, gc=False):
     receipts: tuple[Receipt, ...] = ()
 
 
+class Origin(NamedTuple):
+    """How a stored upload reached this server, as its ``shift.loaded`` event tells
+    (SPEC 15): ``push``, ``pull`` or ``forward``, and for a forward the node that
+    forwarded it."""
+
+    source: str = "push"
+    forwarded_by: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class UploadResult:
     """What a register is told about its upload (SPEC 4 UploadResult)."""

@@ -4,8 +4,9 @@ prometheus-client in its single-process mode: the counters live in this process'
 default registry, next to the ``process_*`` and ``python_*`` series it adds by
 itself. Labels are few and bounded (protocol, status, result, state, folder),
 never a store or register code. Gauges that describe state rather than events
-(spool files per folder, registers per loading state) are read when scraped, by
-:class:`StateCollector`, so they cannot drift from the truth.
+(spool files per folder, registers per loading state, the readiness checks, the
+certificates' expiry) are read when scraped, by :class:`StateCollector`, so they
+cannot drift from the truth (SPEC 12 and 16).
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -50,8 +59,22 @@ UPSTREAM_FORWARDS = Counter(
     "Shift uploads to the central server, by result (forwarded, failed, rejected)",
     ["result"],
 )
+LAST_UPLOAD = Gauge(
+    "cashserver_last_upload_timestamp_seconds",
+    "When a register's upload was last answered (any answer); at start, the latest load"
+    " the database records, or the start itself on an empty database",
+)
 BUILD = Info("cashserver_build", "The running cashserver")
 BUILD.info({"version": _version(), "python": platform.python_version()})
+
+# Every known label value exists from the start at 0, so that the first failure is an
+# increase a rule sees (a series born at 1 has no increase) and the dashboard has its lines.
+for _result in ("written", "unchanged", "failed"):
+    EXPORTS.labels(result=_result)
+for _state in ("ready", "ready_with_error", "error"):
+    PULLS.labels(state=_state)
+for _result in ("forwarded", "failed", "rejected"):
+    UPSTREAM_FORWARDS.labels(result=_result)
 
 RECENT_WINDOW_S = 60
 
@@ -102,6 +125,7 @@ def forward_uploads(sink: Callable[[str, str], None] | None) -> None:
 
 def count_upload(protocol: str, status: str) -> None:
     UPLOADS.labels(protocol=protocol, status=status).inc()
+    LAST_UPLOAD.set(time.time())
     RECENT_UPLOADS.add()
     sink = _upload_sink
     if sink is not None:
@@ -116,6 +140,12 @@ def count_load(seconds: float, stored: int, duplicate: int) -> None:
         RECEIPTS_DUPLICATE.inc(duplicate)
 
 
+def start_upload_clock(latest_load_s: float | None) -> None:
+    """Set the last-upload time at start: the latest load the database holds (a restart
+    must not reset the quiet time an alert measures), or now on an empty database."""
+    LAST_UPLOAD.set(latest_load_s if latest_load_s is not None else time.time())
+
+
 def count_export(result: str) -> None:
     EXPORTS.labels(result=result).inc()
 
@@ -128,45 +158,86 @@ def count_pull(state: str) -> None:
     PULLS.labels(state=state.lower()).inc()
 
 
-class StateCollector(Collector):
-    """``cashserver_spool_files{folder}`` and ``cashserver_registers{state}``, read at scrape.
+SpoolReading = tuple[Mapping[str, int], float]
+"""Files in each spool folder, and the age in seconds of the oldest file in ``incoming/``
+(0 when it is empty)."""
 
-    ``spool_files`` and ``registers`` return the current numbers; a source that fails
-    (the database is down) leaves its series out of that scrape instead of failing it.
+
+class StateCollector(Collector):
+    """The gauges read at scrape, each from its own source.
+
+    - ``cashserver_spool_files{folder}`` and ``cashserver_spool_oldest_incoming_age_seconds``
+      from ``spool`` (one pass over the folders);
+    - ``cashserver_registers{state}`` from ``registers``;
+    - ``cashserver_ready{check}`` (1/0) from ``ready``: the readiness checks' latest
+      results, refreshed on a timer (a locked database must not hold up a scrape);
+    - ``cashserver_tls_cert_expiry_timestamp_seconds{listener}``: fixed at start.
+
+    A source that fails (the database is down) leaves its series out of that scrape
+    instead of failing it.
     """
 
     def __init__(
         self,
-        spool_files: Callable[[], Mapping[str, int]],
+        spool: Callable[[], SpoolReading],
         registers: Callable[[], Mapping[str, int]],
+        ready: Callable[[], Mapping[str, bool]] = dict,
+        certificates: Mapping[str, float] | None = None,
     ) -> None:
-        self.spool_files = spool_files
+        self.spool = spool
         self.registers = registers
+        self.ready = ready
+        self.certificates = dict(certificates or {})
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        sources = (
-            (
-                "cashserver_spool_files",
-                "Sales files in each spool folder",
-                "folder",
-                self.spool_files,
-            ),
-            (
+        try:
+            files, oldest_s = self.spool()
+        except Exception:  # a scrape must not fail because one source is down
+            pass
+        else:
+            yield _labelled(
+                "cashserver_spool_files", "Sales files in each spool folder", "folder", files
+            )
+            yield GaugeMetricFamily(
+                "cashserver_spool_oldest_incoming_age_seconds",
+                "Age of the oldest sales file waiting in incoming/ (0 when none waits)",
+                value=oldest_s,
+            )
+        try:
+            by_state = self.registers()
+        except Exception:
+            pass
+        else:
+            yield _labelled(
                 "cashserver_registers",
                 "Registers by loading state (none: never pulled)",
                 "state",
-                self.registers,
-            ),
-        )
-        for name, documentation, label, read in sources:
-            try:
-                values = read()
-            except Exception:  # a scrape must not fail because one source is down
-                continue
-            family = GaugeMetricFamily(name, documentation, labels=[label])
-            for key, value in sorted(values.items()):
-                family.add_metric([key], value)
-            yield family
+                by_state,
+            )
+        ready = {check: int(ok) for check, ok in self.ready().items()}
+        if ready:
+            yield _labelled(
+                "cashserver_ready",
+                "1 when the readiness check passes (the checks of /readyz), else 0",
+                "check",
+                ready,
+            )
+        if self.certificates:
+            yield _labelled(
+                "cashserver_tls_cert_expiry_timestamp_seconds",
+                "When the certificate of a listener, or the upstream client certificate, expires",
+                "listener",
+                self.certificates,
+            )
+
+
+def _labelled(
+    name: str, documentation: str, label: str, values: Mapping[str, float]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
 
 
 # -- the exposition ------------------------------------------------------------------

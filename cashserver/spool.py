@@ -9,8 +9,12 @@ last two get a ``<name>.reason`` JSON file beside them.
 The sales file (format ``cashserver.sales``, version 1) is one JSON object::
 
     {"format": "cashserver.sales", "version": 1, "received_at": <ms>,
-     "source": "grpc" | "thrift" | "pull" | ...,
-     "upload": {"shift": {...}, "receipts": [{..., "lines": [...], "payments": [...]}]}}
+     "source": "grpc" | "thrift" | "pull" | "forward" | ...,
+     "upload": {"shift": {...}, "receipts": [{..., "lines": [...], "payments": [...]}]},
+     "forwarded_by": "<node name>"}
+
+``forwarded_by`` is there only for ``source: "forward"``: the ``cashserver-node``
+of the server that forwarded the upload (SPEC 15); files without it read as before.
 
 with the field names of :mod:`cashserver.domain`; a receipt's lines and payments
 are arrays of their fields in the domain's order (``[position, item_code, barcode,
@@ -42,6 +46,7 @@ from cashserver.domain import (
     PAYMENT_METHODS,
     RECEIPT_KINDS,
     Line,
+    Origin,
     Payment,
     PaymentMethod,
     Receipt,
@@ -67,7 +72,7 @@ class BrokenSalesFile(ValueError):
     """A sales file that cannot be read as an upload."""
 
 
-class SalesFile(msgspec.Struct, frozen=True):
+class SalesFile(msgspec.Struct, frozen=True, omit_defaults=True):
     """The sales file as written by this program: decoded straight into the domain."""
 
     format: str
@@ -75,15 +80,26 @@ class SalesFile(msgspec.Struct, frozen=True):
     received_at: int
     source: str
     upload: Upload
+    forwarded_by: str = ""
 
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(SalesFile)
 
 
-def encode_sales_file(upload: Upload, source: str, received_at: int) -> bytes:
+def encode_sales_file(
+    upload: Upload, source: str, received_at: int, forwarded_by: str = ""
+) -> bytes:
     """The sales file of ``upload``; lines and payments are written as compact arrays."""
-    return _ENCODER.encode(SalesFile(FORMAT, VERSION, received_at, source, upload))
+    return _ENCODER.encode(SalesFile(FORMAT, VERSION, received_at, source, upload, forwarded_by))
+
+
+def origin_of(source: object, forwarded_by: object = "") -> Origin:
+    """The :class:`Origin` of a sales file's ``source`` and ``forwarded_by``: ``pull``
+    and ``forward`` as written, any other source (``grpc``, ``thrift``, none) a push."""
+    if source == "forward":
+        return Origin("forward", forwarded_by if isinstance(forwarded_by, str) else "")
+    return Origin("pull") if source == "pull" else Origin("push")
 
 
 def upload_as_json(upload: Upload) -> dict[str, Any]:
@@ -175,13 +191,15 @@ def decode_sales_file(data: bytes) -> tuple[Upload, dict[str, Any]]:
             raise BrokenSalesFile(str(exc)) from None
     if (typed.format, typed.version) != (FORMAT, VERSION):
         raise BrokenSalesFile(f"unsupported format {typed.format!r} version {typed.version!r}")
-    envelope = {
+    written = {
         "format": typed.format,
         "version": typed.version,
         "received_at": typed.received_at,
         "source": typed.source,
     }
-    return typed.upload, envelope
+    if typed.forwarded_by:
+        written["forwarded_by"] = typed.forwarded_by
+    return typed.upload, written
 
 
 def _decode_lenient(data: bytes) -> tuple[Upload, dict[str, Any]]:
@@ -257,11 +275,13 @@ class Spool:
         """The name a new sales file for ``upload`` will have in ``incoming/``."""
         return self.folder("incoming") / self._name(upload, time.time_ns())
 
-    def put(self, upload: Upload, source: str, path: Path | None = None) -> Path:
+    def put(
+        self, upload: Upload, source: str, path: Path | None = None, forwarded_by: str = ""
+    ) -> Path:
         """Make ``upload`` durable in ``incoming/``; raises :class:`SpoolUnavailable`."""
         path = path or self.new_path(upload)
         try:
-            write_atomically(path, encode_sales_file(upload, source, now_ms()))
+            write_atomically(path, encode_sales_file(upload, source, now_ms(), forwarded_by))
         except OSError as exc:
             raise SpoolUnavailable(exc.errno, f"spool cannot be written: {exc.strerror}") from exc
         return path

@@ -105,8 +105,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for problem in sorted(set(_pg_problem)):
         terminalreporter.write_sep("!", "PostgreSQL tests skipped", red=True, bold=True)
         terminalreporter.write_line(problem, red=True, bold=True)
+    from tests import promtools
     from tests.e2e.browser import banner
 
-    loud = banner()
-    if loud:
-        terminalreporter.write_line(loud, red=True, bold=True)
+    for loud in (banner(), promtools.banner()):
+        if loud:
+            terminalreporter.write_line(loud, red=True, bold=True)

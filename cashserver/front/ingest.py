@@ -72,8 +72,13 @@ class Ingest:
             server_time=now_ms(),
         )
 
-    def accept(self, upload: Upload, turn: UploadTurn, source: str) -> Ticket:
+    def accept(
+        self, upload: Upload, turn: UploadTurn, source: str, forwarded_by: str = ""
+    ) -> Ticket:
         """Validate, admit and spool ``upload``; gives ``turn`` back in any case.
+
+        ``source`` is the sales file's (``grpc``, ``thrift``, ``forward``), and
+        ``forwarded_by`` the forwarding node of a ``forward`` (SPEC 15).
 
         Raises ValidationError, RegisterRefused or SpoolUnavailable; then nothing
         was accepted.
@@ -83,7 +88,7 @@ class Ingest:
             shift = upload.shift
             self.admission.admit(shift.store_code, shift.register_code)
             self.admission.saw(shift.store_code, shift.register_code, None)
-            return self.loader.submit(upload, source)
+            return self.loader.submit(upload, source, forwarded_by)
         finally:
             turn.give_back()
 

@@ -64,10 +64,10 @@ class WriterLink:
 
     # -- the senders' side -------------------------------------------------------------
 
-    def submit(self, upload: Upload, source: str) -> Ticket:
+    def submit(self, upload: Upload, source: str, forwarded_by: str = "") -> Ticket:
         """Spool ``upload`` durably and tell the writer; raises SpoolUnavailable if the
         file cannot be made durable (then nothing was accepted)."""
-        path = self.spool.put(upload, source)
+        path = self.spool.put(upload, source, forwarded_by=forwarded_by)
         ticket = _LinkTicket(self, path.name, len(upload.receipts))
         with self._lock:
             self._tickets[path.name] = ticket

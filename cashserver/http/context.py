@@ -33,6 +33,10 @@ def no_problems() -> dict[str, str]:
     return {}
 
 
+def no_checks() -> dict[str, bool]:
+    return {}
+
+
 @dataclass
 class HttpContext:
     config: Config
@@ -41,6 +45,9 @@ class HttpContext:
     """Signs the session cookies (and derives :attr:`internal_token`)."""
     readiness: Callable[[], dict[str, str]] = field(default=no_problems)
     """What is not ready, by name (``database``, ``spool``, ``grpc``...): empty = ready."""
+    ready_checks: Callable[[], dict[str, bool]] = field(default=no_checks)
+    """The readiness checks' latest results (``cashserver_ready{check}``), refreshed on a
+    timer by the writer (:class:`cashserver.http.health.ReadyChecks`)."""
     pull: PullRunner | None = None
     """Pulls registers now for the console's pull form (:mod:`cashserver.http.pull_form`);
     None where no loader runs to take the pulled sales."""

@@ -2,11 +2,14 @@
 
 Wire messages become domain objects (:mod:`cashserver.rpc.convert_proto`), the
 ingest service decides, and its answer or exception becomes a reply or a status:
-ValidationError -> INVALID_ARGUMENT, RegisterRefused or a certificate whose CN
-is not ``store_code/register_code`` -> PERMISSION_DENIED, SpoolUnavailable or a
+ValidationError -> INVALID_ARGUMENT, RegisterRefused or a client certificate
+whose CN may not act for the register (:mod:`cashserver.rpc.identity`) ->
+PERMISSION_DENIED, SpoolUnavailable or a
 transient fault -> UNAVAILABLE "... temporarily unavailable, retry", anything else
 -> INTERNAL "internal error <id>" (:mod:`cashserver.rpc.errors`). A chunk over
-``max_message_bytes`` -> RESOURCE_EXHAUSTED.
+``max_message_bytes`` -> RESOURCE_EXHAUSTED. A stream the register cancels before
+closing its side is no upload, however the cancel and the stream's end interleave
+(see ``_bounded``).
 
 The server is grpcio's threaded server: the work of an upload (conversion,
 validation, the spool's fsync, waiting for the loader's verdict) is blocking and
@@ -17,7 +20,7 @@ here than grpc.aio with a thread hop per call (see the README).
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +40,7 @@ from cashserver.rpc.convert_proto import (
     upload_from_chunks,
 )
 from cashserver.rpc.errors import NOT_ACCEPTED, BindError, failure_message
+from cashserver.rpc.identity import BadNodeName, forwarding_node, may_act_for
 from cashserver.rpc.services import SALES_LOADER, add_service
 from cashserver.spool import SpoolUnavailable
 from cashserver.validate import ValidationError
@@ -73,35 +77,56 @@ class _Refused(Exception):
         self.message = message
 
 
+class _StreamCancelled(Exception):
+    """The register cancelled its stream, or lost its connection, before the upload
+    was spooled."""
+
+
 T = TypeVar("T")
 
 
 class SalesLoaderService:
-    def __init__(self, ingest: Ingest, tls: bool, mutual_tls: bool, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        ingest: Ingest,
+        tls: bool,
+        mutual_tls: bool,
+        max_message_bytes: int,
+        trusted_forwarders: Collection[str] = (),
+    ) -> None:
         self.ingest = ingest
         self.max_message_bytes = max_message_bytes
         self.tls = tls
         self.mutual_tls = mutual_tls
+        self.trusted_forwarders = frozenset(trusted_forwarders)
 
     def _check_identity(
         self, context: grpc.ServicerContext, store_code: str, register_code: str
     ) -> None:
         if not self.mutual_tls:
             return
-        expected = f"{store_code}/{register_code}"
         actual = _tls_identity(context)
-        if actual != expected:
+        if not may_act_for(actual, store_code, register_code, self.trusted_forwarders):
+            register = f"{store_code}/{register_code}"
             log.warning(
                 "tls.rejected",
                 peer=context.peer(),
-                reason="certificate CN does not name the register",
+                reason="certificate CN may not act for the register",
                 certificate_cn=actual,
-                expected_cn=expected,
+                register=register,
             )
             raise _Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"client certificate CN {actual!r} is not {expected!r}",
+                f"client certificate CN {actual!r} may not act for {register!r}",
             )
+
+    @staticmethod
+    def _forwarding_node(context: grpc.ServicerContext) -> str:
+        """The ``cashserver-node`` of a forwarded call, "" for a register's own."""
+        try:
+            return forwarding_node(context.invocation_metadata())
+        except BadNodeName as exc:
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
 
     def _answer(self, context: grpc.ServicerContext, method: str, work: Callable[[], T]) -> T:
         """``work()``, or the call ended with the status its exception maps to.
@@ -123,11 +148,12 @@ class SalesLoaderService:
             log.error("upload.not_accepted", protocol=4, peer=context.peer(), error=str(exc))
             code, details = grpc.StatusCode.UNAVAILABLE, NOT_ACCEPTED
         except Exception as exc:
-            if not context.is_active():  # the register went away: no one to answer
+            if context.is_active():
+                transient, details = failure_message(4, method, context.peer(), exc)
+                code = grpc.StatusCode.UNAVAILABLE if transient else grpc.StatusCode.INTERNAL
+            else:  # the register went away: no one to answer, nothing to log but this
                 log.info("upload.abandoned", protocol=4, method=method, peer=context.peer())
-                raise
-            transient, details = failure_message(4, method, context.peer(), exc)
-            code = grpc.StatusCode.UNAVAILABLE if transient else grpc.StatusCode.INTERNAL
+                code, details = grpc.StatusCode.CANCELLED, "cancelled"
         context.abort(code, details)
         raise AssertionError("context.abort returned")  # it raises; this satisfies the types
 
@@ -144,7 +170,8 @@ class SalesLoaderService:
     def UploadShift(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
         def work() -> Any:
             try:
-                ticket = self._spool(request_iterator, context)
+                node = self._forwarding_node(context)
+                ticket = self._spool(request_iterator, context, node)
             except BaseException as exc:
                 self.ingest.upload_failed("grpc", exc)
                 raise
@@ -152,8 +179,9 @@ class SalesLoaderService:
 
         return self._answer(context, "UploadShift", work)
 
-    def _spool(self, chunks: Iterator[Any], context: grpc.ServicerContext) -> Ticket:
-        """Read the stream in an upload turn and hand the upload to ingest with it.
+    def _spool(self, chunks: Iterator[Any], context: grpc.ServicerContext, node: str) -> Ticket:
+        """Read the stream in an upload turn and hand the upload to ingest with it;
+        ``node`` names the server that forwards it ("" for a register's own upload).
 
         The stream is read only once the turn is held: registers waiting for one
         wait as unread bytes, not as decoded uploads.
@@ -161,6 +189,10 @@ class SalesLoaderService:
         with self.ingest.turns.take() as turn:
             upload = upload_from_chunks(self._bounded(chunks, context))
             self._check_identity(context, upload.shift.store_code, upload.shift.register_code)
+            if not context.is_active():  # cancelled since: no upload (SPEC 4)
+                raise _StreamCancelled()
+            if node:
+                return self.ingest.accept(upload, turn, "forward", forwarded_by=node)
             return self.ingest.accept(upload, turn, "grpc")
 
     def _bounded(self, chunks: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
@@ -174,6 +206,14 @@ class SalesLoaderService:
                     f"chunks[{index}]: {size} bytes, over the limit of {self.max_message_bytes}",
                 )
             yield chunk
+        # grpcio ends the iteration in the same way when the register closes its side
+        # and when the call is cancelled or its connection lost: the transport's one
+        # event completes the pending read with no message and, right after it,
+        # records the cancel, which the iterator may not have seen yet. A second read
+        # completes after that record, so it raises grpc.RpcError for a cancelled
+        # stream and ends again for a complete one.
+        if next(chunks, None) is not None:  # grpcio reads nothing past a stream's end
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "a chunk after the stream's end")
 
 
 def _local_host(context: grpc.ServicerContext) -> str:
@@ -222,7 +262,9 @@ class GrpcListener:
         add_service(
             server,
             SALES_LOADER,
-            SalesLoaderService(self.ingest, self.tls, mutual, cfg.max_message_bytes),
+            SalesLoaderService(
+                self.ingest, self.tls, mutual, cfg.max_message_bytes, cfg.trusted_forwarders
+            ),
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         try:

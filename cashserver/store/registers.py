@@ -124,6 +124,13 @@ def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
     return dict(fields)
 
 
+def latest_load_s(engine: Engine) -> float | None:
+    """When any register last loaded a shift, in seconds since the epoch; None if never."""
+    with engine.connect() as conn:
+        latest = conn.execute(select(func.max(registers.c.last_load_at))).scalar()
+    return None if latest is None else int(latest) / 1000
+
+
 def note_loaded(conn: Connection, register_id: int, now: int, last_sale_at: int | None) -> None:
     """Inside a load's transaction: the register loaded a shift now (pushed or pulled,
     even when every receipt was a duplicate), and its latest stored sale is at least

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Connection, Engine, bindparam, select, update
 
 from cashserver.clock import now_ms
-from cashserver.domain import Receipt, Shift, ShiftCounters, Upload, UploadStatus
+from cashserver.domain import Origin, Receipt, Shift, ShiftCounters, Upload, UploadStatus
 from cashserver.log import get_logger
 from cashserver.rules import (
     Candidate,
@@ -107,10 +107,13 @@ class Repository:
         """Load one upload in its own transaction."""
         return self.load_batch([upload])[0]
 
-    def load_batch(self, uploads: Sequence[Upload]) -> list[LoadOutcome]:
+    def load_batch(
+        self, uploads: Sequence[Upload], origins: Sequence[Origin] = ()
+    ) -> list[LoadOutcome]:
         """Load uploads in order, all in one transaction; log what happened after commit.
 
-        Raises whatever the database raises; then nothing of the batch is stored.
+        ``origins`` (one per upload; none: all pushed) go into the ``shift.loaded``
+        events. Raises whatever the database raises; then nothing of the batch is stored.
         """
         with loader_transaction(self.engine) as conn:
             # Lock the batch's registers in one order, so two nodes loading batches
@@ -123,8 +126,8 @@ class Repository:
                 self._load_one(conn, u, ids[u.shift.store_code, u.shift.register_code])
                 for u in uploads
             ]
-        for outcome in outcomes:
-            _log_outcome(outcome)
+        for outcome, origin in zip(outcomes, origins or [Origin()] * len(outcomes), strict=True):
+            _log_outcome(outcome, origin)
         return outcomes
 
     def _load_one(self, conn: Connection, upload: Upload, register_id: int) -> LoadOutcome:
@@ -336,7 +339,7 @@ def _counter_values(counters: ShiftCounters | None) -> dict[str, Any]:
     return values
 
 
-def _log_outcome(outcome: LoadOutcome) -> None:
+def _log_outcome(outcome: LoadOutcome, origin: Origin) -> None:
     where = {
         "store_code": outcome.store_code,
         "register_code": outcome.register_code,
@@ -360,5 +363,7 @@ def _log_outcome(outcome: LoadOutcome) -> None:
         receipts_received=outcome.receipts_received,
         receipts_stored=outcome.receipts_stored,
         receipts_duplicate=outcome.receipts_duplicate,
+        source=origin.source,
         **where,
+        **({"forwarded_by": origin.forwarded_by} if origin.source == "forward" else {}),
     )

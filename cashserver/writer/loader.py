@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cashserver.clock import iso_utc, now_ms
-from cashserver.domain import Upload, UploadResult, UploadStatus
+from cashserver.domain import Origin, Upload, UploadResult, UploadStatus
 from cashserver.log import get_logger
 from cashserver.metrics import count_load
-from cashserver.spool import BrokenSalesFile, Spool, decode_sales_file
+from cashserver.spool import BrokenSalesFile, Spool, decode_sales_file, origin_of
 from cashserver.store.errors import is_transient
 from cashserver.store.repository import LoadOutcome, Repository
 from cashserver.verdict import Ticket, Verdict
@@ -41,6 +41,7 @@ HELD_RECEIPTS = 12_000
 """Receipts of queued uploads kept in memory; beyond that, a queued upload is read
 again from its sales file when its turn comes, so a deep queue costs disk, not RAM."""
 RECENT_VERDICTS = 1024
+PUSHED = Origin()
 BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 15.0
 
@@ -50,14 +51,16 @@ class _Item:
     path: Path
     upload: Upload | None = None
     ticket: Verdict | None = None
-    reading: Future[Upload] | None = None
+    reading: Future[tuple[Upload, Origin]] | None = None
     """The file being read ahead by the reader thread."""
     held: int = 0
     """Receipts of this item's upload counted against :data:`HELD_RECEIPTS`."""
+    origin: Origin = PUSHED
 
 
-def _read(path: Path) -> Upload:
-    return decode_sales_file(path.read_bytes())[0]
+def _read(path: Path) -> tuple[Upload, Origin]:
+    upload, envelope = decode_sales_file(path.read_bytes())
+    return upload, origin_of(envelope.get("source"), envelope.get("forwarded_by"))
 
 
 def _result_of(outcome: LoadOutcome) -> UploadResult:
@@ -104,14 +107,14 @@ class Loader:
 
     # -- the senders' side -------------------------------------------------------
 
-    def submit(self, upload: Upload, source: str) -> Ticket:
+    def submit(self, upload: Upload, source: str, forwarded_by: str = "") -> Ticket:
         """Spool ``upload`` durably and queue it; raises SpoolUnavailable if it cannot."""
         path = self.spool.new_path(upload)
-        item = _Item(path)
+        item = _Item(path, origin=origin_of(source, forwarded_by))
         with self._cond:
             self._known[path] = item  # before the file appears, so a scan never takes it too
         try:
-            self.spool.put(upload, source, path)
+            self.spool.put(upload, source, path, forwarded_by)
         except BaseException:
             self._forget([item])
             raise
@@ -285,7 +288,7 @@ class Loader:
             if item.upload is None:
                 reading, item.reading = item.reading, None
                 try:
-                    item.upload = reading.result() if reading else _read(item.path)
+                    item.upload, item.origin = reading.result() if reading else _read(item.path)
                 except FileNotFoundError:
                     self._forget([item])
                     continue
@@ -302,9 +305,10 @@ class Loader:
         if not batch:
             return
         uploads = [item.upload for item in batch if item.upload is not None]
+        origins = [item.origin for item in batch if item.upload is not None]
         started = time.perf_counter()
         try:
-            outcomes = self.repository.load_batch(uploads)
+            outcomes = self.repository.load_batch(uploads, origins)
         except Exception as exc:
             if is_transient(exc):
                 log.warning(

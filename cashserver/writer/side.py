@@ -12,6 +12,7 @@ writes the database (a pull scheduler, a job) is one more stage here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -25,12 +26,13 @@ from cashserver.jobs.dicts import daemon_token
 from cashserver.jobs.schedule import Housekeeping
 from cashserver.lifecycle import Deadline, Stage, StartupError
 from cashserver.log import Journal, get_logger
+from cashserver.metrics import start_upload_clock
 from cashserver.spool import Spool
 from cashserver.store.engine import READER_CACHE_KIB, open_engine, open_loader_engine
 from cashserver.store.events import Events
 from cashserver.store.leases import Leases
 from cashserver.store.migrate import upgrade_forked
-from cashserver.store.registers import Registers
+from cashserver.store.registers import Registers, latest_load_s
 from cashserver.store.repository import LoadOutcome, Repository
 from cashserver.writer.loader import Loader
 
@@ -141,6 +143,7 @@ class Writer:
             upgrade_forked(self.engine)
             if self.runs_admission:
                 self.admission.load()
+            start_upload_clock(latest_load_s(self.engine))
         except Exception as exc:
             raise StartupError(
                 f"server.database_url: cannot open {self.engine.url!r}: {exc}".splitlines()[0]
@@ -229,13 +232,26 @@ class Writer:
 
         secret = session_secret(self.config.data_dir)
         assert secret is not None
+        from cashserver.http.health import READY_REFRESH_S, ReadyChecks
         from cashserver.http.pull_now import console_pull
 
+        listeners = [
+            n for n, on in (("grpc", self.config.grpc), ("thrift", self.config.thrift)) if on.listen
+        ]
+        ready = ReadyChecks(self.readiness, listeners)
+        self.scheduler.add_job(
+            ready.refresh,
+            IntervalTrigger(seconds=READY_REFRESH_S),
+            id="ready_checks",
+            coalesce=True,
+            next_run_time=datetime.now(UTC),  # the first results before the first scrape
+        )
         context = HttpContext(
             self.config,
             self.engine,
             secret,
             readiness=self.readiness,
+            ready_checks=ready.latest,
             pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
         )
         self.http = HttpListener(self.config, create_app(context))

@@ -8,12 +8,9 @@ database is back, and the new registers join the directory.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,44 +20,12 @@ from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher, Pusher
 from cashserver.emulator.thrift_push import ThriftPusher
 from tests.e2e.daemon import ServeProcess
+from tests.e2e.faults import sqlite_locked
 from tests.pg import Cluster, free_port
 from tests.waiting import wait_for
 
 HANDSHAKE_LIMIT_S = 1.0
 LOCK_HELD_S = 5.0
-
-LOCKER = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-started = time.monotonic()
-print("locked", flush=True)
-sys.stdin.readline()  # the test is done with the locked database
-time.sleep(max(0.0, float(sys.argv[2]) - (time.monotonic() - started)))
-conn.execute("COMMIT")
-"""
-
-
-@contextmanager
-def sqlite_locked(path: Path, at_least_s: float) -> Iterator[None]:
-    """Another program holds the database's write lock, for ``at_least_s`` or longer."""
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(path), str(at_least_s)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
-        yield
-        assert locker.stdin is not None
-        locker.stdin.write("done\n")
-        locker.stdin.flush()
-        assert locker.wait(60) == 0
-    finally:
-        if locker.poll() is None:
-            locker.kill()
-            locker.wait()
 
 
 def pusher_for(daemon: ServeProcess, protocol: int) -> Pusher:

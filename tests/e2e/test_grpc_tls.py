@@ -10,9 +10,11 @@ import grpc
 import pytest
 import trustme
 
-from cashserver.domain import UploadStatus
+from cashserver.domain import UploadResult, UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher, TlsFiles
+from cashserver.rpc.convert_proto import result_from_proto, upload_to_chunks
+from cashserver.rpc.identity import NODE_METADATA
 from tests.e2e.daemon import ServeProcess
 from tests.waiting import retry, wait_for
 
@@ -48,10 +50,11 @@ def pki(tmp_path: Path) -> Pki:
     return Pki(folder)
 
 
-def tls_daemon(tmp_path: Path, pki: Pki, mutual: bool) -> ServeProcess:
+def tls_daemon(tmp_path: Path, pki: Pki, mutual: bool, **grpc_extra: object) -> ServeProcess:
     grpc_section = {
         "tls_cert": str(pki.root / "server.pem"),
         "tls_key": str(pki.root / "server.key"),
+        **grpc_extra,
     }
     if mutual:
         grpc_section["tls_client_ca"] = str(pki.root / "ca.pem")
@@ -133,3 +136,63 @@ def test_mutual_tls_refuses_strangers_and_logs_why(mtls: ServeProcess, pki: Pki,
     ]
     expected = "CERTIFICATE" if case == "no certificate" else "CERTIFICATE_VERIFY_FAILED"
     assert any(expected in event["reason"] for event in rejected)
+
+
+# -- a central server's side of forwarding (SPEC 15) ---------------------------------
+
+
+def forward(pusher: GrpcPusher, store: str, register: str, node: str) -> UploadResult:
+    """A shift of ``store/register`` uploaded as server ``node`` forwards it."""
+    chunks = upload_to_chunks(generate_upload(ShiftPlan(store, register, 1, 10, seed=2)))
+    reply = pusher.stub.UploadShift(iter(chunks), timeout=30, metadata=((NODE_METADATA, node),))
+    return result_from_proto(reply)
+
+
+def shifts_loaded(daemon: ServeProcess) -> list[dict[str, object]]:
+    """The ``shift.loaded`` events in the daemon's journal (``cashserver log --json``)."""
+    events = json.loads(daemon.cli("log", "--json").stdout)
+    return [e for e in events if e["event"] == "shift.loaded"]
+
+
+def test_a_store_certificate_forwards_for_its_store_and_a_trusted_one_for_any(
+    tmp_path: Path, pki: Pki
+) -> None:
+    central = tls_daemon(tmp_path, pki, mutual=True, trusted_forwarders=["region-1"])
+    store = GrpcPusher(central.grpc_target, pki.client("store-1", "S1"))
+    region = GrpcPusher(central.grpc_target, pki.client("region-1", "region-1"))
+    try:
+        assert wait_pushed(store, "S1", "R1", 1) is UploadStatus.LOADED  # pushed, no node
+        assert forward(store, "S1", "R2", "store-1").status is UploadStatus.LOADED
+        assert store.handshake("S1", "R9").tls_required is True
+        for denied_call in (
+            lambda: forward(store, "S2", "R1", "store-1"),
+            lambda: store.handshake("S2", "R1"),
+        ):
+            with pytest.raises(grpc.RpcError) as denied:
+                denied_call()
+            assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+            assert "S2/R1" in (denied.value.details() or "")
+        assert forward(region, "S2", "R1", "region-1").status is UploadStatus.LOADED
+        rows = json.loads(central.cli("shifts", "--json").stdout)
+        assert sorted((r["store_code"], r["register_code"]) for r in rows) == [
+            ("S1", "R1"),
+            ("S1", "R2"),
+            ("S2", "R1"),
+        ]
+        events = wait_for(
+            lambda: found if len(found := shifts_loaded(central)) >= 3 else None,
+            what="three shift.loaded events in the journal",
+        )
+        loaded = {
+            (e["store_code"], e["register_code"]): (e["source"], e.get("forwarded_by"))
+            for e in events
+        }
+        assert loaded == {
+            ("S1", "R1"): ("push", None),
+            ("S1", "R2"): ("forward", "store-1"),
+            ("S2", "R1"): ("forward", "region-1"),
+        }
+    finally:
+        store.close()
+        region.close()
+        central.kill()

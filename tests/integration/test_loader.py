@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from sqlalchemy import Engine, func, select
+from structlog.testing import capture_logs
 
 from cashserver.domain import Shift, Upload, UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
@@ -202,3 +203,24 @@ def test_the_same_file_dropped_twice_loads_once(tmp_path: Path) -> None:
     finally:
         loader.stop(5)
         engine.dispose()
+
+
+def test_shift_loaded_says_how_each_upload_came(
+    loader: Loader, spool: Spool, engine: Engine
+) -> None:
+    """In memory from submit, or read back from a file: push, pull or forward (SPEC 15)."""
+    forwarded, pushed, pulled = (
+        generate_upload(ShiftPlan("S1", f"R{n}", 1, 5, seed=n)) for n in range(1, 4)
+    )
+    with capture_logs() as logs:
+        assert loader.submit(forwarded, "forward", "store-1").wait(10).status is UploadStatus.LOADED
+        assert loader.submit(pushed, "grpc").wait(10).status is UploadStatus.LOADED
+        dropped = spool.folder("incoming") / "dropped.json"
+        dropped.write_bytes(encode_sales_file(pulled, "pull", 0))
+        wait_for(lambda: "dropped.json" in files(spool, "processed"), what="the dropped file")
+    loaded = {
+        e["register_code"]: (e["source"], e.get("forwarded_by"))
+        for e in logs
+        if e["event"] == "shift.loaded"
+    }
+    assert loaded == {"R1": ("forward", "store-1"), "R2": ("push", None), "R3": ("pull", None)}

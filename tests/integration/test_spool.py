@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cashserver.domain import Origin
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.spool import (
     BrokenSalesFile,
@@ -15,6 +16,7 @@ from cashserver.spool import (
     SpoolUnavailable,
     decode_sales_file,
     encode_sales_file,
+    origin_of,
 )
 
 
@@ -35,6 +37,53 @@ def test_put_writes_a_sales_file_that_reads_back_as_the_same_upload(spool: Spool
     assert envelope["version"] == 1
     assert envelope["source"] == "grpc"
     assert not [p for p in spool.folder("incoming").iterdir() if p.name.startswith(".")]
+
+
+def test_a_forwarded_upload_names_the_node_that_forwarded_it(spool: Spool) -> None:
+    upload = generate_upload(ShiftPlan("S1", "R1", 1, 5, seed=1))
+    path = spool.put(upload, "forward", forwarded_by="store-1")
+    decoded, envelope = decode_sales_file(path.read_bytes())
+    assert decoded == upload
+    assert (envelope["source"], envelope["forwarded_by"]) == ("forward", "store-1")
+    assert origin_of(envelope["source"], envelope["forwarded_by"]) == Origin("forward", "store-1")
+    # A register's own upload is written as before: no forwarded_by at all.
+    pushed = spool.put(upload, "grpc")
+    assert b"forwarded_by" not in pushed.read_bytes()
+    assert "forwarded_by" not in decode_sales_file(pushed.read_bytes())[1]
+
+
+def test_a_sales_file_written_before_forwarding_reads_as_before() -> None:
+    upload = generate_upload(ShiftPlan("S1", "R1", 1, 3, seed=2))
+    # The sales file of the previous release, byte for byte: the envelope, then the upload.
+    body = encode_sales_file(upload, "pull", 1_700_000_000_000)
+    old = orjson.dumps(
+        {
+            "format": "cashserver.sales",
+            "version": 1,
+            "received_at": 1_700_000_000_000,
+            "source": "pull",
+            "upload": orjson.loads(body)["upload"],
+        }
+    )
+    decoded, envelope = decode_sales_file(old)
+    assert decoded == upload and "forwarded_by" not in envelope
+    assert origin_of(envelope["source"]) == Origin("pull")
+
+
+@pytest.mark.parametrize(
+    ("source", "forwarded_by", "origin"),
+    [
+        ("grpc", "", Origin("push")),
+        ("thrift", "", Origin("push")),
+        (None, None, Origin("push")),
+        ("pull", "", Origin("pull")),
+        ("forward", "store-1", Origin("forward", "store-1")),
+    ],
+)
+def test_the_origin_of_each_source(
+    source: str | None, forwarded_by: str | None, origin: Origin
+) -> None:
+    assert origin_of(source, forwarded_by) == origin
 
 
 def test_incoming_lists_files_in_arrival_order(spool: Spool) -> None:

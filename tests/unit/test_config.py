@@ -387,3 +387,38 @@ def test_upstream_values_are_read_from_the_file_and_the_environment() -> None:
 )
 def test_a_bad_upstream_value_is_named(values: dict[str, object], key: str) -> None:
     assert config_error({"upstream": values}).startswith(f"{key}: ")
+
+
+# -- [grpc] trusted_forwarders (SPEC 15) -----------------------------------------------
+
+MUTUAL_TLS = {"tls_cert": "s.pem", "tls_key": "s.key", "tls_client_ca": "ca.pem"}
+
+
+def test_trusted_forwarders_default_to_none_and_are_read_from_file_and_environment() -> None:
+    assert parse_config({}, {}).grpc.trusted_forwarders == ()
+    from_file = parse_config({"grpc": {**MUTUAL_TLS, "trusted_forwarders": ["region-1"]}}, {})
+    assert from_file.grpc.trusted_forwarders == ("region-1",)
+    from_env = parse_config(
+        {"grpc": MUTUAL_TLS}, {"CASHSERVER_GRPC_TRUSTED_FORWARDERS": '["region-1", "hq"]'}
+    )
+    assert from_env.grpc.trusted_forwarders == ("region-1", "hq")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("region-1", "expected "),
+        (["region-1", 7], "expected "),
+        ([""], "not a certificate CN"),
+        ([" region-1"], "not a certificate CN"),
+        (["x" * 65], "not a certificate CN"),
+    ],
+)
+def test_a_bad_trusted_forwarder_is_named(value: object, expected: str) -> None:
+    message = config_error({"grpc": {**MUTUAL_TLS, "trusted_forwarders": value}})
+    assert message.startswith("grpc.trusted_forwarders: ") and expected in message
+
+
+def test_trusted_forwarders_need_client_certificates() -> None:
+    message = config_error({"grpc": {"trusted_forwarders": ["region-1"]}})
+    assert message == "grpc.trusted_forwarders: needs grpc.tls_client_ca"
