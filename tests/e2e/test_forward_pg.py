@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -90,14 +91,18 @@ def test_store_servers_sharing_one_postgresql_forward_each_revision_once(
         assert len(rows(central)) == 24
 
         engine = open_engine(database)
-        try:
+
+        def sent_events() -> list[dict[str, Any]]:
+            query = text("SELECT fields FROM events WHERE event = 'forward.sent'")
             with engine.connect() as conn:
-                sent = [
-                    json.loads(fields)
-                    for fields in conn.execute(
-                        text("SELECT fields FROM events WHERE event = 'forward.sent'")
-                    ).scalars()
-                ]
+                return [json.loads(fields) for fields in conn.execute(query).scalars()]
+
+        def every_shift_sent() -> list[dict[str, Any]] | None:
+            found = sent_events()
+            return found if len({e["workshift_id"] for e in found}) == 24 else None
+
+        try:  # the daemons write their events every second
+            sent = wait_for(every_shift_sent, 10.0, "every shift's forward.sent logged")
         finally:
             engine.dispose()
         revisions = Counter((e["workshift_id"], e["revision"]) for e in sent)
