@@ -69,6 +69,7 @@ lint: $(STAMP)
 ## make bench: every benchmark, one JSON line each (not timed tests: compare ratios)
 bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/loader.py
+	PYTHONPATH=. $(BIN)/python benchmarks/front_convert.py
 	PYTHONPATH=. $(BIN)/python benchmarks/export.py
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 4
 	PYTHONPATH=. $(BIN)/python benchmarks/ingest.py --protocol 3
@@ -76,6 +77,7 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --receipts 1000000
 	PYTHONPATH=. $(BIN)/python benchmarks/reports.py --postgres --receipts 1000000
 	PYTHONPATH=. $(BIN)/python benchmarks/pg_loader.py
+	PYTHONPATH=. $(BIN)/python benchmarks/pg_ingest.py
 	PYTHONPATH=. $(BIN)/python benchmarks/cluster_ingest.py
 	PYTHONPATH=. $(BIN)/python benchmarks/trimmer.py
 	PYTHONPATH=. $(BIN)/python benchmarks/forward.py

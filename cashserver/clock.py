@@ -7,7 +7,7 @@ Times are int milliseconds since the Unix epoch (UTC) everywhere inside, as in
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
 
@@ -40,3 +40,15 @@ def iso_utc(ms: int | None) -> str | None:
     day, second = divmod(seconds, 86_400)
     minute, second = divmod(second, 60)
     return f"{_day_prefix(day)}{_MINUTES[minute]}{_SECONDS[second]}{_MILLIS[millis]}"
+
+
+def local_text(value: int | str | None, zone: tzinfo, seconds: bool = False) -> str:
+    """A time for people: ``YYYY-MM-DD HH:MM`` (``:SS`` with ``seconds``) in ``zone``;
+    "" for None. ``value`` is milliseconds, or ISO 8601 as the JSON rows carry it."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int):
+        moment = datetime.fromtimestamp(value / 1000, UTC)
+    else:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

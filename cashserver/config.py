@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_CONFIG_PATH = Path("/etc/cashserver/cashserver.toml")
 EXCHANGE_FORMATS = ("json", "enterprisedata", "frontol")
+LOG_FORMATS = ("auto", "json", "console")
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,9 @@ class ServerConfig:
     timezone: str = "Europe/Moscow"
     backup_dir: str = ""
     """Where the spool archives go; empty means data_dir/backup."""
+    log_format: str = "auto"
+    """How ``serve`` writes its log on standard error: "json" (one object a line),
+    "console" (lines for people), or "auto": console on a terminal, else JSON."""
     processes: int = 2
     """2: the listeners (front) and the writer in separate processes, so the daemon
     uses two cores; 1: everything in one process, as before (and for comparison)."""
@@ -77,6 +81,8 @@ class RegistersConfig:
     empty: this daemon's own ``[grpc] listen`` address."""
     advertise_thrift: str = ""
     """The same for Thrift; empty: ``[thrift] listen``."""
+    max_clock_skew_s: int = 120
+    """A register clock further than this from the server's, ahead or behind, is skewed."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,8 @@ class ReportsConfig:
     load_mode: str = "line"
     """Where a department report takes the department: "line" (the line's own) or
     "register" (the register's ``department`` in the directory), like Artix's loadMode."""
+    completeness_days: int = 7
+    """How many past local days ``cashserver_store_days_incomplete`` looks at."""
 
 
 @dataclass(frozen=True)
@@ -362,6 +370,8 @@ def _check(config: Config) -> None:
     _check_timezone("server.timezone", config.server.timezone)
     _check_listen("grpc.listen", config.grpc.listen)
     _check_listen("thrift.listen", config.thrift.listen)
+    if config.server.log_format not in LOG_FORMATS:
+        raise ConfigError('server.log_format: expected "auto", "json" or "console"')
     if config.server.processes not in (1, 2):
         raise ConfigError("server.processes: expected 1 or 2")
     if config.registers.protocol_version not in (3, 4):
@@ -377,6 +387,8 @@ def _check(config: Config) -> None:
         "grpc.queued_calls": config.grpc.queued_calls,
         "thrift.max_frame_bytes": config.thrift.max_frame_bytes,
         "registers.upload_batch_size": config.registers.upload_batch_size,
+        "registers.max_clock_skew_s": config.registers.max_clock_skew_s,
+        "reports.completeness_days": config.reports.completeness_days,
         "spool.batch_files": config.spool.batch_files,
         "jobs.archive_keep_days": config.jobs.archive_keep_days,
         "jobs.events_keep_days": config.jobs.events_keep_days,

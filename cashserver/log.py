@@ -2,21 +2,24 @@
 
 Every thing that happens has one dotted event name (``shift.loaded``,
 ``receipt.conflict``) and its facts as fields. Log lines go to standard error
-(standard output is kept for the data that commands print): JSON lines when it
-is not a terminal, console rendering when it is.
+(standard output is kept for the data that commands print): JSON lines or
+console rendering, as ``[server] log_format`` says ("auto": console on a
+terminal, else JSON).
 
 Dotted events at level info or above are also collected by the :class:`Journal`,
-which the daemon and the CLI flush into the events table.
+which the daemon and the CLI flush into the events table, whatever is printed:
+the commands other than ``serve`` print only warnings and errors (SPEC 6), yet
+their info events are in ``cashserver log`` as ``serve``'s are.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 import sys
 import threading
 import time
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
 import orjson
@@ -25,6 +28,20 @@ import structlog
 _journal: Journal | None = None
 _node_name: str | None = None
 _JOURNAL_LEVELS = frozenset({"info", "warning", "error", "critical"})
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+@dataclass(frozen=True, slots=True)
+class _Output:
+    """What :func:`configure_logging` was last told, for :func:`log_to`."""
+
+    level: str = "info"
+    log_format: str = "auto"
+    show: str = "info"
+    as_json: bool | None = None
+
+
+_output = _Output()
 
 
 class Journal:
@@ -114,13 +131,40 @@ def _json_dumps(obj: Any, **_kw: Any) -> str:
     return text
 
 
+def _shown_from(show: str) -> Any:
+    """A processor that prints only events at ``show`` or above; the ones below it
+    have reached the journal already (it runs before this one)."""
+    lowest = _LEVELS[show]
+
+    def shown(
+        _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if _LEVELS.get(str(event_dict.get("level")), 50) < lowest:
+            raise structlog.DropEvent
+        return event_dict
+
+    return shown
+
+
 def configure_logging(
-    level: str = "info", stream: TextIO | None = None, as_json: bool | None = None
+    level: str = "info",
+    stream: TextIO | None = None,
+    as_json: bool | None = None,
+    *,
+    log_format: str = "auto",
+    show: str | None = None,
 ) -> None:
-    """Configure structlog for the process; safe to call more than once."""
+    """Configure structlog for the process; safe to call more than once.
+
+    ``level``: the lowest level logged at all; ``show``: the lowest printed (default:
+    every event logged); ``log_format``: "json", "console" or "auto" (console on a
+    terminal), unless ``as_json`` decides.
+    """
+    global _output
+    _output = _Output(level, log_format, show or level, as_json)
     out: TextIO = stream if stream is not None else cast(TextIO, _CurrentStderr())
     if as_json is None:
-        as_json = not out.isatty()
+        as_json = log_format == "json" or (log_format == "auto" and not out.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_json_dumps)
         if as_json
@@ -132,13 +176,26 @@ def configure_logging(
             structlog.processors.add_log_level,
             _add_node,
             _to_journal,
+            _shown_from(_output.show),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
+    )
+
+
+def log_to(stream: TextIO | None) -> None:
+    """Print the log on ``stream`` (None: standard error) from now on, otherwise as
+    configured last."""
+    configure_logging(
+        _output.level,
+        stream,
+        _output.as_json,
+        log_format=_output.log_format,
+        show=_output.show,
     )
 
 

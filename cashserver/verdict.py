@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cashserver.domain import Upload, UploadResult, UploadStatus
+from cashserver.skew import SkewMeasurement
 
 RegisterKey = tuple[str, str]
 """``(store_code, register_code)``."""
@@ -39,6 +40,27 @@ class Sighting:
     at_ms: int
     software_version: str | None = None
     """From its last Handshake; None when it only uploaded."""
+    clock_skew: SkewMeasurement | None = None
+    """Its clock as measured by the accept path (:mod:`cashserver.skew`); None: not measured."""
+
+
+@dataclass(frozen=True, slots=True)
+class SkewChange:
+    """A register's ``clock_skew_s`` before a sighting was written, and what replaced it."""
+
+    key: RegisterKey
+    before_s: int | None
+    after: SkewMeasurement
+
+
+@dataclass(frozen=True, slots=True)
+class SightingsWritten:
+    """What writing a round of sightings did (``Registers.record_sightings``)."""
+
+    created: list[RegisterKey]
+    """Registers added to the directory by their first sighting."""
+    skews: list[SkewChange]
+    """Every measured clock written, with the value it replaced."""
 
 
 class Verdict(Protocol):

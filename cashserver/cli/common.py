@@ -71,6 +71,21 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
 _engines: dict[str, Any] = {}
 
 
+STORE_TIME = "(store time)"
+"""How a table's heading says its times are in each row's store's time zone (the
+console shows them so); ``--json`` keeps ISO 8601 UTC."""
+
+
+def in_store_time(
+    config: Config, row: dict[str, Any], keys: Sequence[str], store_key: str = "store_code"
+) -> dict[str, Any]:
+    """``row`` with the times under ``keys`` as ``YYYY-MM-DD HH:MM`` in its store's zone."""
+    from cashserver.clock import local_text
+
+    zone = config.store_timezone(row[store_key])
+    return {**row, **{key: local_text(row[key], zone) for key in keys}}
+
+
 def open_store(config: Config) -> Any:
     """The database, migrated to the latest schema (one engine per command run)."""
     from cashserver.store.engine import open_engine, upgrade

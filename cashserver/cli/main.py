@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration.
 Commands that print data print a table for people, or one JSON document with
-``--json``. Log lines go to standard error.
+``--json``. Log lines go to standard error: every event for ``serve``, only
+warnings and errors for the other commands unless ``--verbose``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="configuration file (default /etc/cashserver/cashserver.toml if it exists)",
     )
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print the log's info events too, not only warnings and errors"
+        " (serve prints every event always)",
+    )
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -79,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_date,
         metavar="DATE",
         help="shifts opened before this local date (YYYY-MM-DD)",
+    )
+    shifts.add_argument(
+        "--sales-date",
+        type=parse_date,
+        metavar="DATE",
+        help="shifts with a receipt on this local date of their store (a store-day's shifts)",
     )
     shifts.add_argument(
         "--not-exported",
@@ -157,12 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging()
+    configure_logging(show=None if args.handler is cmd_serve else "warning")
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"cashserver: configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # serve logs every event; the other commands print their own result and, from
+    # the log, only warnings and errors (the events table gets every event anyway).
+    quiet = args.handler is not cmd_serve and not args.verbose
+    configure_logging(log_format=config.server.log_format, show="warning" if quiet else None)
     set_node_name(config.cluster.node_name)
     from sqlalchemy.exc import SQLAlchemyError
 

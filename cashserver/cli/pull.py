@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, datetime, time
-from typing import Any, TextIO
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from cashserver.cli.progress import Progress
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange
 from cashserver.pull.runner import PullResult, PullTarget, State, target_of
 
 DAY_MS = 86_400_000
-BAR_WIDTH = 30
 LOCK_WAIT_MARGIN_S = 5.0
 
 
@@ -140,40 +140,6 @@ def _confirmed(config: Config, args: argparse.Namespace, queries: list[SalesQuer
     return answer in ("y", "yes")
 
 
-class Progress:
-    """One line a register as each ends, and on a terminal a bar below them."""
-
-    def __init__(self, total: int, out: TextIO, bar: bool, quiet: bool) -> None:
-        self.total = total
-        self.done = 0
-        self.out = out
-        self.bar = bar and not quiet
-        self.quiet = quiet
-
-    def draw(self) -> None:
-        if self.bar:
-            filled = BAR_WIDTH * self.done // max(self.total, 1)
-            self.out.write(
-                f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {self.done}/{self.total}"
-            )
-            self.out.flush()
-
-    def line(self, text: str) -> None:
-        if self.quiet:
-            return
-        self.out.write(("\r\033[K" if self.bar else "") + text + "\n")
-        self.draw()
-
-    def finished(self, result: PullResult) -> None:
-        self.done += 1
-        self.line(result_line(result))
-
-    def close(self) -> None:
-        if self.bar:
-            self.out.write("\r\033[K")
-            self.out.flush()
-
-
 def result_line(result: PullResult) -> str:
     text = (
         f"{result.store_code}/{result.register_code}: {result.state}"
@@ -213,6 +179,10 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
         return EXIT_OK
     engine = open_store(config)
     progress = Progress(len(targets), sys.stdout, sys.stdout.isatty(), quiet=args.json)
+
+    def on_done(result: PullResult) -> None:
+        progress.step(result_line(result))
+
     for name in skipped:
         progress.line(f"{name}: skipped (no address)")
     spool = Spool(config.spool_dir)
@@ -234,13 +204,13 @@ def cmd_pull(config: Config, args: argparse.Namespace) -> int:
     leases.start()
     puller = Puller(config, sink, states, leases=leases)
     try:
-        progress.draw()
+        progress.start()
         results = pull_registers(
             puller,
             list(zip(targets, queries, strict=True)),
             config.pull.concurrency,
             wait_s=config.pull.timeout_s + LOCK_WAIT_MARGIN_S,
-            on_done=progress.finished,
+            on_done=on_done,
         )
     finally:
         progress.close()

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cashserver.cli.common import (
     EXIT_OK,
+    STORE_TIME,
     OperationFailed,
     UsageError,
+    in_store_time,
     open_store,
     print_json,
     print_table,
@@ -23,9 +25,10 @@ TABLE_COLUMNS = (
     ("protocol_version", "protocol"),
     ("pull_interval_s", "interval (s)"),
     ("state", "state"),
-    ("state_at", "state at (UTC)"),
-    ("last_load_at", "last load (UTC)"),
-    ("last_sale_at", "last sale (UTC)"),
+    ("state_at", f"state at {STORE_TIME}"),
+    ("last_load_at", f"last load {STORE_TIME}"),
+    ("last_sale_at", f"last sale {STORE_TIME}"),
+    ("clock_skew_s", "clock skew (s)"),
     ("state_message", "message"),
 )
 
@@ -177,10 +180,11 @@ def register_rows(config: Config, store_code: str | None = None) -> list[dict[st
 
 
 def cmd_registers_list(config: Config, args: argparse.Namespace) -> int:
+    from cashserver.store.reading import REGISTER_TIME_KEYS
 
     rows = register_rows(config, args.store)
     if args.json:
         print_json(rows)
     else:
-        print_table(rows, TABLE_COLUMNS)
+        print_table([in_store_time(config, r, REGISTER_TIME_KEYS) for r in rows], TABLE_COLUMNS)
     return EXIT_OK

@@ -7,6 +7,7 @@ from typing import Any
 
 from cashserver.cli.common import (
     EXIT_OK,
+    STORE_TIME,
     OperationFailed,
     open_store,
     parse_date,
@@ -18,7 +19,7 @@ from cashserver.money import format_money
 
 STORE_DAY_COLUMNS = (
     ("store_code", "store"),
-    ("date", "date"),
+    ("date", f"date {STORE_TIME}"),
     ("registers_count", "registers"),
     ("shifts_count", "shifts"),
     ("receipts_count", "receipts"),
@@ -31,6 +32,9 @@ STORE_DAY_COLUMNS = (
     ("cash_in", "cash in"),
     ("cash_out", "cash out"),
     ("drawer", "drawer"),
+    ("complete", "complete"),
+    ("open_shifts", "open shifts"),
+    ("problem_shifts", "problem shifts"),
 )
 DEPARTMENT_COLUMNS = (
     ("department", "department"),
@@ -126,15 +130,24 @@ def add_report_commands(sub: Any, common: Any, json_flag: Any) -> None:
 
 
 def cmd_log(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.clock import iso_utc
+    """The event log; for people, times in ``[server] timezone`` (named in the heading)."""
+    from zoneinfo import ZoneInfo
+
+    from cashserver.clock import iso_utc, local_text
     from cashserver.store.reading import Reader
 
     events = Reader(open_store(config), config).events(args.since)
-    for event in events:
-        event["time"] = iso_utc(event["time"])
     if args.json:
+        for event in events:
+            event["time"] = iso_utc(event["time"])
         print_json(events)
         return EXIT_OK
+    zone = ZoneInfo(config.server.timezone)
+    print(f"{f'time ({zone.key})':<19}  {'event':<24} fields")
+    for event in events:
+        fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("time", "event"))
+        print(f"{local_text(event['time'], zone, seconds=True)}  {event['event']:<24} {fields}")
+    return EXIT_OK
     for event in events:
         fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("time", "event"))
         print(f"{event['time']}  {event['event']:<24} {fields}")

@@ -4,9 +4,18 @@ exchange files of shifts (SPEC 6)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
-from cashserver.cli.common import EXIT_FAILED, EXIT_OK, open_store, print_json, print_table
+from cashserver.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    STORE_TIME,
+    in_store_time,
+    open_store,
+    print_json,
+    print_table,
+)
 from cashserver.config import Config
 from cashserver.money import format_money
 
@@ -19,8 +28,8 @@ SHIFT_COLUMNS = (
     ("store_code", "store"),
     ("register_code", "register"),
     ("shift_number", "shift"),
-    ("opened_at", "opened (UTC)"),
-    ("closed_at", "closed (UTC)"),
+    ("opened_at", f"opened {STORE_TIME}"),
+    ("closed_at", f"closed {STORE_TIME}"),
     ("receipts_count", "receipts"),
     ("revenue_cash", "revenue cash"),
     ("revenue_noncash", "revenue noncash"),
@@ -39,6 +48,7 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
         date_from=args.date_from,
         date_to=args.date_to,
         not_exported=args.not_exported,
+        sales_date=args.sales_date,
         not_forwarded=args.not_forwarded,
     )
     rows = Reader(open_store(config), config).shift_rows(flt)
@@ -47,9 +57,10 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
         return EXIT_OK
     shown = [
         {
-            **r,
+            **in_store_time(config, r, ("opened_at", "closed_at")),
             **{k: format_money(r[k]) for k in ("revenue_cash", "revenue_noncash", "drawer")},
             "exported": "yes" if r["exported"] else "no",
+            **({} if r["closed_at"] else {"closed_at": "open"}),
             **({"forwarded": "yes" if r["forwarded"] else "no"} if "forwarded" in r else {}),
         }
         for r in rows
@@ -82,10 +93,29 @@ def _print_export_summary(summary: Summary, args: argparse.Namespace, every_shif
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def cmd_export(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.exchange.exporter import Exporter
+def _export_each(config: Config, args: argparse.Namespace, ids: list[int] | None) -> Summary:
+    """Export the shifts ``ids`` (None: the backlog, skipping what is up to date), with a
+    progress bar on a terminal when there is more than one."""
+    from cashserver.cli.progress import Progress
+    from cashserver.exchange.exporter import Exporter, Summary
 
-    summary = Exporter(open_store(config), config).export_backlog()
+    exporter = Exporter(open_store(config), config)
+    only_stale = ids is None
+    chosen = exporter.backlog() if ids is None else ids
+    progress = Progress(len(chosen), sys.stdout, sys.stdout.isatty() and len(chosen) > 1, args.json)
+    outcomes = []
+    progress.start()
+    try:
+        for workshift_id in chosen:
+            outcomes.append(exporter.export_shift(workshift_id, only_stale))
+            progress.step()
+    finally:
+        progress.close()
+    return Summary(tuple(outcomes))
+
+
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    summary = _export_each(config, args, None)
     if not summary.outcomes and not args.json:
         print("nothing to export: the files of every closed shift are up to date")
         return EXIT_OK
@@ -93,8 +123,5 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_reexport(config: Config, args: argparse.Namespace) -> int:
-    from cashserver.exchange.exporter import Exporter
-
-    ids = list(dict.fromkeys(args.workshift_ids))
-    summary = Exporter(open_store(config), config).export_shifts(ids)
+    summary = _export_each(config, args, list(dict.fromkeys(args.workshift_ids)))
     return _print_export_summary(summary, args, every_shift=True)

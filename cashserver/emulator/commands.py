@@ -6,12 +6,14 @@ import argparse
 import signal
 import threading
 import time
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 
+from cashserver.clock import now_ms
 from cashserver.domain import UploadStatus
-from cashserver.emulator.generate import ShiftPlan, generate_upload
+from cashserver.emulator.generate import DAY_MS, ShiftPlan, day_one_ending_at, generate_upload
 from cashserver.emulator.history import History
 from cashserver.emulator.push import GrpcPusher, Pusher, TlsFiles
 
@@ -20,15 +22,43 @@ class EmulatorError(Exception):
     """The emulator could not do its work (the server is unreachable, a file is missing)."""
 
 
-def make_pusher(protocol: int, target: str, tls: TlsFiles | None) -> Pusher:
+def make_pusher(
+    protocol: int, target: str, tls: TlsFiles | None, clock_offset_s: float | None = 0.0
+) -> Pusher:
+    """A register of ``protocol``; ``clock_offset_s``: how far its clock is off (None: an
+    older register that sends no ``register_time``)."""
     if protocol == 4:
-        return GrpcPusher(target, tls)
+        return GrpcPusher(target, tls, clock_offset_s=clock_offset_s)
     from cashserver.emulator.thrift_push import ThriftPusher
 
-    return ThriftPusher(target, tls)
+    return ThriftPusher(target, tls, clock_offset_s=clock_offset_s)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def day_one(first_date: date | None, first_shift: int, last_shift: int) -> int:
+    """The plans' ``day_one_ms``: shift ``first_shift`` opens at 08:00 UTC on
+    ``first_date``; without one, shift ``last_shift`` closes shortly before now."""
+    if first_date is None:
+        return day_one_ending_at(now_ms(), last_shift)
+    midnight = datetime(first_date.year, first_date.month, first_date.day, tzinfo=UTC)
+    return int(midnight.timestamp()) * 1000 - (first_shift - 1) * DAY_MS
 
 
 def add_arguments(push: argparse.ArgumentParser, serve: argparse.ArgumentParser) -> None:
+    for parser, first in ((push, "the first pushed shift"), (serve, "shift 1")):
+        parser.add_argument(
+            "--first-date",
+            type=_date,
+            metavar="DATE",
+            help=f"{first} opens at 08:00 UTC on DATE, the next ones a day apart"
+            " (default: dated so that the last shift closed a few minutes ago)",
+        )
     for parser in (push, serve):
         parser.add_argument("--protocol", type=int, choices=(3, 4), default=4)
         parser.add_argument("--store", required=True, help="store code")
@@ -46,6 +76,21 @@ def add_arguments(push: argparse.ArgumentParser, serve: argparse.ArgumentParser)
     push.add_argument("--tls-cert", default="", help="client certificate (mutual TLS)")
     push.add_argument("--tls-key", default="", help="client key (mutual TLS)")
     push.add_argument("--json", action="store_true", help="print results as one JSON document")
+    clock = push.add_mutually_exclusive_group()
+    clock.add_argument(
+        "--clock-offset-s",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="the register's clock runs S seconds ahead (negative: behind) in its handshake",
+    )
+    clock.add_argument(
+        "--no-register-time",
+        dest="clock_offset_s",
+        action="store_const",
+        const=None,
+        help="send no register_time in the handshake, as older registers do",
+    )
     serve.add_argument(
         "--listen",
         required=True,
@@ -81,14 +126,16 @@ def push(args: argparse.Namespace) -> int:
     """Push generated shifts; exit 1 if any was rejected or the server failed."""
     tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key) if args.tls_ca else None
     try:
-        pusher = make_pusher(args.protocol, args.target, tls)
+        pusher = make_pusher(args.protocol, args.target, tls, args.clock_offset_s)
     except OSError as exc:
         raise EmulatorError(f"{args.target}: {exc}") from exc
     rows = []
     started = time.monotonic()
+    last = args.first_shift + args.shifts - 1
+    day_one_ms = day_one(args.first_date, args.first_shift, last)
     try:
         pusher.handshake(args.store, args.register)
-        for number in range(args.first_shift, args.first_shift + args.shifts):
+        for number in range(args.first_shift, last + 1):
             plan = ShiftPlan(
                 args.store,
                 args.register,
@@ -97,6 +144,7 @@ def push(args: argparse.Namespace) -> int:
                 args.lines,
                 args.seed,
                 closed=not args.open,
+                day_one_ms=day_one_ms,
             )
             row = _result_row(number, pusher.upload(generate_upload(plan)))
             rows.append(row)
@@ -153,9 +201,12 @@ def _fleet(args: argparse.Namespace) -> list[Any]:
     for code in (*args.hang, *args.fail):
         if code not in codes:
             raise EmulatorError(f"--hang/--fail {code}: not one of the served registers")
+    day_one_ms = day_one(args.first_date, 1, args.shifts)
     return [
         Register(
-            History(args.store, code, args.shifts, args.receipts, args.lines, args.seed),
+            History(
+                args.store, code, args.shifts, args.receipts, args.lines, args.seed, day_one_ms
+            ),
             Behaviour(code in args.hang, code in args.fail, args.delay),
         )
         for code in codes

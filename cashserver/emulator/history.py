@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from msgspec.structs import replace
 
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange, Upload
-from cashserver.emulator.generate import DAY_MS, ShiftPlan, generate_upload, opened_at_for
+from cashserver.emulator.generate import (
+    BASE_TIME_MS,
+    DAY_MS,
+    ShiftPlan,
+    generate_upload,
+    opened_at_for,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +29,8 @@ class History:
     receipts: int = 100
     lines: int = 3
     seed: int = 0
+    day_one_ms: int = BASE_TIME_MS
+    """Shift ``n`` opens ``n - 1`` days and 8 hours after this (see :class:`ShiftPlan`)."""
 
     def shift(self, number: int) -> Upload:
         return generate_upload(
@@ -33,6 +41,7 @@ class History:
                 self.receipts,
                 self.lines,
                 self.seed,
+                day_one_ms=self.day_one_ms,
             )
         )
 
@@ -51,7 +60,7 @@ class History:
     def _in_time(self, query: TimeRange, make: Callable[[int], Upload]) -> list[Upload]:
         result = []
         for number in range(1, self.shifts + 1):
-            opened = opened_at_for(number)
+            opened = opened_at_for(number, self.day_one_ms)
             if opened >= query.to_ms or opened + DAY_MS <= query.from_ms:
                 continue
             upload = make(number)

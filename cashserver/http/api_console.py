@@ -1,7 +1,8 @@
 """The JSON API that mirrors the console's pages (SPEC 12).
 
 Each document has the keys of the matching CLI ``--json`` output, and the CLI's
-filters are query parameters: ``/api/shifts?store=S&register=R&from=D&to=D&not_exported=1``,
+filters are query parameters: ``/api/shifts?store=S&register=R&from=D&to=D&not_exported=1``
+(and ``sales_date=D``: the shifts with a receipt on that local date),
 ``/api/report/stores?store=S&from=D&to=D``, ``/api/log?event=E&since=T&until=T``
 (``limit`` and ``offset`` page the log, newest first), ``/api/upstream`` (SPEC 15).
 Writes are POSTs with the CSRF token (header ``X-CSRF-Token``): ``/api/reexport`` and

@@ -40,6 +40,7 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         return store.name if store and store.name else ""
 
     pages.templates.env.globals["store_name"] = store_name
+    pages.templates.env.globals["max_clock_skew_s"] = ctx.config.registers.max_clock_skew_s
 
     def registers(request: Request) -> Response:
         return pages.render(request, "registers.html", rows=data.register_rows(ctx), pull=None)
@@ -55,7 +56,8 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
             for r in Reader(ctx.engine, ctx.config).registers(flt.store_code)
             if r.register_code == flt.register_code
         ]
-        if chosen and flt.date_from is None and flt.date_to is None and "from" not in params:
+        undated = flt.date_from is None and flt.date_to is None and flt.sales_date is None
+        if chosen and undated and "from" not in params:
             # A register's page opens on the month of its latest sale: one month to read.
             first, following = data.month_of(chosen[0].last_sale_at, ctx, chosen[0].store_code)
             flt = ShiftFilter(
@@ -63,8 +65,8 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
                 flt.register_code,
                 first,
                 following,
-                flt.not_exported,
-                flt.not_forwarded,
+                not_exported=flt.not_exported,
+                not_forwarded=flt.not_forwarded,
             )
         rows = data.shift_rows(ctx, flt) if not error else []
         rows.reverse()  # newest first
@@ -83,7 +85,8 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
     async def reexport_selected(request: Request) -> Response:
         form = await request.form()
         ids = _ids(form)
-        back = {k: str(form.get(k) or "") for k in ("store", "register", "from", "to")}
+        keys = ("store", "register", "from", "to", "sales_date")
+        back = {k: str(form.get(k) or "") for k in keys}
         if form.get("not_exported"):
             back["not_exported"] = "1"
         result = await run_in_threadpool(reexport, ctx, ids) if ids else None

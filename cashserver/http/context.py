@@ -48,6 +48,9 @@ class HttpContext:
     ready_checks: Callable[[], dict[str, bool]] = field(default=no_checks)
     """The readiness checks' latest results (``cashserver_ready{check}``), refreshed on a
     timer by the writer (:class:`cashserver.http.health.ReadyChecks`)."""
+    store_days_incomplete: Callable[[], int | None] = field(default=lambda: None)
+    """The daemon's latest count for ``cashserver_store_days_incomplete`` (made on a
+    timer, :mod:`cashserver.jobs.completeness`); None: not counted here or not yet."""
     pull: PullRunner | None = None
     """Pulls registers now for the console's pull form (:mod:`cashserver.http.pull_form`);
     None where no loader runs to take the pulled sales."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cashserver.clock import local_text
 from cashserver.config import Config
 from cashserver.money import format_money
 
@@ -54,13 +55,7 @@ class TimeFormat:
         self.config = config
 
     def local(self, value: Any, store_code: str | None = None, seconds: bool = False) -> str:
-        moment = parse_instant(value)
-        if moment is None:
-            return ""
-        zone = self.config.store_timezone(store_code or "")
-        return moment.astimezone(zone).strftime(
-            "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-        )
+        return local_text(value, self.config.store_timezone(store_code or ""), seconds)
 
     def local_date(self, value: Any, store_code: str | None = None) -> str:
         moment = parse_instant(value)

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from cashserver.http.certificates import expiry_times
 from cashserver.http.context import HttpContext
-from cashserver.metrics import SpoolReading, StateCollector, exposition
+from cashserver.metrics import ScalarCollector, SpoolReading, StateCollector, exposition
 from cashserver.spool import Spool
 from cashserver.store.schema import registers
 
@@ -72,6 +72,19 @@ class ReadyChecks:
         return dict(self._latest)
 
 
+def skewed_registers(ctx: HttpContext) -> int:
+    """Registers in the directory whose last measured clock is beyond the limit (SPEC 16)."""
+    limit = ctx.config.registers.max_clock_skew_s
+    skew = registers.c.clock_skew_s
+    query = (
+        select(func.count())
+        .select_from(registers)
+        .where(registers.c.removed_at.is_(None), (skew > limit) | (skew < -limit))
+    )
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def state_registry(ctx: HttpContext) -> CollectorRegistry:
     """The scrape-time gauges of this daemon (its spool, its database, its readiness and
     its certificates, whose expiry is read here, once)."""
@@ -83,6 +96,23 @@ def state_registry(ctx: HttpContext) -> CollectorRegistry:
             registers=lambda: registers_by_state(ctx),
             ready=ctx.ready_checks,
             certificates=expiry_times(ctx.config),
+        )
+    )
+    registry.register(
+        ScalarCollector(
+            [
+                (
+                    "cashserver_registers_clock_skewed",
+                    "Registers whose last measured clock skew is beyond max_clock_skew_s",
+                    lambda: skewed_registers(ctx),
+                ),
+                (
+                    "cashserver_store_days_incomplete",
+                    "Store-days of the last completeness_days days, ended over 24 h ago, "
+                    "not complete (counted on a timer)",
+                    ctx.store_days_incomplete,
+                ),
+            ]
         )
     )
     return registry

@@ -62,13 +62,31 @@ class TlsFiles:
 Part = Upload | BrokenPart
 
 
-class Cancellation:
-    """Cuts every pull in flight at once (the daemon is stopping), and refuses new ones."""
+STOPPING = "the daemon is stopping"
 
-    def __init__(self) -> None:
+
+class Cancellation:
+    """Cuts pulls in flight at once, and refuses new ones: every pull of a daemon that
+    is stopping, or one pull whose lease was lost (a cancellation with a ``parent``,
+    cancelled with it or on its own). ``reason`` says why, for the state message."""
+
+    def __init__(self, parent: Cancellation | None = None) -> None:
         self._lock = threading.Lock()
         self._hooks: set[Callable[[], None]] = set()
         self.cancelled = False
+        self.reason = ""
+        self._parent = parent
+        if parent is not None:
+            parent.add(self._follow)
+
+    def _follow(self) -> None:
+        assert self._parent is not None
+        self.cancel(self._parent.reason)
+
+    def detach(self) -> None:
+        """Stop following the parent (the pull has ended)."""
+        if self._parent is not None:
+            self._parent.discard(self._follow)
 
     def add(self, hook: Callable[[], None]) -> None:
         with self._lock:
@@ -81,9 +99,13 @@ class Cancellation:
         with self._lock:
             self._hooks.discard(hook)
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = STOPPING) -> None:
+        """Cut everything in flight; the first reason given stands."""
         with self._lock:
+            if self.cancelled:
+                return
             self.cancelled = True
+            self.reason = reason
             hooks, self._hooks = self._hooks, set()
         for hook in hooks:
             hook()
@@ -182,7 +204,7 @@ def fetch_grpc(
                         yield BrokenPart("the answer does not start with a Shift chunk")
         except grpc.RpcError as exc:
             if cancel.cancelled:
-                raise PullFailed("cut off: the daemon is stopping") from None
+                raise PullFailed(f"cut off: {cancel.reason}") from None
             raise PullFailed(_describe_rpc(exc, timeout_s)) from None
         if current:
             yield _shift_of(current, shifts + 1)
@@ -253,7 +275,7 @@ def fetch_thrift(
         raise PullFailed(f"the register answered an error: {exc.message}") from None
     except (TTransportException, OSError, EOFError) as exc:
         if cancel.cancelled:
-            raise PullFailed("cut off: the daemon is stopping") from None
+            raise PullFailed(f"cut off: {cancel.reason}") from None
         if expired.is_set() or isinstance(exc, TimeoutError):
             raise PullFailed(f"timed out: no whole answer within {timeout_s:g} s") from None
         raise PullFailed(f"the connection failed: {exc}") from None

@@ -7,7 +7,9 @@ lock, records DURING, asks the register, hands each whole shift to the sink
 ``pull.mismatch``), waits for the verdicts and records the final state:
 
 - ``ERROR``: the register could not be reached, timed out or answered an error
-  (the whole shifts received before a cut-off are kept and loaded);
+  (the whole shifts received before a cut-off are kept and loaded), or the pull's
+  cluster lease was lost midway: another daemon may be pulling the register now,
+  so the answer is cut off, nothing more is loaded and ``pull.lease_lost`` logged;
 - ``READY_WITH_ERROR``: it answered, but some part was broken, invalid,
   mismatched or rejected by the loader;
 - ``READY``: everything it answered was accepted.
@@ -42,6 +44,7 @@ from cashserver.validate import ValidationError, validate_upload
 log = get_logger(__name__)
 
 SOURCE = "pull"
+LEASE_LOST = "the pull lease was lost"
 VERDICT_WAIT_S = 60.0
 """How long a pull waits for the loader's verdicts on what it handed over; after
 that the rest counts as queued (it is in the spool and will load)."""
@@ -199,11 +202,15 @@ class Puller:
             if not held:
                 raise Busy(f"{target.name} is being pulled already")
             lease = self._lease(target, started + wait_s)
+            cancellation = Cancellation(self.cancellation)  # this pull's: also on a lost lease
+            if lease is not None:
+                lease.when_lost(lambda: cancellation.cancel(LEASE_LOST))
             try:
                 if due is not None and not due():
                     raise Busy(f"{target.name} was pulled lately by another daemon")
-                return self._pull(target, query, trigger)
+                return self._pull(target, query, trigger, lease, cancellation)
             finally:
+                cancellation.detach()
                 if lease is not None and self.leases is not None:
                     # The next holder reads the final state to decide whether it is due:
                     # a batched state must be written before the lease is let go.
@@ -235,7 +242,15 @@ class Puller:
         except Exception as exc:  # the database may be down: the pull itself goes on
             log.warning("pull.state_not_recorded", register=target.name, error=str(exc))
 
-    def _pull(self, target: PullTarget, query: SalesQuery, trigger: str) -> PullResult:
+    def _pull(
+        self,
+        target: PullTarget,
+        query: SalesQuery,
+        trigger: str,
+        lease: Lease | None,
+        cancellation: Cancellation,
+    ) -> PullResult:
+        """The pull, cut off when ``cancellation`` is (the daemon stops, the lease is lost)."""
         started = time.monotonic()
         where = {"store_code": target.store_code, "register_code": target.register_code}
         self._record(target, State.DURING, f"pulling since {iso_utc(now_ms())}")
@@ -251,16 +266,19 @@ class Puller:
         pending: list[tuple[int, Verdict]] = []
         failure = ""
         try:
-            if self.cancellation.cancelled:
-                raise PullFailed("not started: the daemon is stopping")
+            if cancellation.cancelled:
+                raise PullFailed(f"not started: {cancellation.reason}")
             for part in fetch(
                 target.protocol,
                 target.address,
                 query,
                 self.config.pull.timeout_s,
                 target.tls,
-                self.cancellation,
+                cancellation,
             ):
+                if lease is not None and lease.lost.is_set():
+                    failure = LEASE_LOST  # another daemon may be pulling it: no more
+                    break
                 handed = self._hand_over(target, part, tally)
                 if handed is not None:
                     pending.append(handed)
@@ -271,6 +289,10 @@ class Puller:
         except Exception as exc:  # a bug must not leave the register DURING for ever
             log.exception("pull.crashed", register=target.name)
             failure = f"internal error ({type(exc).__name__})"
+        if failure and lease is not None and lease.lost.is_set():  # cut off by the loss
+            failure = f"{LEASE_LOST} ({lease.lost_reason}): loading stopped midway"
+            reason = lease.lost_reason
+            log.warning("pull.lease_lost", reason=reason, shifts_handed=len(pending), **where)
         deadline = time.monotonic() + VERDICT_WAIT_S
         for shift_number, verdict in pending:
             tally.count(verdict.wait(max(0.0, deadline - time.monotonic())), shift_number)

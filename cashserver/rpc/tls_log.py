@@ -17,7 +17,7 @@ import re
 import threading
 from typing import BinaryIO, TextIO
 
-from cashserver.log import configure_logging, get_logger
+from cashserver.log import get_logger, log_to
 
 log = get_logger(__name__)
 
@@ -46,7 +46,7 @@ class StderrTap:
 
     def start(self) -> None:
         """Start reading; log lines from now on go straight to the real stderr."""
-        configure_logging(stream=self.stderr)
+        log_to(self.stderr)
         self._thread.start()
 
     def _run(self) -> None:

@@ -20,9 +20,11 @@ and the listeners, the pull workers and the console read through the rest. Five
 stay open (``pool_size``) and up to ten more open under a burst
 (``max_overflow``), so a node uses at most 15 of the server's
 ``max_connections`` (100 by default: about five nodes, see the README). No
-session state is kept on a pooled connection (no advisory locks, no SET
-outside a transaction), so recycling connections (``pool_recycle``) or
-PgBouncer in transaction mode changes nothing.
+session state is relied on across transactions (no advisory locks, no SET
+outside a transaction; the loader's temporary staging table, see
+:mod:`cashserver.store.bulk`, is created again by any load that does not find
+it), so recycling connections (``pool_recycle``) or PgBouncer in transaction mode
+changes nothing.
 """
 
 from __future__ import annotations
@@ -150,16 +152,19 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def loader_transaction(engine: Engine) -> Iterator[Connection]:
+def loader_transaction(engine: Engine, pg_setup: str = "") -> Iterator[Connection]:
     """The loader's write transaction: on PostgreSQL with lock and statement timeouts.
 
     ``SET LOCAL`` ends with the transaction, so the pooled connection carries no
-    session state afterwards.
+    session state afterwards. ``pg_setup``: more statements (no parameters) to run
+    first on PostgreSQL, sent with the settings in one round trip.
     """
     with write_transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {LOADER_LOCK_TIMEOUT_MS}")
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {LOADER_STATEMENT_TIMEOUT_MS}")
+            conn.exec_driver_sql(
+                f"SET LOCAL lock_timeout = {LOADER_LOCK_TIMEOUT_MS};"
+                f" SET LOCAL statement_timeout = {LOADER_STATEMENT_TIMEOUT_MS}; {pg_setup}"
+            )
         yield conn
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +67,15 @@ class Lease:
     fence: int
     lost: threading.Event = field(default_factory=threading.Event)
     """Set when a renewal found the lease taken by another (or could not renew it in time)."""
+    lost_reason: str = ""
+    _on_lost: list[Callable[[], None]] = field(default_factory=list)
+
+    def when_lost(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when the lease is lost (on the keeper's thread), or now if it is
+        lost already; a hook registered as it is lost may run twice: make it idempotent."""
+        self._on_lost.append(hook)
+        if self.lost.is_set():
+            hook()
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,5 +260,8 @@ class Leases:
     def _lose(self, lease: Lease, reason: str) -> None:
         self._forget(lease)
         if not lease.lost.is_set():
+            lease.lost_reason = reason
             lease.lost.set()
             log.warning("lease.lost", job=lease.job, key=lease.key, reason=reason)
+            for hook in list(lease._on_lost):
+                hook()

@@ -2,8 +2,9 @@
 
 :meth:`Repository.load_batch` is the only writer of shifts and receipts. It
 applies SPEC section 2 to each upload inside one transaction, so a batch is
-stored whole or not at all. Receipts go in with three executemany calls (receipts,
-lines, payments) through the driver, with ``ON CONFLICT DO NOTHING`` on the uid.
+stored whole or not at all. Receipts, lines and payments go in through
+:mod:`cashserver.store.bulk`: executemany on SQLite, ``COPY`` on PostgreSQL, the
+receipts with ``ON CONFLICT DO NOTHING`` on the uid either way.
 
 Concurrent loaders are safe: on SQLite the transaction holds the write lock from
 its start; on PostgreSQL the register's row is locked ``FOR UPDATE`` before its
@@ -34,6 +35,7 @@ from cashserver.rules import (
     decide,
     within_upload,
 )
+from cashserver.store.bulk import bulk_writer
 from cashserver.store.engine import loader_transaction
 from cashserver.store.reading import read_receipts
 from cashserver.store.registers import lock_register, note_loaded
@@ -100,6 +102,7 @@ class Repository:
         self.dialect = engine.dialect.name
         self._sql = HotStatements(self.dialect)
         self._totals = TotalsWriter(self.dialect)
+        self._bulk = bulk_writer(self.dialect, self._sql)
 
     # -- loading -----------------------------------------------------------------
 
@@ -115,7 +118,7 @@ class Repository:
         ``origins`` (one per upload; none: all pushed) go into the ``shift.loaded``
         events. Raises whatever the database raises; then nothing of the batch is stored.
         """
-        with loader_transaction(self.engine) as conn:
+        with loader_transaction(self.engine, self._bulk.setup) as conn:
             # Lock the batch's registers in one order, so two nodes loading batches
             # of the same registers queue up instead of deadlocking.
             ids = {
@@ -249,7 +252,7 @@ class Repository:
             (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier, revision)
             for rid, r in zip(ids, candidates, strict=True)
         ]
-        inserted = conn.exec_driver_sql(self._sql.receipts, rows).rowcount
+        inserted = self._bulk.receipts(conn, rows)
         ours = list(zip(ids, candidates, strict=True))
         others: dict[str, tuple[int, int]] = {}
         if inserted != len(rows):
@@ -265,9 +268,9 @@ class Repository:
             for i, (method, amount) in enumerate(r.payments)
         ]
         if line_rows:
-            conn.exec_driver_sql(self._sql.lines, line_rows)
+            self._bulk.lines(conn, line_rows)
         if payment_rows:
-            conn.exec_driver_sql(self._sql.payments, payment_rows)
+            self._bulk.payments(conn, payment_rows)
         stored = [r for _, r in ours]
         if not stored:
             return stored, others, None

@@ -79,6 +79,9 @@ registers = Table(
     # Grows on every change of the directory's own fields (not on last_seen_at): with
     # the row count and the highest id, a cheap fingerprint that running daemons poll.
     Column("revision", Integer, nullable=False, server_default="0"),
+    # The register's clock minus the server's, in seconds, as last measured (SPEC 16);
+    # NULL until measured. Written with the sightings, like last_seen_at.
+    Column("clock_skew_s", BigInteger, nullable=True),
     UniqueConstraint("store_code", "register_code", name="uq_registers_store_register"),
 )
 
@@ -110,7 +113,8 @@ shifts = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_shifts_register_number", "register_id", "shift_number"),
-    Index("ix_shifts_opened_at", "opened_at"),
+    # No index on opened_at: the date filters use coalesce(opened_at, first_receipt_at)
+    # (migration 0010; tests/integration/test_query_plans.py).
 )
 
 receipts = Table(

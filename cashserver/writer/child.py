@@ -68,7 +68,7 @@ def writer_main(argv: list[str]) -> None:
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         os.environ.pop(name, None)  # only the main process talks to systemd
     limit_malloc_arenas()
-    configure_logging()
+    configure_logging(log_format=config.server.log_format)
     set_node_name(config.cluster.node_name)
     sys.exit(WriterRun(config, conn).run())
 

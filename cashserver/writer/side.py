@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
 from cashserver.front.admission import Admission
+from cashserver.jobs.completeness import IncompleteDays
 from cashserver.jobs.dicts import daemon_token
 from cashserver.jobs.schedule import Housekeeping
 from cashserver.lifecycle import Deadline, Stage, StartupError
@@ -66,6 +67,7 @@ class Writer:
     loader: Loader
     scheduler: BackgroundScheduler
     housekeeping: Housekeeping
+    incomplete_days: IncompleteDays
     puller: Puller
     forwarder: Forwarder | None = None
     pull_states: StateBuffer
@@ -90,7 +92,11 @@ class Writer:
         self.load_engine = open_loader_engine(config.database_url, node, self.engine)
         self.repository = Repository(self.load_engine)
         self.registers = Registers(self.engine)
-        self.admission = Admission(self.registers, config.registers.auto_register)
+        self.admission = Admission(
+            self.registers,
+            config.registers.auto_register,
+            max_clock_skew_s=config.registers.max_clock_skew_s,
+        )
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
         cluster = config.cluster
@@ -110,6 +116,7 @@ class Writer:
         self.housekeeping = Housekeeping(
             config, self.engine, lambda: daemon_token(config.data_dir), self.leases
         )
+        self.incomplete_days = IncompleteDays(config, self.engine)
 
     def stages(self) -> list[Stage]:
         """The writer's stages in start order (stopped in reverse). The parts are made by
@@ -191,6 +198,8 @@ class Writer:
 
     def schedule_jobs(self) -> None:
         self.housekeeping.schedule(self.scheduler)
+        if self.config.http.listen:  # only /metrics shows it
+            self.incomplete_days.schedule(self.scheduler)
         self.scheduler.add_job(
             self.export_worker.request_backlog,
             IntervalTrigger(seconds=BACKLOG_INTERVAL_S),
@@ -252,6 +261,7 @@ class Writer:
             secret,
             readiness=self.readiness,
             ready_checks=ready.latest,
+            store_days_incomplete=lambda: self.incomplete_days.value,
             pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
         )
         self.http = HttpListener(self.config, create_app(context))

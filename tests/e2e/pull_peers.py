@@ -63,12 +63,13 @@ class Fleet:
 
 @contextmanager
 def emulator_fleet(*args: str, registers: int = 1, protocol: int = 4) -> Iterator[Fleet]:
-    """``cashserver emulator serve --registers N`` on free ports, until the block ends."""
+    """``cashserver emulator serve --registers N`` on free ports, until the block ends;
+    shift n opens on n January 2026 (08:00 UTC), the dates the tests ask for."""
     base = free_port_range(registers)
     argv = [
         sys.executable, "-m", "cashserver.cli.main", "emulator", "serve",
         "--registers", str(registers), "--listen", f"127.0.0.1:{base}",
-        "--protocol", str(protocol), *args,
+        "--protocol", str(protocol), "--first-date", "2026-01-01", *args,
     ]  # fmt: skip
     process = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()

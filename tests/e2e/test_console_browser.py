@@ -5,7 +5,8 @@ shifts, re-exports two not-exported shifts and sees them exported, opens the
 department report from a shift's open date, starts a 10-day pull, declines it,
 confirms it, and filters the log. Every page is saved as a screenshot under
 ``test-artifacts/browser/``. Names that arrive over the wire as ``<script>`` show
-as text and run nothing.
+as text and run nothing. On a 1,400-pixel screen the Stores and Shifts pages, with
+long store names and nine-digit sums, need no sideways scrolling.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from cashserver.domain import Line, Payment, PaymentMethod, Receipt, ReceiptKind, Shift, Upload
 from cashserver.emulator.generate import opened_at_for
 from cashserver.emulator.push import GrpcPusher
+from cashserver.http.format import money
 from cashserver.http.passwords import hash_password
 from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_path, note_skipped
 from tests.e2e.daemon import ServeProcess, cli_env
@@ -87,6 +89,8 @@ def emulator() -> Iterator[str]:
             "20",
             "--receipts",
             "20",
+            "--first-date",
+            "2026-01-01",
         ],
         env=cli_env(),
         stdout=subprocess.DEVNULL,
@@ -290,3 +294,100 @@ def test_names_from_the_wire_are_escaped_without_a_browser(serve: ServeProcess) 
     html = page.decode()
     assert status == 200 and EVIL not in html
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+
+
+LONG_NAMES = {
+    "S7": "Гипермаркет «Лента» на проспекте Маршала Жукова, дом 31, корпус 2",
+    "HYPER-MARKET-0042": "Торговый центр «Европейский», первый этаж, касса самообслуживания",
+}
+MONEY_KEYS = (
+    *("sales_cash", "sales_noncash", "returns_cash", "returns_noncash"),
+    *("revenue_cash", "revenue_noncash", "cash_in", "cash_out", "drawer"),
+)
+
+
+def big_shift(store: str, register: str, number: int, day: int) -> Upload:
+    """A hypermarket register's day: two of them make a store-day of nine-digit rouble
+    sums (hundreds of millions), the widest a store's day is likely to be."""
+    opened = opened_at_for(day) + number  # distinct open times, a day apart per day
+
+    def receipt(n: int, kind: ReceiptKind, method: PaymentMethod, amount: int) -> Receipt:
+        lines = () if kind in (ReceiptKind.CASH_IN, ReceiptKind.CASH_OUT) else (
+            Line(1, "X1", "", "товар", "1", 1000, amount, amount),
+        )  # fmt: skip
+        uid = str(uuid.UUID(int=hash((store, register, number, n)) % 2**64, version=4))
+        return Receipt(
+            uid, n, kind, opened + n * 60_000, "Иванова А.", lines, (Payment(method, amount),)
+        )
+
+    receipts = (
+        receipt(1, ReceiptKind.CASH_IN, PaymentMethod.CASH, 5_000_000_00),
+        receipt(2, ReceiptKind.SALE, PaymentMethod.CASH, 61_728_394_54),
+        receipt(3, ReceiptKind.SALE, PaymentMethod.NONCASH, 49_382_716_05),
+        receipt(4, ReceiptKind.RETURN, PaymentMethod.CASH, 1_234_567_89),
+        receipt(5, ReceiptKind.RETURN, PaymentMethod.NONCASH, 2_345_678_90),
+        receipt(6, ReceiptKind.CASH_OUT, PaymentMethod.CASH, 60_000_000_00),
+    )
+    return Upload(Shift(store, register, number, opened, opened + 12 * 3_600_000), receipts)
+
+
+def fits(page: Any, width: int) -> dict[str, int]:
+    """The page's and its tables' widths: nothing may scroll sideways."""
+    sizes: dict[str, int] = page.evaluate(
+        """() => ({
+            document: document.documentElement.scrollWidth,
+            overflow: Math.max(0, ...[...document.querySelectorAll('.scroll')].map(
+                s => s.scrollWidth - s.clientWidth)),
+            table: Math.ceil(Math.max(...[...document.querySelectorAll('table')].map(
+                t => t.getBoundingClientRect().right))),
+        })"""
+    )
+    assert sizes["document"] <= width and sizes["overflow"] == 0, sizes
+    return sizes
+
+
+def row_keys(page: Any) -> set[str]:
+    cells = page.locator("table.store-days tbody.day td[data-key]")
+    return {cells.nth(i).get_attribute("data-key") for i in range(cells.count())}
+
+
+def test_stores_and_shifts_fit_a_1400_pixel_screen(browser_page: Any, tmp_path: Path) -> None:
+    stores = {f"stores.{code}": {"name": name} for code, name in LONG_NAMES.items()}
+    daemon = ServeProcess(tmp_path, "", http={"password_hash": hash_password(PASSWORD)}, **stores)
+    daemon.start()
+    try:
+        pusher = GrpcPusher(daemon.grpc_target)
+        try:
+            for store in LONG_NAMES:
+                for day in (1, 2, 3):
+                    for register in ("R1", "KASSA-SAMOOBSLUZHIVANIYA-07"):
+                        assert pusher.upload(big_shift(store, register, day, day)).workshift_id
+        finally:
+            pusher.close()
+        page = browser_page
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(daemon.http_url + "/registers")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/registers$"))
+
+        page.goto(daemon.http_url + "/stores?from=2026-01-01&to=2026-02-01")
+        assert page.locator("table.store-days tbody.day").count() == 6
+        shot(page, "13-stores-1400")
+        sizes = fits(page, 1400)
+        assert sizes["table"] <= 1400, sizes  # with SPEC 11's complete, open and problem shifts
+        assert row_keys(page) >= {"open_shifts", "problem_shifts"}
+        row = page.locator("tbody[data-store='S7'][data-date='2026-01-01']")
+        assert row.locator("td[data-key=sales_cash]").inner_text() == "123\u202f456\u202f789.08"
+        assert LONG_NAMES["S7"] in row.inner_text()
+
+        page.goto(daemon.http_url + "/shifts?store=S7&from=2026-01-01&to=2026-02-01")
+        assert page.locator("tr[data-workshift]").count() == 6
+        shot(page, "14-shifts-1400")
+        fits(page, 1400)
+        (api_row, *_) = page.request.get(daemon.http_url + "/api/shifts?store=S7").json()
+        shown = page.locator(f"tbody:has(tr[data-workshift='{api_row['workshift_id']}'])")
+        for key in MONEY_KEYS:
+            assert shown.locator(f"td[data-key={key}]").inner_text() == money(api_row[key]), key
+    finally:
+        daemon.kill()

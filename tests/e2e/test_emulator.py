@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -76,6 +77,8 @@ def register_server() -> Iterator[str]:
             "30",
             "--seed",
             "4",
+            "--first-date",
+            "2026-01-01",
         ],
         env=cli_env(),
         stdout=subprocess.PIPE,
@@ -122,3 +125,67 @@ def test_serve_answers_shift_ranges_and_time_ranges(register_server: str) -> Non
         with pytest.raises(grpc.RpcError) as bad:
             list(stub.GetSales(sales_query_to_proto(ShiftRange(5, 2)), timeout=10))
         assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_pushed_shifts_are_dated_so_the_last_one_has_just_closed(serve: ServeProcess) -> None:
+    before = datetime.now(UTC)
+    run_cli(
+        "emulator", "push", "--target", serve.grpc_target, "--store", "S1", "--register", "R1",
+        "--shifts", "3", "--first-shift", "5", "--receipts", "20",
+    )  # fmt: skip
+    rows = json.loads(serve.cli("shifts", "--json").stdout)
+    closed = [datetime.fromisoformat(r["closed_at"].replace("Z", "+00:00")) for r in rows]
+    assert [r["shift_number"] for r in rows] == [5, 6, 7]
+    assert before - timedelta(minutes=5) < closed[2] < before  # shortly before, never after
+    assert closed[0] == closed[2] - timedelta(days=2)  # a day apart
+    # --first-date puts the first pushed shift on that date.
+    run_cli(
+        "emulator", "push", "--target", serve.grpc_target, "--store", "S1", "--register", "R2",
+        "--shifts", "2", "--first-shift", "3", "--first-date", "2026-03-01", "--receipts", "5",
+    )  # fmt: skip
+    rows = json.loads(serve.cli("shifts", "--register", "R2", "--json").stdout)
+    assert [r["opened_at"] for r in rows] == ["2026-03-01T08:00:00Z", "2026-03-02T08:00:00Z"]
+
+
+def test_a_served_history_ends_shortly_before_now() -> None:
+    port = free_port()
+    before = datetime.now(UTC)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cashserver.cli.main",
+            "emulator",
+            "serve",
+            "--protocol",
+            "4",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--store",
+            "S1",
+            "--register",
+            "R1",
+            "--shifts",
+            "30",
+            "--receipts",
+            "10",
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "RegisterSales" in process.stdout.readline()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = Stub(channel, REGISTER_SALES)
+            chunks = list(stub.GetSales(sales_query_to_proto(ShiftRange(29, 30)), timeout=10))
+        first = next(i for i, c in enumerate(chunks) if i and c.WhichOneof("body") == "shift")
+        last = upload_from_chunks(chunks[first:])
+        assert last.shift.shift_number == 30 and last.shift.closed_at is not None
+        closed = datetime.fromtimestamp(last.shift.closed_at / 1000, UTC)
+        assert before - timedelta(minutes=5) < closed < before
+        assert all(r.closed_at < last.shift.closed_at for r in last.receipts)
+    finally:
+        process.terminate()
+        process.wait(10)

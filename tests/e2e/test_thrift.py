@@ -208,7 +208,7 @@ def test_emulator_serve_over_protocol_3_answers_get_sales() -> None:
     argv = [
         sys.executable, "-m", "cashserver.cli.main", "emulator", "serve", "--protocol", "3",
         "--listen", "127.0.0.1:0", "--store", "S5", "--register", "R5",
-        "--shifts", "10", "--receipts", "7",
+        "--shifts", "10", "--receipts", "7", "--first-date", "2026-01-01",
     ]  # fmt: skip
     process = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()

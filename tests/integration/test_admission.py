@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from cashserver.front.admission import Admission, RegisterRefused
 from cashserver.store.registers import Registers
 from cashserver.store.schema import registers
-from cashserver.verdict import RegisterKey, Sighting
+from cashserver.verdict import RegisterKey, Sighting, SightingsWritten
 
 
 def stored(engine: Engine) -> dict[str, tuple[int | None, str, int | None]]:
@@ -80,7 +80,7 @@ class FailingOnce(Registers):
         super().__init__(engine)
         self.failures = 1
 
-    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> list[RegisterKey]:
+    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> SightingsWritten:
         if self.failures:
             self.failures -= 1
             raise OperationalError("UPDATE registers", {}, ConnectionError("database is locked"))

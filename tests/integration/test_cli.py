@@ -12,11 +12,14 @@ import pytest
 import structlog
 from sqlalchemy import Engine
 
+from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.log import Journal, configure_logging, set_journal
 from cashserver.reconcile import compute_totals
+from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
 from cashserver.store.exports import Exports
 from cashserver.store.reading import Reader
+from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
 from tests.integration.site import Site, plans
 
@@ -227,3 +230,59 @@ def test_a_bad_date_exits_2_from_the_real_entry_point(site: Site) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert "--from" in result.stderr
+
+
+def test_tables_show_store_time_and_json_stays_utc(site: Site) -> None:
+    site.config_path.write_text(
+        site.config_path.read_text() + '[stores.S1]\ntimezone = "Asia/Vladivostok"\n',
+        encoding="utf-8",
+    )
+    engine = open_engine(site.config.database_url)
+    upgrade(engine)
+    try:
+        repo = Repository(engine)
+        # Shift 1 opens at 08:00 UTC on 2026-01-01 and closes 13 hours later.
+        first = repo.load(generate_upload(ShiftPlan("S1", "R1", 1, receipts=5))).workshift_id
+        repo.load(generate_upload(ShiftPlan("S2", "R1", 1, receipts=5, closed=False)))
+        Registers(engine).set_state("S1", "R1", "READY", "fine", 1_767_261_600_000)  # 10:00Z
+        Events(engine).write([(1_767_261_600_000, "test.event", orjson.dumps({"n": 1}).decode())])
+    finally:
+        engine.dispose()
+
+    code, out, err = site.call("shifts")
+    assert code == 0, err
+    heading, vladivostok, moscow = (" ".join(line.split()) for line in out.splitlines())
+    assert "opened (store time)" in heading and "closed (store time)" in heading
+    assert "UTC" not in heading
+    # UTC+10 in Vladivostok, UTC+3 in Moscow (the default zone); an open shift says so.
+    assert "2026-01-01 18:00 2026-01-02 07:00" in vladivostok
+    assert "2026-01-01 11:00 open" in moscow
+    rows = site.json("shifts")
+    assert rows[0]["workshift_id"] == first
+    assert (rows[0]["opened_at"], rows[0]["closed_at"]) == (
+        "2026-01-01T08:00:00Z",
+        "2026-01-01T21:00:00Z",
+    )
+
+    code, out, err = site.call("registers", "list")
+    assert code == 0, err
+    heading, *lines = out.splitlines()
+    assert "state at (store time)" in heading and "last sale (store time)" in heading
+    (r1,) = [line for line in lines if line.startswith("S1 ")]
+    assert "2026-01-01 20:00" in r1  # the state's time, 10:00 UTC
+    assert "2026-01-02 06:00" in r1  # the last sale: receipt 5, 08:00 + 5 x 2 h 24 min UTC
+    listed = site.json("registers", "list")
+    assert listed[0]["state_at"] == "2026-01-01T10:00:00Z"
+
+    code, out, err = site.call("report", "stores")
+    assert code == 0, err
+    assert "date (store time)" in out.splitlines()[0]
+
+    code, out, err = site.call("log")
+    assert code == 0, err
+    heading, *lines = out.splitlines()
+    assert heading.startswith("time (Europe/Moscow)")
+    assert [line.split()[:3] for line in lines if "test.event" in line] == [
+        ["2026-01-01", "13:00:00", "test.event"]
+    ]
+    assert site.json("log")[0]["time"] == "2026-01-01T10:00:00Z"

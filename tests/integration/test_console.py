@@ -182,3 +182,28 @@ def test_settings_page_sets_and_removes(site: tuple[Config, Engine]) -> None:
     assert client.get("/api/settings").json() == {form["key"]: "/srv/dicts"}
     removed = client.post("/settings", data={**form, "action": "unset"})
     assert "removed" in removed.text and client.get("/api/settings").json() == {}
+
+
+def test_shifts_and_stores_show_every_reconciliation_column(site: tuple[Config, Engine]) -> None:
+    """The Artix reconciliation view's columns: receipts, and sales, returns, revenue and
+    the drawer, as cash and noncash, on the Shifts page and for each store's day."""
+    config, engine = site
+    load_shifts(engine)
+    client = client_for(config, engine)
+    log_in(client)
+    keys = [f"{k}_{m}" for k in ("sales", "returns", "revenue") for m in ("cash", "noncash")]
+    keys += ["cash_in", "cash_out", "drawer"]
+    page = client.get("/shifts?store=S1&from=2000-01-01&to=2100-01-01").text
+    rows = client.get("/api/shifts?store=S1").json()
+    assert len(rows) == 3
+    for row in rows:
+        body = page.split(f'data-workshift="{row["workshift_id"]}"', 1)[1].split("</tbody>", 1)[0]
+        for key in keys:
+            assert f'data-key="{key}">{money(row[key])}<' in body, (row["workshift_id"], key)
+        assert f">{row['receipts_count']}<" in body
+    page = client.get("/stores?from=2000-01-01&to=2100-01-01").text
+    for day in client.get("/api/report/stores?from=2000-01-01&to=2100-01-01").json():
+        marker = f'data-store="{day["store_code"]}" data-date="{day["date"]}"'
+        body = page.split(marker, 1)[1].split("</tbody>", 1)[0]
+        for key in keys:
+            assert f'data-key="{key}">{money(day[key])}<' in body, (marker, key)

@@ -8,21 +8,25 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from structlog.testing import capture_logs
 
 from cashserver.config import Config, parse_config
-from cashserver.domain import ShiftRange
+from cashserver.domain import ShiftRange, Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.http.pull_now import pull_now
 from cashserver.pull.locks import PullLocks
-from cashserver.pull.runner import Busy, Puller, State, pull_registers, target_of
+from cashserver.pull.runner import Busy, Puller, State, Verdict, pull_registers, target_of
 from cashserver.pull.states import StateBuffer
 from cashserver.spool import Spool
+from cashserver.store.engine import write_transaction
+from cashserver.store.leases import Lease, Leases
 from cashserver.store.reading import Reader
 from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
 from cashserver.writer.loader import Loader
 from tests.e2e.pull_peers import GrpcPeer
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -155,3 +159,72 @@ def test_a_broken_start_and_a_rejected_shift_end_ready_with_error(
     again = puller.pull(target, ShiftRange(7, 7))
     assert again.state is State.READY_WITH_ERROR and "shift 7 rejected" in again.state_message
     assert Reader(engine, config).registers()[0].state == "READY_WITH_ERROR"
+
+
+class _SpyLeases(Leases):
+    """Leases that remember each one taken, so the test can see it lost."""
+
+    def __init__(self, engine: Engine, owner: str, ttl_s: float) -> None:
+        super().__init__(engine, owner, ttl_s)
+        self.taken: list[Lease] = []
+
+    def try_acquire(self, job: str, key: str = "") -> Lease | None:
+        lease = super().try_acquire(job, key)
+        if lease is not None:
+            self.taken.append(lease)
+        return lease
+
+
+class _TakenOverAfterTheFirstShift:
+    """The loader as the pull's sink; once the first shift is handed over, another
+    daemon takes the pull lease over (as after this one stalled past its expiry),
+    and the sink returns only when this daemon's keeper has noticed."""
+
+    def __init__(self, loader: Loader, engine: Engine, leases: _SpyLeases) -> None:
+        self.loader = loader
+        self.engine = engine
+        self.leases = leases
+        self.handed = 0
+
+    def submit(self, upload: Upload, source: str) -> Verdict:
+        verdict = self.loader.submit(upload, source)
+        self.handed += 1
+        if self.handed == 1:
+            with write_transaction(self.engine) as conn:
+                conn.execute(
+                    text(
+                        "UPDATE leases SET owner = 'other-node', fence = fence + 1"
+                        " WHERE job = 'pull' AND key = 'S1/P1'"
+                    )
+                )
+            wait_for(lambda: self.leases.taken[0].lost.is_set(), 10, "the lease seen lost")
+        return verdict
+
+
+def test_a_pull_whose_lease_is_lost_midway_stops_loading_and_says_so(
+    engine: Engine, setup: tuple[Config, Loader]
+) -> None:
+    config, loader = setup
+    leases = _SpyLeases(engine, "this-node", ttl_s=0.6)
+    leases.start()
+    sink = _TakenOverAfterTheFirstShift(loader, engine, leases)
+    puller = Puller(config, sink, Registers(engine), leases=leases)
+    target = target_of(Reader(engine, config).registers()[0], config)
+    assert target is not None
+    try:
+        with capture_logs() as logs:
+            result = puller.pull(target, ShiftRange(1, 3))
+    finally:
+        leases.stop()
+    assert result.state is State.ERROR
+    assert "the pull lease was lost (taken over)" in result.state_message
+    assert "loading stopped" in result.state_message
+    assert (result.shifts, result.receipts_stored, sink.handed) == (1, 30, 1)
+    assert [r["shift_number"] for r in Reader(engine, config).shift_rows()] == [1]
+    info = Reader(engine, config).registers()[0]
+    assert info.state == "ERROR" and info.state_message == result.state_message
+    (event,) = [e for e in logs if e["event"] == "pull.lease_lost"]
+    assert (event["store_code"], event["register_code"]) == ("S1", "P1")
+    assert event["reason"] == "taken over" and event["log_level"] == "warning"
+    holder = leases.holder("pull", "S1/P1")  # the new holder's lease is left alone
+    assert holder is not None and holder.owner == "other-node" and holder.expires_in_ms > 0

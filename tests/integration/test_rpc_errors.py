@@ -47,7 +47,9 @@ class FailingIngest(Ingest):
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
         raise self.fault()
 
-    def accept(self, upload: Upload, turn: UploadTurn, source: str) -> Ticket:
+    def accept(
+        self, upload: Upload, turn: UploadTurn, source: str, forwarded_by: str = ""
+    ) -> Ticket:
         turn.give_back()
         raise self.fault()
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec import structs
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 from structlog.testing import capture_logs
 
 from cashserver.config import Config, parse_config
@@ -470,7 +470,9 @@ def test_batches_in_any_order_store_the_same_rows_as_one_upload(
 # -- a failed load changes nothing -----------------------------------------------------------
 
 
-def test_a_load_failing_after_its_receipts_went_in_leaves_no_trace(engine: Engine) -> None:
+def test_a_load_failing_after_its_receipts_went_in_leaves_no_trace(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = Repository(engine)
     first = generate_upload(ShiftPlan("S1", "R1", 5, receipts=8, seed=6))
     early = Upload(
@@ -479,10 +481,13 @@ def test_a_load_failing_after_its_receipts_went_in_leaves_no_trace(engine: Engin
     )
     ws = loaded(repo.load(early), 3, 0)
     before = snapshot(engine)
+
     # Fails in the payments insert: receipts and lines of this load are already in,
     # the stored open time is about to be filled, and the header is about to change.
-    mark = "?" if engine.dialect.name == "sqlite" else "%s"
-    repo._sql.payments = f"INSERT INTO no_such_table VALUES ({mark}, {mark}, {mark}, {mark})"
+    def failing(conn: Connection, rows: object) -> None:
+        conn.exec_driver_sql("INSERT INTO no_such_table VALUES (1)")
+
+    monkeypatch.setattr(repo._bulk, "payments", failing)
     with pytest.raises(Exception, match="no_such_table"):
         repo.load(first)
     assert snapshot(engine) == before

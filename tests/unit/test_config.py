@@ -61,6 +61,16 @@ def test_the_other_defaults_are_those_of_the_spec_example() -> None:
     assert config.exchange.formats == ("json",)
     assert config.exchange.enterprisedata_version == "1.11"
     assert config.exchange.frontol_database_id == 1
+    assert config.server.log_format == "auto"
+
+
+@pytest.mark.parametrize("value", ["auto", "json", "console"])
+def test_log_format_comes_from_the_file_and_the_environment(value: str) -> None:
+    assert parse_config({"server": {"log_format": value}}, {}).server.log_format == value
+    from_env = parse_config(
+        {"server": {"log_format": "json"}}, {"CASHSERVER_SERVER_LOG_FORMAT": value}
+    )
+    assert from_env.server.log_format == value
 
 
 def test_the_default_file_is_read_when_it_exists(
@@ -233,6 +243,8 @@ def test_a_value_of_the_wrong_type_is_named(data: dict[str, object], key: str) -
         ({"grpc": {"listen": "10001"}}, "grpc.listen"),
         ({"thrift": {"listen": "host:port"}}, "thrift.listen"),
         ({"grpc": {"max_message_bytes": 0}}, "grpc.max_message_bytes"),
+        ({"server": {"log_format": "text"}}, "server.log_format"),
+        ({"server": {"log_format": "JSON"}}, "server.log_format"),
     ],
 )
 def test_a_bad_value_is_named(data: dict[str, object], key: str) -> None:
@@ -268,6 +280,7 @@ def test_an_unknown_environment_section_is_named() -> None:
         ("CASHSERVER_EXCHANGE_FORMATS", "json,frontol", "CASHSERVER_EXCHANGE_FORMATS"),
         ("CASHSERVER_GRPC_MAX_MESSAGE_BYTES", '"big"', "grpc.max_message_bytes"),
         ("CASHSERVER_SERVER_TIMEZONE", "Mars/Olympus", "server.timezone"),
+        ("CASHSERVER_SERVER_LOG_FORMAT", "pretty", "server.log_format"),
     ],
 )
 def test_a_bad_environment_value_is_named(variable: str, raw: str, key: str) -> None:

@@ -10,7 +10,7 @@ sends every stored shift whole once.
 the central server acknowledged, or the revision it set aside with the answer.
 
 Revision ID: 0007_forwarding
-Revises: 0006_registers_revision
+Revises: 0010_unused_indexes
 Create Date: 2026-12-05
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_forwarding"
-down_revision: str | None = "0006_registers_revision"
+down_revision: str | None = "0010_unused_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
