@@ -54,6 +54,11 @@ LOAD_DURATION = Histogram(
 )
 EXPORTS = Counter("cashserver_exports", "Shift exports, by result", ["result"])
 PULLS = Counter("cashserver_pulls", "Pulls of registers finished, by state", ["state"])
+UPSTREAM_FORWARDS = Counter(
+    "cashserver_upstream_forwards",
+    "Shift uploads to the central server, by result (forwarded, failed, rejected)",
+    ["result"],
+)
 LAST_UPLOAD = Gauge(
     "cashserver_last_upload_timestamp_seconds",
     "When a register's upload was last answered (any answer); at start, the latest load"
@@ -68,6 +73,8 @@ for _result in ("written", "unchanged", "failed"):
     EXPORTS.labels(result=_result)
 for _state in ("ready", "ready_with_error", "error"):
     PULLS.labels(state=_state)
+for _result in ("forwarded", "failed", "rejected"):
+    UPSTREAM_FORWARDS.labels(result=_result)
 
 RECENT_WINDOW_S = 60
 
@@ -141,6 +148,10 @@ def start_upload_clock(latest_load_s: float | None) -> None:
 
 def count_export(result: str) -> None:
     EXPORTS.labels(result=result).inc()
+
+
+def count_forward(result: str) -> None:
+    UPSTREAM_FORWARDS.labels(result=result).inc()
 
 
 def count_pull(state: str) -> None:

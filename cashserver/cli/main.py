@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only shifts whose exchange files are missing or stale",
     )
+    shifts.add_argument(
+        "--not-forwarded",
+        action="store_true",
+        help="only shifts whose current content the central server has not acknowledged",
+    )
 
     add(
         "export",
@@ -154,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(push, serve)
 
+    from cashserver.cli.forward import add_commands as add_forward_commands
+
+    add_forward_commands(sub, add, json_flag)
     from cashserver.cli.ops import add_commands as add_ops_commands
 
     add_ops_commands(sub, add, json_flag)

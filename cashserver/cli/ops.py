@@ -199,7 +199,11 @@ def cmd_trim(config: Config, args: argparse.Namespace) -> int:
     jobs = config.jobs
     try:
         done = trim_shifts(
-            open_store(config), jobs.keep_shifts_days, jobs.trim_batch_receipts, args.dry_run
+            open_store(config),
+            jobs.keep_shifts_days,
+            jobs.trim_batch_receipts,
+            args.dry_run,
+            forwarding=bool(config.upstream.target),
         )
     except TrimmerOff as exc:
         print(f"skipped: {exc}")

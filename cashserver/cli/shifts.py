@@ -49,6 +49,7 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
         date_to=args.date_to,
         not_exported=args.not_exported,
         sales_date=args.sales_date,
+        not_forwarded=args.not_forwarded,
     )
     rows = Reader(open_store(config), config).shift_rows(flt)
     if args.json:
@@ -60,10 +61,14 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
             **{k: format_money(r[k]) for k in ("revenue_cash", "revenue_noncash", "drawer")},
             "exported": "yes" if r["exported"] else "no",
             **({} if r["closed_at"] else {"closed_at": "open"}),
+            **({"forwarded": "yes" if r["forwarded"] else "no"} if "forwarded" in r else {}),
         }
         for r in rows
     ]
-    print_table(shown, SHIFT_COLUMNS)
+    columns: tuple[tuple[str, str], ...] = SHIFT_COLUMNS
+    if config.upstream.target:  # SPEC 7: the column only while a target is set
+        columns = (*SHIFT_COLUMNS[:-1], ("forwarded", "forwarded"), SHIFT_COLUMNS[-1])
+    print_table(shown, columns)
     return EXIT_OK
 
 

@@ -27,10 +27,8 @@ def certificate_files(config: Config) -> dict[str, str]:
     ):
         if listen and cert:
             files[name] = cert
-    # [upstream] (SPEC 15) is read by name: the section comes with forwarding.
-    upstream = getattr(config, "upstream", None)
-    target = getattr(upstream, "target", "")
-    cert = getattr(upstream, "tls_cert", "")
+    upstream = config.upstream
+    target, cert = upstream.target, upstream.tls_cert
     if target and cert:
         files["upstream"] = cert
     return files

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cashserver.http import console_data as data
-from cashserver.http.console_ops import ExportPage, LogPage, SettingsPage
+from cashserver.http.console_ops import ExportPage, LogPage, SettingsPage, UpstreamPage
 from cashserver.http.console_shifts import ShiftPages
 from cashserver.http.context import HttpContext
 from cashserver.http.format import install_filters
@@ -41,6 +41,7 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         *StoresPage(ctx, pages).routes(),
         *LogPage(ctx, pages).routes(),
         *ExportPage(ctx, pages).routes(),
+        *UpstreamPage(ctx, pages).routes(),
         *SettingsPage(ctx, pages).routes(),
     ]
 

@@ -81,6 +81,7 @@ def shift_filter(params: Mapping[str, str]) -> ShiftFilter:
         date_to=date_param(params, "to"),
         not_exported=flag_param(params, "not_exported"),
         sales_date=date_param(params, "sales_date"),
+        not_forwarded=flag_param(params, "not_forwarded"),
     )
 
 

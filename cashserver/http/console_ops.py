@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cashserver.forward.status import upstream_status
 from cashserver.http import console_data as data
 from cashserver.http.actions import export_backlog
 from cashserver.http.context import HttpContext
@@ -74,6 +75,21 @@ class ExportPage:
         reader = Reader(self.ctx.engine, self.ctx.config)
         backlog = await run_in_threadpool(reader.export_backlog)
         return self.pages.render(request, "export.html", backlog=len(backlog), result=result)
+
+
+class UpstreamPage:
+    """The forwarding status of SPEC 15 (the same object as ``GET /api/upstream``)."""
+
+    def __init__(self, ctx: HttpContext, pages: Pages) -> None:
+        self.ctx = ctx
+        self.pages = pages
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/upstream", self.show, methods=["GET"])]
+
+    def show(self, request: Request) -> Response:
+        status = upstream_status(self.ctx.engine, self.ctx.config)
+        return self.pages.render(request, "upstream.html", status=status)
 
 
 class SettingsPage:

@@ -74,8 +74,9 @@ class ShiftPages:
         back = {
             k: str(form.get(k) or "") for k in ("store", "register", "from", "to", "sales_date")
         }
-        if form.get("not_exported"):
-            back["not_exported"] = "1"
+        for flag in ("not_exported", "not_forwarded"):
+            if form.get(flag):
+                back[flag] = "1"
         result = await run_in_threadpool(reexport, self.ctx, ids) if ids else None
         context = await run_in_threadpool(self.shifts_context, back)
         context["result"] = result

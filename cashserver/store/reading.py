@@ -37,6 +37,7 @@ from cashserver.store.schema import (
     COUNTER_COLUMNS,
     events,
     exports,
+    forwards,
     receipts,
     registers,
     shift_totals,
@@ -58,6 +59,8 @@ class ShiftFilter:
     not_exported: bool = False
     sales_date: date | None = None
     """Shifts with a receipt on this local date of their store (a store-day's shifts)."""
+    not_forwarded: bool = False
+    """Only shifts whose current revision the central server has not acknowledged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +142,11 @@ def _shift_select() -> Any:
             registers.c.store_code,
             registers.c.register_code,
             exports.c.revision.label("exported_revision"),
+            forwards.c.acked_revision.label("forwarded_revision"),
         )
         .join(registers, registers.c.register_id == shifts.c.register_id)
         .outerjoin(exports, exports.c.workshift_id == shifts.c.workshift_id)
+        .outerjoin(forwards, forwards.c.workshift_id == shifts.c.workshift_id)
     )
 
 
@@ -161,6 +166,8 @@ class Reader:
             query = query.where(
                 (exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision)
             )
+        if flt.not_forwarded:
+            query = query.where(func.coalesce(forwards.c.acked_revision, 0) < shifts.c.revision)
         day_time = func.coalesce(shifts.c.opened_at, shifts.c.first_receipt_at)
         # Widen by a day each side in SQL; the exact local-date test is per store below.
         if flt.date_from:
@@ -182,6 +189,8 @@ class Reader:
             status = shift_status(shift.counters, shift_totals, present)
             item = reconciliation_row(row.workshift_id, shift, shift_totals, status)
             item["exported"] = row.exported_revision == row.revision
+            if self.config.upstream.target:  # SPEC 7: only while a target is set
+                item["forwarded"] = row.forwarded_revision == row.revision
             item["status"] = item.pop("status")
             result.append(item)
         return result

@@ -131,6 +131,35 @@ def read_shift_receipts(conn: Connection, workshift_id: int) -> list[Receipt]:
     return _assemble(heads, line_rows, payment_rows)
 
 
+@lru_cache(maxsize=4)
+def span_queries(dialect_name: str) -> ShiftQueries:
+    """The three queries of a span of one shift's receipts: those stored by revisions
+    ``after < revision <= upto`` with ids ``first <= receipt_id <= last`` (the
+    forwarder's page), as the driver takes them."""
+    dialect = driver_dialect(dialect_name)
+    condition = (
+        (receipts.c.workshift_id == bindparam("workshift_id"))
+        & (receipts.c.revision > bindparam("after"))
+        & (receipts.c.revision <= bindparam("upto"))
+        & (receipts.c.receipt_id >= bindparam("first"))
+        & (receipts.c.receipt_id <= bindparam("last"))
+    )
+    order = ["workshift_id", "after", "upto", "first", "last"]
+    return ShiftQueries(*(compiled_sql(q, dialect, order) for q in _queries(condition)))
+
+
+def read_receipt_span(
+    conn: Connection, workshift_id: int, after: int, upto: int, first: int, last: int
+) -> list[Receipt]:
+    """A shift's receipts of revisions ``(after, upto]`` with ids in ``[first, last]``."""
+    sql = span_queries(conn.dialect.name)
+    params = (workshift_id, after, upto, first, last)
+    heads = conn.exec_driver_sql(sql.receipts, params).all()
+    line_rows = conn.exec_driver_sql(sql.lines, params).all()
+    payment_rows = conn.exec_driver_sql(sql.payments, params).all()
+    return _assemble(heads, line_rows, payment_rows)
+
+
 def read_receipts(conn: Connection, condition: Any) -> list[Receipt]:
     """Stored receipts matching ``condition`` (an expression on ``receipts``), whole,
     in the order they were stored."""

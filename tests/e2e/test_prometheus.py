@@ -34,7 +34,6 @@ from typing import Any
 import pytest
 import trustme
 
-from cashserver.config import Config
 from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher, TlsFiles
@@ -47,8 +46,6 @@ from tests.promtools import RULES, dashboard_targets, load_rules, metric_names, 
 from tests.waiting import wait_for
 
 SCRAPE_WAIT_S = 60.0
-FORWARDING = any(f.name == "upstream" for f in dataclasses.fields(Config))
-"""Whether this build has SPEC 15's ``[upstream]`` (the forwarding branch)."""
 
 
 @dataclasses.dataclass
@@ -98,13 +95,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "thrift": {"tls_cert": pki["thrift"], "tls_key": pki["thrift_key"]},
         "pull": {"enabled": False, "timeout_s": 3.0},
     }
-    if FORWARDING:  # a central server that is not there: the upstream series exist, down
-        sections["upstream"] = {
-            "target": f"127.0.0.1:{free_port()}",
-            "tls_ca": pki["ca"],
-            "tls_cert": pki["client"],
-            "tls_key": pki["client_key"],
-        }
+    # A central server that is not there: the upstream series exist, and say down.
+    sections["upstream"] = {
+        "target": f"127.0.0.1:{free_port()}",
+        "tls_ca": pki["ca"],
+        "tls_cert": pki["client"],
+        "tls_key": pki["client_key"],
+    }
     daemon = ServeProcess(root / "daemon", "", **sections)
     prometheus = PrometheusServer(root / "prometheus", [f"127.0.0.1:{daemon.http_port}"], [RULES])
     try:
@@ -215,7 +212,7 @@ def test_the_daemon_is_up_ready_and_its_certificates_are_measured(stack: Stack) 
         s["metric"]["listener"]
         for s in prometheus.query("cashserver_tls_cert_expiry_timestamp_seconds")
     }
-    assert listeners == ({"grpc", "thrift", "upstream"} if FORWARDING else {"grpc", "thrift"})
+    assert listeners == {"grpc", "thrift", "upstream"}
     assert prometheus.query(rule("CashserverNoUploads")) == []  # the load just uploaded
 
 

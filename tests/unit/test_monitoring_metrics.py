@@ -175,16 +175,9 @@ def test_an_unreadable_certificate_is_left_out_not_fatal(tmp_path: Path) -> None
 def test_the_upstream_client_certificate_counts_when_forwarding_is_on(
     tmp_path: Path, certificates: dict[str, Path]
 ) -> None:
-    from cashserver.config import ConfigError
-
     cert = str(certificates["grpc"])
-    section = {"target": "127.0.0.1:1", "tls_cert": cert, "tls_key": cert}
-    try:
-        config = parse_config({"upstream": section})
-    except ConfigError as exc:
-        if "upstream: unknown section" not in str(exc):
-            raise
-        pytest.skip("no [upstream] section in this build yet (SPEC 15 forwarding)")
+    section = {"target": "127.0.0.1:1", "tls_ca": cert, "tls_cert": cert, "tls_key": cert}
+    config = parse_config({"upstream": section})
     assert expiry_times(config) == {"upstream": datetime(2031, 5, 6, tzinfo=UTC).timestamp()}
     off = parse_config({"upstream": {**section, "target": ""}})
     assert "upstream" not in certificate_files(off)

@@ -1,6 +1,6 @@
 """registers.clock_skew_s: the register's clock minus the server's, last measured
 
-Revision ID: 0008_clock_skew
+Revision ID: 0007_clock_skew
 Revises: 0006_registers_revision
 Create Date: 2026-12-05
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_clock_skew"
+revision: str = "0007_clock_skew"
 down_revision: str | None = "0006_registers_revision"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -4,8 +4,8 @@ Every shift list filters by date on ``coalesce(opened_at, first_receipt_at)``, w
 an index on ``opened_at`` alone cannot serve; the loader paid for it on every new
 shift. tests/integration/test_query_plans.py keeps the plans of the hot queries.
 
-Revision ID: 0010_unused_indexes
-Revises: 0008_clock_skew
+Revision ID: 0008_unused_indexes
+Revises: 0007_clock_skew
 Create Date: 2026-12-05
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010_unused_indexes"
-down_revision: str | None = "0008_clock_skew"
+revision: str = "0008_unused_indexes"
+down_revision: str | None = "0007_clock_skew"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
