@@ -17,10 +17,12 @@ from cashserver.http import console_data as data
 from cashserver.http.actions import export_backlog, reexport
 from cashserver.http.context import HttpContext
 from cashserver.http.format import install_filters
+from cashserver.http.overview_data import backlog_row
 from cashserver.http.pull_form import pull_routes
 from cashserver.http.templates import Pages
 from cashserver.log import get_logger
 from cashserver.reports import Reports
+from cashserver.store.overview import not_exported
 from cashserver.store.reading import Reader, ShiftFilter
 from cashserver.store.settings import BadSettingKey, Settings
 
@@ -42,7 +44,9 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
     pages.templates.env.globals["store_name"] = store_name
 
     def registers(request: Request) -> Response:
-        return pages.render(request, "registers.html", rows=data.register_rows(ctx), pull=None)
+        state = data.text_param(request.query_params, "state")
+        rows = data.register_rows(ctx, state=state)
+        return pages.render(request, "registers.html", rows=rows, pull=None, state=state)
 
     def shifts_context(request: Request, params: dict[str, str]) -> dict[str, Any]:
         error = ""
@@ -159,13 +163,14 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         )
 
     def export_page(request: Request) -> Response:
-        backlog = Reader(ctx.engine, ctx.config).export_backlog()
-        return pages.render(request, "export.html", backlog=len(backlog), result=None)
+        backlog = [backlog_row(s) for s in not_exported(ctx.engine)]
+        return pages.render(request, "export.html", backlog=backlog, result=None)
 
     async def export_now(request: Request) -> Response:
         result = await run_in_threadpool(export_backlog, ctx)
-        backlog = await run_in_threadpool(Reader(ctx.engine, ctx.config).export_backlog)
-        return pages.render(request, "export.html", backlog=len(backlog), result=result)
+        shifts = await run_in_threadpool(not_exported, ctx.engine)
+        backlog = [backlog_row(s) for s in shifts]
+        return pages.render(request, "export.html", backlog=backlog, result=result)
 
     settings_store = Settings(ctx.engine)
 

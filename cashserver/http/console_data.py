@@ -78,8 +78,16 @@ def register_row(info: RegisterInfo) -> dict[str, Any]:
     return row
 
 
-def register_rows(ctx: HttpContext, store_code: str | None = None) -> list[dict[str, Any]]:
-    return [register_row(i) for i in Reader(ctx.engine, ctx.config).registers(store_code)]
+def register_rows(
+    ctx: HttpContext, store_code: str | None = None, state: str | None = None
+) -> list[dict[str, Any]]:
+    """The directory's rows; ``state`` keeps the registers in that loading state
+    (``ERROR``...; ``none``: never pulled), the Overview's link to the ERROR ones."""
+    rows = [register_row(i) for i in Reader(ctx.engine, ctx.config).registers(store_code)]
+    if state is not None:
+        wanted = None if state.lower() == "none" else state.upper()
+        rows = [r for r in rows if r["state"] == wanted]
+    return rows
 
 
 # -- shifts ---------------------------------------------------------------------------

@@ -1,0 +1,120 @@
+"""What the console's Overview reads from the database, each in one cheap query.
+
+- :func:`sales_quarters`: a store's receipts and revenue per UTC quarter hour, summed
+  in SQL from the totals the loader keeps (:mod:`cashserver.store.totals`) over the
+  ``(store_code, quarter)`` index: 30 days of a store are at most 2,880 rows, however
+  many receipts and shifts they hold.
+- :func:`export_backlog`: the closed shifts whose current revision is not exported
+  (what ``cashserver export`` would write), each with its last ``export.failed``
+  event when that came after the shift's last change: a failed export is a shift of
+  the backlog whose latest export attempt failed. The exporter retries a failing
+  shift at least every 16 minutes (:mod:`cashserver.exchange.exporter`), so only
+  the last :data:`FAILURE_WINDOW_MS` of events are read, through the time index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import Engine, func, select
+
+from cashserver.clock import now_ms
+from cashserver.store.schema import (
+    events,
+    exports,
+    registers,
+    shift_quarter_totals,
+    shifts,
+)
+
+FAILURE_WINDOW_MS = 24 * 3_600_000
+"""How far back an ``export.failed`` event counts (the exporter retries within 17 min)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuarterSales:
+    quarter: int
+    """UTC quarter hour: ``closed_at // 900000``."""
+    receipts: int
+    revenue: int
+    """Sales less returns, cash and noncash, in kopecks (SPEC 7's revenue)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFailure:
+    at: int
+    """When it failed (ms)."""
+    error: str
+    format: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogShift:
+    workshift_id: int
+    store_code: str
+    register_code: str
+    shift_number: int
+    closed_at: int
+    updated_at: int
+    revision: int
+    failure: ExportFailure | None
+
+
+def sales_quarters(engine: Engine, store_code: str, since_quarter: int) -> list[QuarterSales]:
+    """The store's receipts and revenue per quarter hour from ``since_quarter`` on."""
+    t = shift_quarter_totals.c
+    revenue = func.sum(t.sales_cash + t.sales_noncash - t.returns_cash - t.returns_noncash)
+    query = (
+        select(t.quarter, func.sum(t.receipts_count), revenue)
+        .where(t.store_code == store_code, t.quarter >= since_quarter)
+        .group_by(t.quarter)
+        .order_by(t.quarter)
+    )
+    with engine.connect() as conn:
+        return [QuarterSales(int(q), int(n), int(r)) for q, n, r in conn.execute(query)]
+
+
+def not_exported(engine: Engine, now: int | None = None) -> list[BacklogShift]:
+    """Closed shifts whose current revision is not exported, oldest first, with their
+    last export failure since their last change (within :data:`FAILURE_WINDOW_MS`)."""
+    query = (
+        select(
+            shifts.c.workshift_id,
+            registers.c.store_code,
+            registers.c.register_code,
+            shifts.c.shift_number,
+            shifts.c.closed_at,
+            shifts.c.updated_at,
+            shifts.c.revision,
+        )
+        .join(registers, registers.c.register_id == shifts.c.register_id)
+        .outerjoin(exports, exports.c.workshift_id == shifts.c.workshift_id)
+        .where(shifts.c.closed_at.is_not(None))
+        .where((exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision))
+        .order_by(shifts.c.workshift_id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+        if not rows:
+            return []
+        since = max(min(r.updated_at for r in rows), (now or now_ms()) - FAILURE_WINDOW_MS)
+        failures: dict[int, ExportFailure] = {}
+        for at, fields in conn.execute(
+            select(events.c.time, events.c.fields)
+            .where(events.c.time >= since, events.c.event == "export.failed")
+            .order_by(events.c.time, events.c.event_id)
+        ):
+            data = orjson.loads(fields)
+            workshift_id = data.get("workshift_id")
+            if isinstance(workshift_id, int):
+                failures[workshift_id] = ExportFailure(
+                    int(at), str(data.get("error") or ""), data.get("format")
+                )
+    result = []
+    for row in rows:
+        failure = failures.get(row.workshift_id)
+        if failure is not None and failure.at < row.updated_at:
+            failure = None  # it changed after that failure: waiting, not failed
+        result.append(BacklogShift(*row, failure=failure))
+    return result
