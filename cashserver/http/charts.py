@@ -125,7 +125,7 @@ class _Frame:
         widest = max(len(chart.tick_text(t)) for t in ticks)
         self.left = 28 + widest * CHAR_PX + 8
         self.right = WIDTH - 16
-        self.top = 30 + legend_rows * LEGEND_ROW_PX + 8
+        self.top = 30 + legend_rows * LEGEND_ROW_PX + 16
         self.bottom = self.top + PLOT_HEIGHT
         self.height = self.bottom + 48
         self.count = max(1, len(chart.categories))
@@ -218,6 +218,8 @@ def _lines(chart: Chart, series: Sequence[Series], frame: _Frame) -> list[str]:
         parts.append(f'<g class="series" data-series="{escape(item.name)}">')
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" class="line"/>')
         for i, value in enumerate(item.values):
+            if value == 0:
+                continue  # the line shows it; a marker on every empty day is clutter
             parts.append(
                 f'<circle cx="{frame.x(i):.1f}" cy="{frame.y(value):.1f}" r="{radius}"'
                 f' fill="{colour}">{_tooltip(chart, item, i)}</circle>'

@@ -164,7 +164,10 @@ def test_the_overview_shows_problems_and_sales(
     for chart in ("revenue", "receipts"):
         legend = page.locator(f"#chart-{chart} .legend-label").all_text_contents()
         assert legend == [NAMES["S1"], NAMES["S2"]], (chart, legend)
-    assert page.locator("#chart-revenue circle").count() == 2 * 30
+    # A marker a store and day with sales (4 past days each, and today when it has sales).
+    sold = json.loads(page.context.request.get(base + "/api/overview").text())["revenue_days"]
+    markers = sum(1 for store in sold["stores"] for value in store["revenue"] if value)
+    assert markers >= 8 and page.locator("#chart-revenue circle").count() == markers
     if datetime.now(ZONE).hour:
         assert page.locator("#chart-receipts rect").count() >= 1
     y_ticks = page.locator("#chart-revenue text.tick").all_text_contents()
