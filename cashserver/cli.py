@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only shifts whose exchange files are missing or stale",
     )
+    shifts.add_argument(
+        "--not-forwarded",
+        action="store_true",
+        help="only shifts whose current content the central server has not acknowledged",
+    )
 
     add(
         "export",
@@ -146,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(push, serve)
 
+    from cashserver.forward.command import add_commands as add_forward_commands
+
+    add_forward_commands(sub, add, json_flag)
     from cashserver.ops_cli import add_commands as add_ops_commands
 
     add_ops_commands(sub, add, json_flag)

@@ -143,6 +143,7 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
         date_from=args.date_from,
         date_to=args.date_to,
         not_exported=args.not_exported,
+        not_forwarded=args.not_forwarded,
     )
     rows = Reader(_engine(config), config).shift_rows(flt)
     if args.json:
@@ -153,10 +154,14 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
             **r,
             **{k: format_money(r[k]) for k in ("revenue_cash", "revenue_noncash", "drawer")},
             "exported": "yes" if r["exported"] else "no",
+            **({"forwarded": "yes" if r["forwarded"] else "no"} if "forwarded" in r else {}),
         }
         for r in rows
     ]
-    print_table(shown, SHIFT_COLUMNS)
+    columns: tuple[tuple[str, str], ...] = SHIFT_COLUMNS
+    if config.upstream.target:
+        columns = (*SHIFT_COLUMNS[:-1], ("forwarded", "forwarded"), SHIFT_COLUMNS[-1])
+    print_table(shown, columns)
     return EXIT_OK
 
 

@@ -158,6 +158,23 @@ class PullConfig:
 
 
 @dataclass(frozen=True)
+class UpstreamConfig:
+    """``[upstream]`` (SPEC 15): the central server this one forwards every shift to."""
+
+    target: str = ""
+    """HOST:PORT of the central server's protocol 4; "" = no forwarding."""
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    concurrency: int = 4
+    """Registers forwarded at once."""
+    timeout_s: float = 60.0
+    """One shift's upload, connecting included."""
+    retry_max_s: float = 300.0
+    """The longest wait between tries after a failure."""
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """Per-store details under ``[stores.<store_code>]``."""
 
@@ -179,6 +196,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stores: Mapping[str, StoreConfig] = field(default_factory=dict)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -221,6 +239,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pull": PullConfig,
     "reports": ReportsConfig,
     "cluster": ClusterConfig,
+    "upstream": UpstreamConfig,
 }
 
 
@@ -377,6 +396,7 @@ def _check(config: Config) -> None:
     if config.reports.load_mode not in ("line", "register"):
         raise ConfigError('reports.load_mode: expected "line" or "register"')
     _check_cluster(config)
+    _check_upstream(config.upstream)
     _check_database_url("server.database_url", config.server.database_url)
     for code, store in config.stores.items():
         if store.timezone:
@@ -412,6 +432,21 @@ def _check_pull(pull: PullConfig) -> None:
         raise ConfigError("pull.overlap_s: must not be negative")
     if bool(pull.tls_cert) != bool(pull.tls_key):
         raise ConfigError("pull.tls_cert / pull.tls_key: set both or neither")
+
+
+def _check_upstream(upstream: UpstreamConfig) -> None:
+    if upstream.target:
+        host, sep, port = upstream.target.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("upstream.target: expected HOST:PORT")
+    if not 1 <= upstream.concurrency <= 256:
+        raise ConfigError("upstream.concurrency: expected 1 to 256")
+    if upstream.timeout_s <= 0 or upstream.retry_max_s < 1:
+        raise ConfigError("upstream.timeout_s / upstream.retry_max_s: out of range")
+    if bool(upstream.tls_cert) != bool(upstream.tls_key):
+        raise ConfigError("upstream.tls_cert / upstream.tls_key: set both or neither")
+    if upstream.tls_cert and not upstream.tls_ca:
+        raise ConfigError("upstream.tls_cert: needs upstream.tls_ca")
 
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:

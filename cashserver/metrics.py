@@ -45,6 +45,11 @@ LOAD_DURATION = Histogram(
 )
 EXPORTS = Counter("cashserver_exports", "Shift exports, by result", ["result"])
 PULLS = Counter("cashserver_pulls", "Pulls of registers finished, by state", ["state"])
+UPSTREAM_FORWARDS = Counter(
+    "cashserver_upstream_forwards",
+    "Shift uploads to the central server, by result (forwarded, failed, rejected)",
+    ["result"],
+)
 BUILD = Info("cashserver_build", "The running cashserver")
 BUILD.info({"version": _version(), "python": platform.python_version()})
 
@@ -113,6 +118,10 @@ def count_load(seconds: float, stored: int, duplicate: int) -> None:
 
 def count_export(result: str) -> None:
     EXPORTS.labels(result=result).inc()
+
+
+def count_forward(result: str) -> None:
+    UPSTREAM_FORWARDS.labels(result=result).inc()
 
 
 def count_pull(state: str) -> None:

@@ -193,7 +193,11 @@ def cmd_trim(config: Config, args: argparse.Namespace) -> int:
     jobs = config.jobs
     try:
         done = trim_shifts(
-            engine_for(config), jobs.keep_shifts_days, jobs.trim_batch_receipts, args.dry_run
+            engine_for(config),
+            jobs.keep_shifts_days,
+            jobs.trim_batch_receipts,
+            args.dry_run,
+            forwarding=bool(config.upstream.target),
         )
     except TrimmerOff as exc:
         print(f"skipped: {exc}")

@@ -34,6 +34,7 @@ from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository
 
 if TYPE_CHECKING:
+    from cashserver.forward.forwarder import Forwarder
     from cashserver.http.server import HttpListener
     from cashserver.pull.runner import Puller
     from cashserver.pull.states import StateBuffer
@@ -63,6 +64,7 @@ class Writer:
     scheduler: BackgroundScheduler
     housekeeping: Housekeeping
     puller: Puller
+    forwarder: Forwarder | None = None
     pull_states: StateBuffer
     http: HttpListener
 
@@ -93,6 +95,11 @@ class Writer:
         self.exporter = Exporter(self.engine, config, self.leases)
         self.export_worker = ExportWorker(self.exporter)
         self.loaded_hooks.append(self.export_worker.shifts_loaded)
+        if config.upstream.target:
+            from cashserver.forward.forwarder import Forwarder
+
+            self.forwarder = Forwarder(self.engine, config, self.leases)
+            self.loaded_hooks.append(self.forwarder.shifts_loaded)
         self.loader = Loader(
             self.spool, self.repository, config.spool.batch_files, on_loaded=self._on_loaded
         )
@@ -110,6 +117,7 @@ class Writer:
             Stage("leases", lambda: self.leases.start(), lambda _deadline: self.leases.stop()),
             *self._admission_stages(),
             Stage("exporter", lambda: self.export_worker.start(), self._stop_exporter),
+            Stage("forwarder", self._start_forwarder, self._stop_forwarder),
             Stage("loader", lambda: self.loader.start(), self._stop_loader),
             Stage("jobs", self._start_jobs, self._stop_jobs),
             Stage("pulls", self._start_pulls, self._stop_pulls),
@@ -146,6 +154,25 @@ class Writer:
 
     def _stop_exporter(self, deadline: Deadline) -> None:
         self.export_worker.stop(deadline.remaining())
+
+    def _start_forwarder(self) -> None:
+        if self.forwarder is None:
+            return
+        from prometheus_client import REGISTRY
+
+        from cashserver.forward.gauges import UpstreamCollector
+
+        self._upstream_gauges = UpstreamCollector(self.forwarder)
+        REGISTRY.register(self._upstream_gauges)
+        self.forwarder.start()
+
+    def _stop_forwarder(self, deadline: Deadline) -> None:
+        if self.forwarder is None:
+            return
+        from prometheus_client import REGISTRY
+
+        self.forwarder.stop(min(deadline.remaining(), 5.0))
+        REGISTRY.unregister(self._upstream_gauges)
 
     def _stop_loader(self, deadline: Deadline) -> None:
         self.loader.stop(deadline.remaining())

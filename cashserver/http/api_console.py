@@ -3,11 +3,11 @@
 Each document has the keys of the matching CLI ``--json`` output, and the CLI's
 filters are query parameters: ``/api/shifts?store=S&register=R&from=D&to=D&not_exported=1``,
 ``/api/report/stores?store=S&from=D&to=D``, ``/api/log?event=E&since=T&until=T``
-(``limit`` and ``offset`` page the log, newest first). Writes are POSTs with the
-CSRF token (header ``X-CSRF-Token``): ``/api/reexport`` and ``/api/export``.
-``/api/export/backlog`` lists the closed shifts not exported (``?failed=1``: those whose
-latest export failed), as the Export page does; ``/api/registers?state=ERROR`` keeps the
-registers in one loading state.
+(``limit`` and ``offset`` page the log, newest first), ``/api/upstream`` (SPEC 15).
+Writes are POSTs with the CSRF token (header ``X-CSRF-Token``): ``/api/reexport`` and
+``/api/export``. ``/api/export/backlog`` lists the closed shifts not exported
+(``?failed=1``: those whose latest export failed), as the Export page does;
+``/api/registers?state=ERROR`` keeps the registers in one loading state.
 """
 
 from __future__ import annotations
@@ -92,6 +92,11 @@ def routes(ctx: HttpContext) -> list[BaseRoute]:
             rows = [r for r in rows if r["failed_at"] is not None]
         return rows
 
+    def upstream(_request: Request) -> Any:
+        from cashserver.forward.status import upstream_status
+
+        return upstream_status(ctx.engine, ctx.config)
+
     async def export(_request: Request) -> Response:
         summary = await run_in_threadpool(export_backlog, ctx)
         return Response(orjson.dumps(summary.document()), media_type="application/json")
@@ -102,6 +107,7 @@ def routes(ctx: HttpContext) -> list[BaseRoute]:
         Route("/api/report/stores", _guarded(store_days), methods=["GET"]),
         Route("/api/report/departments/{workshift_id:int}", _guarded(departments), methods=["GET"]),
         Route("/api/log", _guarded(log), methods=["GET"]),
+        Route("/api/upstream", _guarded(upstream), methods=["GET"]),
         Route("/api/reexport", reexport_shifts, methods=["POST"]),
         Route("/api/export", export, methods=["POST"]),
         Route("/api/export/backlog", _guarded(backlog), methods=["GET"]),

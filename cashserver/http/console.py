@@ -62,7 +62,14 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         if chosen and flt.date_from is None and flt.date_to is None and "from" not in params:
             # A register's page opens on the month of its latest sale: one month to read.
             first, following = data.month_of(chosen[0].last_sale_at, ctx, chosen[0].store_code)
-            flt = ShiftFilter(flt.store_code, flt.register_code, first, following, flt.not_exported)
+            flt = ShiftFilter(
+                flt.store_code,
+                flt.register_code,
+                first,
+                following,
+                flt.not_exported,
+                flt.not_forwarded,
+            )
         rows = data.shift_rows(ctx, flt) if not error else []
         rows.reverse()  # newest first
         return {

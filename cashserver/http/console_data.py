@@ -100,6 +100,7 @@ def shift_filter(params: Mapping[str, str]) -> ShiftFilter:
         date_from=date_param(params, "from"),
         date_to=date_param(params, "to"),
         not_exported=flag_param(params, "not_exported"),
+        not_forwarded=flag_param(params, "not_forwarded"),
     )
 
 

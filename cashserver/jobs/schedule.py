@@ -83,7 +83,13 @@ class Housekeeping:
 
     def trim_shifts(self, dry_run: bool = False) -> ShiftsTrim:
         jobs = self.config.jobs
-        return trim_shifts(self.engine, jobs.keep_shifts_days, jobs.trim_batch_receipts, dry_run)
+        return trim_shifts(
+            self.engine,
+            jobs.keep_shifts_days,
+            jobs.trim_batch_receipts,
+            dry_run,
+            forwarding=bool(self.config.upstream.target),
+        )
 
     def trim_dicts(self, dry_run: bool = False) -> DictsTrim:
         return trim_dicts(self.config, self.internal_token(), dry_run)

@@ -75,9 +75,10 @@ class ShiftsTrim:
 
 
 class _Run:
-    def __init__(self, engine: Engine, result: ShiftsTrim) -> None:
+    def __init__(self, engine: Engine, result: ShiftsTrim, forwarding: bool) -> None:
         self.engine = engine
         self.result = result
+        self.forwarding = forwarding
 
     def timed(self, seconds: float) -> None:
         self.result.transactions += 1
@@ -87,7 +88,8 @@ class _Run:
         if not group:
             return
         started = time.perf_counter()
-        deleted = set(delete_shifts(self.engine, [c.workshift_id for c in group]))
+        ids = [c.workshift_id for c in group]
+        deleted = set(delete_shifts(self.engine, ids, self.forwarding))
         self.timed(time.perf_counter() - started)
         for candidate in group:
             if candidate.workshift_id in deleted:
@@ -100,7 +102,9 @@ class _Run:
         left = candidate.receipts
         while left > batch:
             started = time.perf_counter()
-            removed = delete_some_receipts(self.engine, candidate.workshift_id, batch)
+            removed = delete_some_receipts(
+                self.engine, candidate.workshift_id, batch, self.forwarding
+            )
             self.timed(time.perf_counter() - started)
             if removed == 0:  # changed meanwhile, or its receipts went another way
                 break
@@ -126,21 +130,24 @@ def trim_shifts(
     batch_receipts: int,
     dry_run: bool = False,
     now: int | None = None,
+    forwarding: bool = False,
 ) -> ShiftsTrim:
     """Delete the exported shifts whose last receipt is older than ``keep_days``.
 
     Raises :class:`TrimmerOff` when ``keep_days`` is 0. ``dry_run`` lists what would
-    go, deleting nothing and logging nothing.
+    go, deleting nothing and logging nothing. ``forwarding`` (an ``[upstream] target``
+    is set): a shift whose current revision the central server has not acknowledged
+    stays too (SPEC 15).
     """
     if keep_days <= 0:
         raise TrimmerOff("jobs.keep_shifts_days is 0: the database trimmer is off")
     before = (now_ms() if now is None else now) - keep_days * DAY_MS
     result = ShiftsTrim(keep_days, before, dry_run)
-    candidates = trim_candidates(engine, before)
+    candidates = trim_candidates(engine, before, forwarding)
     if dry_run:
         result.shifts = candidates
         return result
-    run = _Run(engine, result)
+    run = _Run(engine, result, forwarding)
     group: list[TrimCandidate] = []
     size = 0
     for candidate in candidates:

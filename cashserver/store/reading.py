@@ -36,6 +36,7 @@ from cashserver.store.schema import (
     COUNTER_COLUMNS,
     events,
     exports,
+    forwards,
     receipts,
     registers,
     shift_totals,
@@ -54,6 +55,8 @@ class ShiftFilter:
     date_to: date | None = None
     """Half-open: shifts whose local date is before this one."""
     not_exported: bool = False
+    not_forwarded: bool = False
+    """Only shifts whose current revision the central server has not acknowledged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +106,11 @@ def _shift_select() -> Any:
             registers.c.store_code,
             registers.c.register_code,
             exports.c.revision.label("exported_revision"),
+            forwards.c.acked_revision.label("forwarded_revision"),
         )
         .join(registers, registers.c.register_id == shifts.c.register_id)
         .outerjoin(exports, exports.c.workshift_id == shifts.c.workshift_id)
+        .outerjoin(forwards, forwards.c.workshift_id == shifts.c.workshift_id)
     )
 
 
@@ -129,6 +134,8 @@ class Reader:
             query = query.where(
                 (exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision)
             )
+        if flt.not_forwarded:
+            query = query.where(func.coalesce(forwards.c.acked_revision, 0) < shifts.c.revision)
         day_time = func.coalesce(shifts.c.opened_at, shifts.c.first_receipt_at)
         # Widen by a day each side in SQL; the exact local-date test is per store below.
         if flt.date_from:
@@ -146,6 +153,8 @@ class Reader:
             status = shift_status(shift.counters, shift_totals, present)
             item = reconciliation_row(row.workshift_id, shift, shift_totals, status)
             item["exported"] = row.exported_revision == row.revision
+            if self.config.upstream.target:  # SPEC 7: only while a target is set
+                item["forwarded"] = row.forwarded_revision == row.revision
             item["status"] = item.pop("status")
             result.append(item)
         return result

@@ -148,13 +148,15 @@ class Repository:
         if isinstance(decision, NewShift):
             workshift_id = self._insert_shift(conn, register_id, shift, now)
             row: Any = None
+            revision = 1
         else:
             assert isinstance(decision, MergeInto)
             workshift_id = decision.workshift_id
             row = next(r for r in stored if r.workshift_id == workshift_id)
+            revision = int(row.revision) + 1  # what _update_header sets when receipts go in
 
         inserted, others, stored_last_sale = self._insert_receipts(
-            conn, workshift_id, list(unique.values())
+            conn, workshift_id, revision, list(unique.values())
         )
         stored_count = len(inserted)
         # ``others``: uids that were stored already (before, or by a racing load). Only
@@ -224,13 +226,14 @@ class Repository:
         return [int(i) for i in conn.exec_driver_sql(self._sql.next_ids, (count,)).scalars()]
 
     def _insert_receipts(
-        self, conn: Connection, workshift_id: int, candidates: list[Receipt]
+        self, conn: Connection, workshift_id: int, revision: int, candidates: list[Receipt]
     ) -> tuple[list[Receipt], dict[str, tuple[int, int]], int | None]:
         """Insert the receipts whose uid is not stored yet, with their lines and payments.
 
         The insert's conflict clause skips stored uids; only when its row count
         says some were skipped are the uids looked up. Returns the receipts
-        stored, the skipped uids: uid -> (workshift_id, receipt_id) of the
+        stored (each marked with ``revision``, the shift's revision this load makes), the
+        skipped uids: uid -> (workshift_id, receipt_id) of the
         stored receipt (stored before, or by another transaction meanwhile), and
         the latest ``closed_at`` of the receipts stored now.
         """
@@ -240,7 +243,7 @@ class Repository:
         # Enum members as plain ints: sqlite3 binds an int subclass through its adapter
         # lookup, half again the cost of the whole parameter.
         rows = [
-            (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier)
+            (rid, r.uid, workshift_id, r.number, int(r.kind), r.closed_at, r.cashier, revision)
             for rid, r in zip(ids, candidates, strict=True)
         ]
         inserted = conn.exec_driver_sql(self._sql.receipts, rows).rowcount

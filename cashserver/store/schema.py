@@ -9,7 +9,9 @@ uid index takes random inserts.
 
 ``shifts.revision`` grows whenever a load changes a shift (new receipts, a new
 header value); ``exports.revision`` is the revision whose files were written,
-so "exported" is simply ``exports.revision = shifts.revision``.
+so "exported" is simply ``exports.revision = shifts.revision``. ``receipts.revision``
+is the shift revision whose load stored the receipt; ``forwards.acked_revision`` the one
+the central server acknowledged, so the receipts still to forward are those above it.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ receipts = Table(
     Column("kind", SmallInteger, nullable=False),
     Column("closed_at", BigInteger, nullable=False),
     Column("cashier", String(128), nullable=False),
+    # The shift revision whose load stored the receipt (SPEC 15: what is not forwarded).
+    Column("revision", Integer, nullable=False, server_default="0"),
     Index("ix_receipts_workshift_id", "workshift_id"),
 )
 
@@ -161,6 +165,21 @@ exports = Table(
     Column("content_hash", String(64), nullable=False),
     Column("exported_at", BigInteger, nullable=False),
 )
+
+forwards = Table(
+    "forwards",
+    metadata,
+    Column("workshift_id", BigInteger, ForeignKey("shifts.workshift_id"), primary_key=True),
+    Column("acked_revision", Integer, nullable=False, server_default="0"),
+    Column("acked_at", BigInteger, nullable=True),
+    Column("central_workshift_id", BigInteger, nullable=True),
+    Column("rejected_revision", Integer, nullable=True),
+    Column("message", Text, nullable=True),
+    Column("rejected_at", BigInteger, nullable=True),
+)
+"""Forwarding state (SPEC 15), written by the forwarder only: the revision the central
+server acknowledged, so "forwarded" is ``forwards.acked_revision = shifts.revision``, and
+the revision it set aside (``rejected_revision``, with its answer) if any."""
 
 events = Table(
     "events",

@@ -23,7 +23,16 @@ from sqlalchemy.engine.interfaces import BindTyping
 from cashserver.domain import Line, Payment
 from cashserver.store.schema import lines, payments, receipts
 
-RECEIPT_COLUMNS = ("receipt_id", "uid", "workshift_id", "number", "kind", "closed_at", "cashier")
+RECEIPT_COLUMNS = (
+    "receipt_id",
+    "uid",
+    "workshift_id",
+    "number",
+    "kind",
+    "closed_at",
+    "cashier",
+    "revision",
+)
 LINE_COLUMNS = ("receipt_id", "line_no", *Line._fields)
 """A line row is ``(receipt_id, line_no, *line)``: unpacking the named tuple is C-fast."""
 PAYMENT_COLUMNS = ("receipt_id", "payment_no", *Payment._fields)

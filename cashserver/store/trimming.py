@@ -10,6 +10,11 @@ exported: a shift that a late upload changed meanwhile has a new revision and
 stays. A shift with more receipts than one transaction takes loses them over
 several transactions, the shift row going with the last; a crash in between leaves
 an exported shift with fewer receipts, which the next run finishes.
+
+While forwarding is on (SPEC 15, ``forwarding=True``) a shift must also have its
+current revision acknowledged by the central server (``forwards.acked_revision =
+shifts.revision``), checked the same way inside every transaction. A deleted shift's
+forwarding row goes with it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
 
 from cashserver.store.engine import write_transaction
-from cashserver.store.schema import exports, lines, payments, receipts, registers, shifts
+from cashserver.store.schema import (
+    exports,
+    forwards,
+    lines,
+    payments,
+    receipts,
+    registers,
+    shifts,
+)
 from cashserver.store.totals import ID_CHUNK, TotalsWriter
 
 
@@ -43,8 +56,25 @@ def _last_receipt_at() -> ColumnElement[int]:
     )
 
 
-def trim_candidates(engine: Engine, before_ms: int) -> list[TrimCandidate]:
-    """Exported shifts whose last receipt closed before ``before_ms``, oldest id first."""
+def _done(forwarding: bool) -> ColumnElement[bool]:
+    """The shift's current revision is exported (and, ``forwarding``, acknowledged)."""
+    exported = exports.c.revision == shifts.c.revision
+    if not forwarding:
+        return exported
+    acked = (
+        select(forwards.c.workshift_id)
+        .where(forwards.c.workshift_id == shifts.c.workshift_id)
+        .where(forwards.c.acked_revision == shifts.c.revision)
+        .exists()
+    )
+    return exported & acked
+
+
+def trim_candidates(
+    engine: Engine, before_ms: int, forwarding: bool = False
+) -> list[TrimCandidate]:
+    """Exported (and, ``forwarding``, acknowledged) shifts whose last receipt closed
+    before ``before_ms``, oldest id first."""
     last = _last_receipt_at()
     query = (
         select(
@@ -58,7 +88,7 @@ def trim_candidates(engine: Engine, before_ms: int) -> list[TrimCandidate]:
         .join(exports, exports.c.workshift_id == shifts.c.workshift_id)
         .join(registers, registers.c.register_id == shifts.c.register_id)
         .outerjoin(receipts, receipts.c.workshift_id == shifts.c.workshift_id)
-        .where(exports.c.revision == shifts.c.revision)
+        .where(_done(forwarding))
         .group_by(
             shifts.c.workshift_id,
             registers.c.store_code,
@@ -75,11 +105,11 @@ def trim_candidates(engine: Engine, before_ms: int) -> list[TrimCandidate]:
         ]
 
 
-def _still_exported(conn: Connection, ids: Sequence[int]) -> list[int]:
+def _still_exported(conn: Connection, ids: Sequence[int], forwarding: bool) -> list[int]:
     query = (
         select(shifts.c.workshift_id)
         .join(exports, exports.c.workshift_id == shifts.c.workshift_id)
-        .where(shifts.c.workshift_id.in_(ids), exports.c.revision == shifts.c.revision)
+        .where(shifts.c.workshift_id.in_(ids), _done(forwarding))
     )
     return [int(ws) for ws in conn.execute(query).scalars()]
 
@@ -91,11 +121,13 @@ def _delete_receipts(conn: Connection, chosen: Select[tuple[int]]) -> int:
     return int(conn.execute(receipts.delete().where(receipts.c.receipt_id.in_(chosen))).rowcount)
 
 
-def delete_some_receipts(engine: Engine, workshift_id: int, limit: int) -> int:
+def delete_some_receipts(
+    engine: Engine, workshift_id: int, limit: int, forwarding: bool = False
+) -> int:
     """Delete up to ``limit`` receipts of one exported shift; returns how many (0 when
     the shift is no longer exported, or has none left). Its totals lose them first."""
     with write_transaction(engine) as conn:
-        if not _still_exported(conn, [workshift_id]):
+        if not _still_exported(conn, [workshift_id], forwarding):
             return 0
         ids = [
             int(rid)
@@ -116,11 +148,13 @@ def delete_some_receipts(engine: Engine, workshift_id: int, limit: int) -> int:
         return deleted
 
 
-def delete_shifts(engine: Engine, workshift_ids: Sequence[int]) -> list[int]:
+def delete_shifts(
+    engine: Engine, workshift_ids: Sequence[int], forwarding: bool = False
+) -> list[int]:
     """Delete these shifts (those still exported) whole, in one transaction; returns
     the ids deleted."""
     with write_transaction(engine) as conn:
-        ids = _still_exported(conn, workshift_ids)
+        ids = _still_exported(conn, workshift_ids, forwarding)
         if not ids:
             return []
         TotalsWriter(engine.dialect.name).forget_shifts(conn, ids)
@@ -128,5 +162,6 @@ def delete_shifts(engine: Engine, workshift_ids: Sequence[int]) -> list[int]:
             conn, select(receipts.c.receipt_id).where(receipts.c.workshift_id.in_(ids))
         )
         conn.execute(exports.delete().where(exports.c.workshift_id.in_(ids)))
+        conn.execute(forwards.delete().where(forwards.c.workshift_id.in_(ids)))
         conn.execute(shifts.delete().where(shifts.c.workshift_id.in_(ids)))
     return ids
