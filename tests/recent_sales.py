@@ -12,7 +12,9 @@ from cashserver.reconcile import compute_totals, counters_from_totals
 _uids = iter(range(10**6, 10**9))
 
 
-def sale(closed_at: int, kopecks: int, number: int, kind: ReceiptKind = ReceiptKind.SALE) -> Receipt:
+def sale(
+    closed_at: int, kopecks: int, number: int, kind: ReceiptKind = ReceiptKind.SALE
+) -> Receipt:
     """A one-line receipt paid in cash."""
     return Receipt(
         str(uuid.UUID(int=next(_uids), version=4)),
@@ -32,10 +34,15 @@ def shift_upload(
     sales: Sequence[tuple[int, int]],
     closed: bool = True,
     opened_at: int | None = None,
+    returns: Sequence[tuple[int, int]] = (),
 ) -> Upload:
-    """A shift of ``(closed_at, kopecks)`` sales, numbered 1..N; closed with matching
-    counters, a minute after its last sale, unless ``closed`` is False."""
-    receipts = tuple(sale(at, kopecks, i + 1) for i, (at, kopecks) in enumerate(sales))
+    """A shift of ``(closed_at, kopecks)`` sales (then returns), numbered 1..N; closed
+    with matching counters, a minute after its last sale, unless ``closed`` is False."""
+    kinds = [ReceiptKind.SALE] * len(sales) + [ReceiptKind.RETURN] * len(returns)
+    receipts = tuple(
+        sale(at, kopecks, i + 1, kind)
+        for i, ((at, kopecks), kind) in enumerate(zip([*sales, *returns], kinds, strict=True))
+    )
     first = opened_at if opened_at is not None else min(at for at, _ in sales) - 60_000
     if not closed:
         return Upload(Shift(store, register, number, first), receipts)

@@ -13,7 +13,12 @@ The document's keys:
   not exported whose latest export attempt failed; the Export page), and
   ``shifts_not_exported`` (closed shifts whose current revision has no exchange files
   yet; the Export page, ``/api/export/backlog``). With ``[exchange] formats`` empty
-  the two export problems are left out (nothing is exported).
+  the two export problems are left out (nothing is exported). ``shifts_not_forwarded``
+  (only with ``[upstream] target`` set): the shifts whose current revision the central
+  server has not acknowledged, the backlog and the set-aside (rejected) ones together,
+  as ``/shifts?not_forwarded=1`` lists them.
+- ``upstream``: ``GET /api/upstream``'s document (SPEC 15) without the rejected list,
+  or null when forwarding is off.
 - ``spool``: files per spool folder (``incoming``, ``processed``, ``error``, ``broken``).
 - ``revenue_days``: ``{dates, stores}``: the last 30 local dates (ISO) and, a store,
   ``{store_code, name, revenue, receipts}`` with one value a date (revenue in kopecks:
@@ -34,6 +39,7 @@ from typing import Any
 
 from cashserver.clock import iso_utc, now_ms
 from cashserver.config import Config
+from cashserver.forward.status import upstream_status
 from cashserver.http.context import HttpContext
 from cashserver.reports import Reports, local_midnight_ms
 from cashserver.spool import FOLDERS, Spool
@@ -106,7 +112,10 @@ def sales(ctx: HttpContext, now: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def problems(
-    ctx: HttpContext, spool: dict[str, int], backlog: list[BacklogShift] | None
+    ctx: HttpContext,
+    spool: dict[str, int],
+    backlog: list[BacklogShift] | None,
+    upstream: dict[str, Any] | None,
 ) -> list[Problem]:
     errors = [r for r in Reader(ctx.engine, ctx.config).registers() if r.state == "ERROR"]
     found = [
@@ -138,6 +147,16 @@ def problems(
                 "/api/export/backlog",
             ),
         ]
+    if upstream is not None:
+        found.append(
+            Problem(
+                "shifts_not_forwarded",
+                "Shifts not forwarded upstream",
+                upstream["backlog_shifts"] + upstream["rejected_shifts"],
+                "/shifts?not_forwarded=1",
+                "/api/shifts?not_forwarded=1",
+            )
+        )
     return found
 
 
@@ -151,11 +170,17 @@ def overview(ctx: HttpContext, now: int | None = None) -> dict[str, Any]:
     now = now_ms() if now is None else now
     spool = spool_counts(ctx)
     backlog = not_exported(ctx.engine, now) if ctx.config.exchange.formats else None
+    upstream = (
+        upstream_status(ctx.engine, ctx.config, with_rejected=False)
+        if ctx.config.upstream.target
+        else None
+    )
     revenue_days, receipts_today = sales(ctx, now)
     return {
         "generated_at": iso_utc(now),
         "not_ready": ctx.readiness(),
-        "problems": [p.document() for p in problems(ctx, spool, backlog)],
+        "problems": [p.document() for p in problems(ctx, spool, backlog, upstream)],
+        "upstream": upstream,
         "spool": spool,
         "revenue_days": revenue_days,
         "receipts_today": receipts_today,

@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 
 from cashserver.clock import now_ms
 from cashserver.store.schema import (
@@ -61,18 +62,22 @@ class BacklogShift:
     failure: ExportFailure | None
 
 
-def sales_quarters(engine: Engine, store_code: str, since_quarter: int) -> list[QuarterSales]:
-    """The store's receipts and revenue per quarter hour from ``since_quarter`` on."""
+def sales_query(store_code: str, since_quarter: int) -> Select[Any]:
     t = shift_quarter_totals.c
     revenue = func.sum(t.sales_cash + t.sales_noncash - t.returns_cash - t.returns_noncash)
-    query = (
+    return (
         select(t.quarter, func.sum(t.receipts_count), revenue)
         .where(t.store_code == store_code, t.quarter >= since_quarter)
         .group_by(t.quarter)
         .order_by(t.quarter)
     )
+
+
+def sales_quarters(engine: Engine, store_code: str, since_quarter: int) -> list[QuarterSales]:
+    """The store's receipts and revenue per quarter hour from ``since_quarter`` on."""
     with engine.connect() as conn:
-        return [QuarterSales(int(q), int(n), int(r)) for q, n, r in conn.execute(query)]
+        rows = conn.execute(sales_query(store_code, since_quarter)).all()
+        return [QuarterSales(int(row[0]), int(row[1]), int(row[2])) for row in rows]
 
 
 def not_exported(engine: Engine, now: int | None = None) -> list[BacklogShift]:

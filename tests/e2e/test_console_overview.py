@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,9 +57,11 @@ def browser_page() -> Iterator[tuple[Any, list[str]]]:
         page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
         page.on(
             "console",
-            lambda msg: errors.append(f"console {msg.type}: {msg.text}")
-            if msg.type in ("error", "warning")
-            else None,
+            lambda msg: (
+                errors.append(f"console {msg.type}: {msg.text}")
+                if msg.type in ("error", "warning")
+                else None
+            ),
         )
         yield page, errors
         context.close()
@@ -68,13 +70,13 @@ def browser_page() -> Iterator[tuple[Any, list[str]]]:
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[ServeProcess]:
-    serve = ServeProcess(
-        tmp_path,
-        http={"password_hash": hash_password(PASSWORD)},
-        server={"timezone": "Europe/Moscow"},
-        pull={"timeout_s": 2},
-        **{f"stores.{code}": {"name": name} for code, name in NAMES.items()},
-    )
+    sections: dict[str, dict[str, Any]] = {
+        "http": {"password_hash": hash_password(PASSWORD)},
+        "server": {"timezone": "Europe/Moscow"},
+        "pull": {"timeout_s": 2},
+    }
+    sections.update({f"stores.{code}": {"name": name} for code, name in NAMES.items()})
+    serve = ServeProcess(tmp_path, **cast("dict[str, Any]", sections))
     serve.start()
     yield serve
     serve.kill()
@@ -158,7 +160,7 @@ def test_the_overview_shows_problems_and_sales(
     # With sales pushed and exported, nothing is wrong; both charts name both stores.
     def exported() -> bool:
         page.goto(base + "/")
-        return "Nothing is wrong" in page.inner_text("#problems-summary")
+        return "Nothing is wrong" in str(page.inner_text("#problems-summary"))
 
     wait_for(exported, DEADLINE_S, "no problems once the pushed shifts are exported")
     for chart in ("revenue", "receipts"):
@@ -175,19 +177,13 @@ def test_the_overview_shows_problems_and_sales(
     shot(page, "overview-01-no-problems")
 
     make_problems(daemon)
-    page.goto(base + "/")
-    document = json.loads(page.context.request.get(base + "/api/overview").text())
-    counts = {p["key"]: p["count"] for p in document["problems"]}
+    counts: dict[str, int] = {}
+    made = {"registers_error": 1, "spool_broken": 1, "spool_error": 1, "exports_failed": 1}
 
     def settled() -> bool:
         document = json.loads(page.context.request.get(base + "/api/overview").text())
-        counts.update({p["key"]: p["count"] for p in document["problems"]})
-        return (
-            counts["registers_error"] == 1
-            and counts["spool_broken"] == 1
-            and counts["spool_error"] == 1
-            and counts["exports_failed"] == 1
-        )
+        counts.update({p["key"]: int(p["count"]) for p in document["problems"]})
+        return all(counts[key] == n for key, n in made.items())
 
     wait_for(settled, DEADLINE_S, f"the made problems counted: {counts}")
     assert counts["shifts_not_exported"] == 1, counts
