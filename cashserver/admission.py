@@ -5,7 +5,8 @@ and tells :meth:`Admission.saw`; both are dictionary operations. The database is
 met only by this module's own thread, every :data:`SYNC_INTERVAL_S`:
 
 - it writes the sightings gathered since the last round (``last_seen_at``, the
-  software version of the last Handshake) in one transaction, adding registers
+  software version of the last Handshake, the clock skew measured by the accept
+  path, :mod:`cashserver.skew`) in one transaction, adding registers
   that were admitted in memory and have not been created yet (the loader also
   creates a register when its first shift loads, whichever comes first);
 - it reads the directory's fingerprint (row count, highest id, sum of revisions),
@@ -18,6 +19,10 @@ While the database is down or locked the round fails (``directory.sync_failed``,
 logged once per outage), sightings stay in memory for the next round, and the
 directory admits from what it last loaded, plus, with ``auto_register``, any
 register it has not seen before.
+
+A written clock skew beyond ``max_clock_skew_s`` that was within it before (or
+never measured) is logged as ``register.clock_skewed``: judged against the stored
+value it replaces, so once per excursion, across restarts too.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import threading
 
 from cashserver.clock import now_ms
 from cashserver.log import get_logger
+from cashserver.skew import SkewMeasurement, newly_skewed
 from cashserver.store.registers import (
     Fingerprint,
     RegisterEntry,
@@ -48,11 +54,16 @@ class Admission:
     """The registers directory in memory, and the sightings waiting to be written."""
 
     def __init__(
-        self, registers: Registers, auto_register: bool, interval_s: float = SYNC_INTERVAL_S
+        self,
+        registers: Registers,
+        auto_register: bool,
+        interval_s: float = SYNC_INTERVAL_S,
+        max_clock_skew_s: int = 120,
     ) -> None:
         self.registers = registers
         self.auto_register = auto_register
         self.interval_s = interval_s
+        self.max_clock_skew_s = max_clock_skew_s
         self._entries: dict[RegisterKey, RegisterEntry] = {}
         """Replaced whole on each load, never changed in place: readers take no lock."""
         self._fingerprint: Fingerprint | None = None
@@ -88,13 +99,22 @@ class Admission:
             log.info("register.admitted", store_code=store_code, register_code=register_code)
         return None
 
-    def saw(self, store_code: str, register_code: str, software_version: str | None) -> None:
-        """Note that a register called now (with its software version, from a Handshake)."""
+    def saw(
+        self,
+        store_code: str,
+        register_code: str,
+        software_version: str | None,
+        clock_skew: SkewMeasurement | None = None,
+    ) -> None:
+        """Note that a register called now (with its software version, from a Handshake,
+        and its clock, when the call measured it). A call that measures less keeps what
+        an earlier one of the same round measured."""
         key = (store_code, register_code)
         with self._lock:
-            if software_version is None and (earlier := self._sightings.get(key)) is not None:
-                software_version = earlier.software_version
-            self._sightings[key] = Sighting(now_ms(), software_version)
+            if (earlier := self._sightings.get(key)) is not None:
+                software_version = software_version or earlier.software_version
+                clock_skew = clock_skew or earlier.clock_skew
+            self._sightings[key] = Sighting(now_ms(), software_version, clock_skew)
 
     # -- the database side: this object's thread ------------------------------------------
 
@@ -115,13 +135,24 @@ class Admission:
         with self._lock:
             pending, self._sightings = self._sightings, {}
         try:
-            created = self.registers.record_sightings(pending)
+            written = self.registers.record_sightings(pending)
         except BaseException:
             with self._lock:  # keep them, unless a newer one came meanwhile
                 self._sightings = pending | self._sightings
             raise
-        for store_code, register_code in created:
+        for store_code, register_code in written.created:
             log.info("register.added", store_code=store_code, register_code=register_code)
+        limit = self.max_clock_skew_s
+        for change in written.skews:
+            if newly_skewed(change.before_s, change.after.clock_skew_s, limit):
+                store_code, register_code = change.key
+                log.warning(
+                    "register.clock_skewed",
+                    store_code=store_code,
+                    register_code=register_code,
+                    clock_skew_s=change.after.clock_skew_s,
+                    source=str(change.after.source),
+                )
         if self.registers.fingerprint() != self._fingerprint:
             self.load()
 

@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="shifts opened before this local date (YYYY-MM-DD)",
     )
     shifts.add_argument(
+        "--sales-date",
+        type=parse_date,
+        metavar="DATE",
+        help="shifts with a receipt on this local date of their store (a store-day's shifts)",
+    )
+    shifts.add_argument(
         "--not-exported",
         action="store_true",
         help="only shifts whose exchange files are missing or stale",

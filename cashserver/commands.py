@@ -144,6 +144,7 @@ def cmd_shifts(config: Config, args: argparse.Namespace) -> int:
         date_to=args.date_to,
         not_exported=args.not_exported,
         not_forwarded=args.not_forwarded,
+        sales_date=args.sales_date,
     )
     rows = Reader(_engine(config), config).shift_rows(flt)
     if args.json:

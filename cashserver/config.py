@@ -73,6 +73,8 @@ class RegistersConfig:
     empty: this daemon's own ``[grpc] listen`` address."""
     advertise_thrift: str = ""
     """The same for Thrift; empty: ``[thrift] listen``."""
+    max_clock_skew_s: int = 120
+    """A register clock further than this from the server's, ahead or behind, is skewed."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class ReportsConfig:
     load_mode: str = "line"
     """Where a department report takes the department: "line" (the line's own) or
     "register" (the register's ``department`` in the directory), like Artix's loadMode."""
+    completeness_days: int = 7
+    """How many past local days ``cashserver_store_days_incomplete`` looks at."""
 
 
 @dataclass(frozen=True)
@@ -370,6 +374,8 @@ def _check(config: Config) -> None:
         "grpc.queued_calls": config.grpc.queued_calls,
         "thrift.max_frame_bytes": config.thrift.max_frame_bytes,
         "registers.upload_batch_size": config.registers.upload_batch_size,
+        "registers.max_clock_skew_s": config.registers.max_clock_skew_s,
+        "reports.completeness_days": config.reports.completeness_days,
         "spool.batch_files": config.spool.batch_files,
         "jobs.archive_keep_days": config.jobs.archive_keep_days,
         "jobs.events_keep_days": config.jobs.events_keep_days,

@@ -222,7 +222,9 @@ class Daemon:
             sqlite_cache_kib=READER_CACHE_KIB,
         )
         self.admission = Admission(
-            Registers(self._front_engine), self.config.registers.auto_register
+            Registers(self._front_engine),
+            self.config.registers.auto_register,
+            max_clock_skew_s=self.config.registers.max_clock_skew_s,
         )
         try:
             self.admission.load()

@@ -163,6 +163,8 @@ class Handshake:
     register_code: str
     software_version: str = ""
     supported_protocols: tuple[int, ...] = ()
+    register_time: EpochMs | None = None
+    """The register's clock when it sent the request; None from older registers."""
 
 
 @dataclass(frozen=True, slots=True)

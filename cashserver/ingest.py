@@ -11,6 +11,8 @@ convert, :meth:`Ingest.accept` the upload with its turn, and wait for
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from cashserver.admission import Admission, RegisterRefused
 from cashserver.clock import now_ms
 from cashserver.config import Config
@@ -18,12 +20,15 @@ from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
 from cashserver.loader import Submitter, Ticket
 from cashserver.log import get_logger
 from cashserver.metrics import count_upload
+from cashserver.skew import from_handshake, from_receipts
 from cashserver.spool import SpoolUnavailable
 from cashserver.turns import UploadTurn, UploadTurns
 from cashserver.validate import ValidationError, check_code, validate_upload
 
 log = get_logger(__name__)
 
+
+_CLOSED_AT = attrgetter("closed_at")
 
 UPLOADS_AT_ONCE = 2
 """Uploads built from their streams and spooled at the same time (see :mod:`cashserver.turns`)."""
@@ -51,15 +56,20 @@ class Ingest:
         self.turns = UploadTurns(UPLOADS_AT_ONCE)
 
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
+        received_ms = now_ms()
         check_code(request.store_code, "store_code")
         check_code(request.register_code, "register_code")
         protocol = self.admission.admit(request.store_code, request.register_code)
-        self.admission.saw(request.store_code, request.register_code, request.software_version)
+        skew = from_handshake(request.register_time, received_ms)
+        self.admission.saw(
+            request.store_code, request.register_code, request.software_version, skew
+        )
         log.info(
             "register.handshake",
             store_code=request.store_code,
             register_code=request.register_code,
             software_version=request.software_version,
+            clock_skew_s=None if skew is None else skew.clock_skew_s,
         )
         return SyncSettings(
             protocol_version=protocol or self.config.registers.protocol_version,
@@ -78,11 +88,14 @@ class Ingest:
         Raises ValidationError, RegisterRefused or SpoolUnavailable; then nothing
         was accepted.
         """
+        received_ms = now_ms()
         try:
             upload = validate_upload(upload)
             shift = upload.shift
             self.admission.admit(shift.store_code, shift.register_code)
-            self.admission.saw(shift.store_code, shift.register_code, None)
+            limit = self.config.registers.max_clock_skew_s
+            skew = from_receipts(map(_CLOSED_AT, upload.receipts), received_ms, limit)
+            self.admission.saw(shift.store_code, shift.register_code, None, skew)
             return self.loader.submit(upload, source)
         finally:
             turn.give_back()

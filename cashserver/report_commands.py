@@ -31,6 +31,9 @@ STORE_DAY_COLUMNS = (
     ("cash_in", "cash in"),
     ("cash_out", "cash out"),
     ("drawer", "drawer"),
+    ("complete", "complete"),
+    ("open_shifts", "open shifts"),
+    ("problem_shifts", "problem shifts"),
 )
 DEPARTMENT_COLUMNS = (
     ("department", "department"),

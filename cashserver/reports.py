@@ -3,7 +3,10 @@
 Store days are summed from the quarter-hour totals the loader keeps
 (:mod:`cashserver.store.totals`), so a month of a store reads a few thousand small
 rows, never its receipts; the store's time zone of the configuration in force
-decides which quarter hours make a local day. The department report reads the one
+decides which quarter hours make a local day. A day is ``complete`` when none of
+its shifts is open or has a SPEC 7 status other than ``ok``; those states come from
+the shift headers and totals of just the shifts of the days asked for
+(:mod:`cashserver.store.shift_states`). The department report reads the one
 shift's lines: a shift is small, and its lines are what the report is about.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +31,12 @@ from cashserver.store.schema import (
     shift_quarter_totals,
     shifts,
     stores,
+)
+from cashserver.store.shift_states import (
+    ShiftState,
+    ceil_quarter,
+    local_midnight_ms,
+    shift_states,
 )
 from cashserver.store.totals import QUARTER_MS
 
@@ -46,6 +55,9 @@ STORE_DAY_KEYS = (
     "cash_in",
     "cash_out",
     "drawer",
+    "complete",
+    "open_shifts",
+    "problem_shifts",
 )
 DEPARTMENT_KEYS = (
     "department",
@@ -57,14 +69,7 @@ DEPARTMENT_KEYS = (
     "revenue",
 )
 LOAD_MODES = ("line", "register")
-
-
-def local_midnight_ms(day: date, zone: ZoneInfo) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=zone).timestamp() * 1000)
-
-
-def _ceil_quarter(ms: int) -> int:
-    return -(-ms // QUARTER_MS)
+DAY_MS = 86_400_000
 
 
 @dataclass(slots=True)
@@ -74,7 +79,9 @@ class _Day:
     registers: set[int] = field(default_factory=set)
 
 
-def _store_day_row(store_code: str, day: date, acc: _Day) -> dict[str, Any]:
+def _store_day_row(
+    store_code: str, day: date, acc: _Day, states: dict[int, ShiftState]
+) -> dict[str, Any]:
     row: dict[str, Any] = {"store_code": store_code, "date": day.isoformat()}
     values = dict(zip(TOTAL_COLUMNS, acc.sums, strict=True))
     row["registers_count"] = len(acc.registers)
@@ -83,6 +90,11 @@ def _store_day_row(store_code: str, day: date, acc: _Day) -> dict[str, Any]:
     row["revenue_cash"] = values["sales_cash"] - values["returns_cash"]
     row["revenue_noncash"] = values["sales_noncash"] - values["returns_noncash"]
     row["drawer"] = row["revenue_cash"] + values["cash_in"] - values["cash_out"]
+    # A shift whose header is gone (trimmed between the two reads) counts as neither.
+    day_states = [states[ws] for ws in acc.shifts if ws in states]
+    row["open_shifts"] = sum(1 for state in day_states if state.open)
+    row["problem_shifts"] = sum(1 for state in day_states if state.problem)
+    row["complete"] = row["open_shifts"] == 0 and row["problem_shifts"] == 0
     return {key: row[key] for key in STORE_DAY_KEYS}
 
 
@@ -99,7 +111,7 @@ class _Days:
             moment = datetime.fromtimestamp(quarter * QUARTER_MS / 1000, self.zone)
             self.day = moment.date()
             next_midnight = local_midnight_ms(self.day + timedelta(days=1), self.zone)
-            self.end = _ceil_quarter(next_midnight)
+            self.end = ceil_quarter(next_midnight)
         return self.day
 
 
@@ -140,9 +152,9 @@ class Reports:
         query = query.where(t.store_code == code).order_by(t.quarter)
         # Local midnights fall on quarter hours in every zone in use, so these are exact.
         if date_from is not None:
-            query = query.where(t.quarter >= _ceil_quarter(local_midnight_ms(date_from, zone)))
+            query = query.where(t.quarter >= ceil_quarter(local_midnight_ms(date_from, zone)))
         if date_to is not None:
-            query = query.where(t.quarter < _ceil_quarter(local_midnight_ms(date_to, zone)))
+            query = query.where(t.quarter < ceil_quarter(local_midnight_ms(date_to, zone)))
         days: defaultdict[date, _Day] = defaultdict(_Day)
         mapper = _Days(zone)
         width = len(TOTAL_COLUMNS)
@@ -154,8 +166,26 @@ class Reports:
             sums = acc.sums
             for i in range(width):
                 sums[i] += row[3 + i]
+        # Completeness: each shift of these days once, by its key (one row a shift).
+        states = shift_states(conn, {ws for acc in days.values() for ws in acc.shifts})
         for day in sorted(days):
-            yield _store_day_row(code, day, days[day])
+            yield _store_day_row(code, day, days[day], states)
+
+    def incomplete_days(self, now_ms: int, days: int) -> int:
+        """SPEC 16's count: store-days of the last ``days`` local dates of each store
+        that ended at least 24 hours before ``now_ms`` and are not complete."""
+        ended_by = now_ms - DAY_MS
+        count = 0
+        with self.engine.connect() as conn:
+            for code in self.store_codes():
+                zone = self.config.store_timezone(code)
+                today = datetime.fromtimestamp(now_ms / 1000, zone).date()
+                for row in self._one_store(conn, code, today - timedelta(days=days), today):
+                    day = date.fromisoformat(row["date"])
+                    ended_at = local_midnight_ms(day + timedelta(days=1), zone)
+                    if not row["complete"] and ended_at <= ended_by:
+                        count += 1
+        return count
 
     def departments(self, workshift_id: int) -> dict[str, Any] | None:
         """The SPEC 11 department report of a shift, or None if there is no such shift."""

@@ -87,7 +87,11 @@ class Writer:
         self.load_engine = open_loader_engine(config.database_url, node, self.engine)
         self.repository = Repository(self.load_engine)
         self.registers = Registers(self.engine)
-        self.admission = Admission(self.registers, config.registers.auto_register)
+        self.admission = Admission(
+            self.registers,
+            config.registers.auto_register,
+            max_clock_skew_s=config.registers.max_clock_skew_s,
+        )
         self.events = Events(self.engine)
         self.spool = Spool(config.spool_dir)
         cluster = config.cluster

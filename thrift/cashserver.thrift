@@ -40,6 +40,7 @@ struct HandshakeRequest {
   2: string register_code,
   3: string software_version = "",
   4: list<i32> supported_protocols,
+  5: optional i64 register_time,     // the register's clock when it sent it; absent from older registers
 }
 
 struct SyncSettings {

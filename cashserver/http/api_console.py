@@ -1,13 +1,15 @@
 """The JSON API that mirrors the console's pages (SPEC 12).
 
 Each document has the keys of the matching CLI ``--json`` output, and the CLI's
-filters are query parameters: ``/api/shifts?store=S&register=R&from=D&to=D&not_exported=1``,
+filters are query parameters: ``/api/shifts?store=S&register=R&from=D&to=D&not_exported=1``
+(and ``sales_date=D``: the shifts with a receipt on that local date),
 ``/api/report/stores?store=S&from=D&to=D``, ``/api/log?event=E&since=T&until=T``
 (``limit`` and ``offset`` page the log, newest first), ``/api/upstream`` (SPEC 15).
 Writes are POSTs with the CSRF token (header ``X-CSRF-Token``): ``/api/reexport`` and
 ``/api/export``. ``/api/export/backlog`` lists the closed shifts not exported
 (``?failed=1``: those whose latest export failed), as the Export page does;
-``/api/registers?state=ERROR`` keeps the registers in one loading state.
+``/api/registers?state=ERROR`` keeps the registers in one loading state, and
+``/api/registers?skewed=1`` those whose clock is skewed beyond the limit.
 """
 
 from __future__ import annotations
@@ -47,7 +49,10 @@ def routes(ctx: HttpContext) -> list[BaseRoute]:
     def registers(request: Request) -> Any:
         params = request.query_params
         return data.register_rows(
-            ctx, data.text_param(params, "store"), data.text_param(params, "state")
+            ctx,
+            data.text_param(params, "store"),
+            data.text_param(params, "state"),
+            data.flag_param(params, "skewed"),
         )
 
     def shifts(request: Request) -> Any:

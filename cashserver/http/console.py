@@ -42,11 +42,15 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         return store.name if store and store.name else ""
 
     pages.templates.env.globals["store_name"] = store_name
+    pages.templates.env.globals["max_clock_skew_s"] = ctx.config.registers.max_clock_skew_s
 
     def registers(request: Request) -> Response:
         state = data.text_param(request.query_params, "state")
-        rows = data.register_rows(ctx, state=state)
-        return pages.render(request, "registers.html", rows=rows, pull=None, state=state)
+        skewed = data.flag_param(request.query_params, "skewed")
+        rows = data.register_rows(ctx, state=state, skewed=skewed)
+        return pages.render(
+            request, "registers.html", rows=rows, pull=None, state=state, skewed=skewed
+        )
 
     def shifts_context(request: Request, params: dict[str, str]) -> dict[str, Any]:
         error = ""
@@ -59,7 +63,8 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
             for r in Reader(ctx.engine, ctx.config).registers(flt.store_code)
             if r.register_code == flt.register_code
         ]
-        if chosen and flt.date_from is None and flt.date_to is None and "from" not in params:
+        undated = flt.date_from is None and flt.date_to is None and flt.sales_date is None
+        if chosen and undated and "from" not in params:
             # A register's page opens on the month of its latest sale: one month to read.
             first, following = data.month_of(chosen[0].last_sale_at, ctx, chosen[0].store_code)
             flt = ShiftFilter(
@@ -87,7 +92,8 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
     async def reexport_selected(request: Request) -> Response:
         form = await request.form()
         ids = _ids(form)
-        back = {k: str(form.get(k) or "") for k in ("store", "register", "from", "to")}
+        keys = ("store", "register", "from", "to", "sales_date")
+        back = {k: str(form.get(k) or "") for k in keys}
         if form.get("not_exported"):
             back["not_exported"] = "1"
         result = await run_in_threadpool(reexport, ctx, ids) if ids else None

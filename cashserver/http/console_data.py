@@ -14,6 +14,7 @@ from cashserver.clock import iso_utc
 from cashserver.http.context import HttpContext
 from cashserver.pull.directory_cli import LIST_KEYS, TIME_KEYS
 from cashserver.reports import Reports
+from cashserver.skew import is_skewed
 from cashserver.store.event_log import EventFilter, event_page
 from cashserver.store.reading import Reader, RegisterInfo, ShiftFilter
 
@@ -79,14 +80,21 @@ def register_row(info: RegisterInfo) -> dict[str, Any]:
 
 
 def register_rows(
-    ctx: HttpContext, store_code: str | None = None, state: str | None = None
+    ctx: HttpContext,
+    store_code: str | None = None,
+    state: str | None = None,
+    skewed: bool = False,
 ) -> list[dict[str, Any]]:
     """The directory's rows; ``state`` keeps the registers in that loading state
-    (``ERROR``...; ``none``: never pulled), the Overview's link to the ERROR ones."""
+    (``ERROR``...; ``none``: never pulled), ``skewed`` those whose last measured clock
+    skew is beyond ``[registers] max_clock_skew_s``: the Overview's links."""
     rows = [register_row(i) for i in Reader(ctx.engine, ctx.config).registers(store_code)]
     if state is not None:
         wanted = None if state.lower() == "none" else state.upper()
         rows = [r for r in rows if r["state"] == wanted]
+    if skewed:
+        limit = ctx.config.registers.max_clock_skew_s
+        rows = [r for r in rows if is_skewed(r["clock_skew_s"], limit)]
     return rows
 
 
@@ -101,6 +109,7 @@ def shift_filter(params: Mapping[str, str]) -> ShiftFilter:
         date_to=date_param(params, "to"),
         not_exported=flag_param(params, "not_exported"),
         not_forwarded=flag_param(params, "not_forwarded"),
+        sales_date=date_param(params, "sales_date"),
     )
 
 

@@ -13,10 +13,19 @@ The document's keys:
   not exported whose latest export attempt failed; the Export page), and
   ``shifts_not_exported`` (closed shifts whose current revision has no exchange files
   yet; the Export page, ``/api/export/backlog``). With ``[exchange] formats`` empty
-  the two export problems are left out (nothing is exported). ``shifts_not_forwarded``
+  the two export problems are left out (nothing is exported). ``store_days_incomplete``
+  (the days listed in ``incomplete_days``, below; the Overview lists them),
+  ``clocks_skewed`` (registers whose last measured ``clock_skew_s`` is beyond
+  ``[registers] max_clock_skew_s``, ahead or behind; ``/registers?skewed=1``),
+  ``shifts_not_forwarded``
   (only with ``[upstream] target`` set): the shifts whose current revision the central
   server has not acknowledged, the backlog and the set-aside (rejected) ones together,
   as ``/shifts?not_forwarded=1`` lists them.
+- ``incomplete_days``: the store-days SPEC 16's ``cashserver_store_days_incomplete``
+  counts (of the last ``[reports] completeness_days`` local dates, ended 24 hours ago
+  or more, not ``complete``), each ``{store_code, name, date, open_shifts,
+  problem_shifts, page, api}``, ``page`` and ``api`` listing its shifts
+  (``/shifts?store=S&sales_date=D``).
 - ``upstream``: ``GET /api/upstream``'s document (SPEC 15) without the rejected list,
   or null when forwarding is off.
 - ``spool``: files per spool folder (``incoming``, ``processed``, ``error``, ``broken``).
@@ -36,19 +45,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from cashserver.clock import iso_utc, now_ms
 from cashserver.config import Config
 from cashserver.forward.status import upstream_status
 from cashserver.http.context import HttpContext
-from cashserver.reports import Reports, local_midnight_ms
+from cashserver.reports import Reports
+from cashserver.skew import is_skewed
 from cashserver.spool import FOLDERS, Spool
 from cashserver.store.overview import BacklogShift, not_exported, sales_quarters
-from cashserver.store.reading import Reader
+from cashserver.store.reading import Reader, RegisterInfo
+from cashserver.store.shift_states import local_midnight_ms
 from cashserver.store.totals import QUARTER_MS
 
 DAYS = 30
 HOURS = 24
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +124,45 @@ def sales(ctx: HttpContext, now: int) -> tuple[dict[str, Any], dict[str, Any]]:
     )
 
 
+def incomplete_days(ctx: HttpContext, now: int) -> list[dict[str, Any]]:
+    """The store-days SPEC 16's ``cashserver_store_days_incomplete`` counts: of the last
+    ``[reports] completeness_days`` local dates of each store, those that ended at least
+    24 hours ago and are not complete; each with the links to its shifts."""
+    reports, days = Reports(ctx.engine, ctx.config), ctx.config.reports.completeness_days
+    found = []
+    for code in reports.store_codes():
+        zone = ctx.config.store_timezone(code)
+        today = local_today(ctx.config, code, now)
+        for row in reports.store_days(code, today - timedelta(days=days), today):
+            ended_at = local_midnight_ms(date.fromisoformat(row["date"]) + timedelta(days=1), zone)
+            if row["complete"] or ended_at > now - DAY_MS:
+                continue
+            query = f"store={quote(code)}&sales_date={row['date']}"
+            found.append(
+                {
+                    "store_code": code,
+                    "name": store_name(ctx.config, code),
+                    "date": row["date"],
+                    "open_shifts": row["open_shifts"],
+                    "problem_shifts": row["problem_shifts"],
+                    "page": f"/shifts?{query}",
+                    "api": f"/api/shifts?{query}",
+                }
+            )
+    return found
+
+
 def problems(
     ctx: HttpContext,
     spool: dict[str, int],
     backlog: list[BacklogShift] | None,
+    days: list[dict[str, Any]],
     upstream: dict[str, Any] | None,
 ) -> list[Problem]:
-    errors = [r for r in Reader(ctx.engine, ctx.config).registers() if r.state == "ERROR"]
+    directory: list[RegisterInfo] = Reader(ctx.engine, ctx.config).registers()
+    errors = [r for r in directory if r.state == "ERROR"]
+    limit = ctx.config.registers.max_clock_skew_s
+    skewed = [r for r in directory if is_skewed(r.clock_skew_s, limit)]
     found = [
         Problem(
             "registers_error",
@@ -147,6 +192,22 @@ def problems(
                 "/api/export/backlog",
             ),
         ]
+    found += [
+        Problem(
+            "store_days_incomplete",
+            "Incomplete store-days",
+            len(days),
+            "/#incomplete-days",
+            "/api/overview",
+        ),
+        Problem(
+            "clocks_skewed",
+            "Register clocks skewed",
+            len(skewed),
+            "/registers?skewed=1",
+            "/api/registers?skewed=1",
+        ),
+    ]
     if upstream is not None:
         found.append(
             Problem(
@@ -176,10 +237,12 @@ def overview(ctx: HttpContext, now: int | None = None) -> dict[str, Any]:
         else None
     )
     revenue_days, receipts_today = sales(ctx, now)
+    days = incomplete_days(ctx, now)
     return {
         "generated_at": iso_utc(now),
         "not_ready": ctx.readiness(),
-        "problems": [p.document() for p in problems(ctx, spool, backlog, upstream)],
+        "problems": [p.document() for p in problems(ctx, spool, backlog, days, upstream)],
+        "incomplete_days": days,
         "upstream": upstream,
         "spool": spool,
         "revenue_days": revenue_days,

@@ -23,6 +23,7 @@ LIST_KEYS = (
     "last_sale_at",
     "software_version",
     "last_seen_at",
+    "clock_skew_s",
 )
 TIME_KEYS = ("state_at", "last_load_at", "last_sale_at", "last_seen_at")
 TABLE_COLUMNS = (
@@ -35,6 +36,7 @@ TABLE_COLUMNS = (
     ("state_at", "state at (UTC)"),
     ("last_load_at", "last load (UTC)"),
     ("last_sale_at", "last sale (UTC)"),
+    ("clock_skew_s", "clock skew (s)"),
     ("state_message", "message"),
 )
 

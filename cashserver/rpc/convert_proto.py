@@ -274,15 +274,18 @@ def handshake_from_proto(msg: pb.HandshakeRequest) -> Handshake:
         msg.register_code,
         msg.software_version,
         tuple(msg.supported_protocols),
+        timestamp_to_ms(msg.register_time) if msg.HasField("register_time") else None,
     )
 
 
 def handshake_to_proto(handshake: Handshake) -> pb.HandshakeRequest:
+    time = handshake.register_time
     return pb.HandshakeRequest(
         store_code=handshake.store_code,
         register_code=handshake.register_code,
         software_version=handshake.software_version,
         supported_protocols=list(handshake.supported_protocols),
+        register_time=None if time is None else ms_to_timestamp(time),
     )
 
 

@@ -276,6 +276,7 @@ def handshake_from_thrift(request: Any) -> Handshake:
         register_code,
         request.software_version or "",
         tuple(request.supported_protocols or ()),
+        request.register_time,
     )
 
 
@@ -285,6 +286,7 @@ def handshake_to_thrift(handshake: Handshake) -> Any:
         register_code=handshake.register_code,
         software_version=handshake.software_version,
         supported_protocols=list(handshake.supported_protocols),
+        register_time=handshake.register_time,
     )
 
 

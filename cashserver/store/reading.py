@@ -42,6 +42,7 @@ from cashserver.store.schema import (
     shift_totals,
     shifts,
 )
+from cashserver.store.shift_states import shifts_on_date
 
 ID_CHUNK = 500
 DAY_MS = 86_400_000
@@ -57,6 +58,8 @@ class ShiftFilter:
     not_exported: bool = False
     not_forwarded: bool = False
     """Only shifts whose current revision the central server has not acknowledged."""
+    sales_date: date | None = None
+    """Shifts with a receipt on this local date of their store (a store-day's shifts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class RegisterInfo:
     state_at: int | None = None
     last_load_at: int | None = None
     last_sale_at: int | None = None
+    clock_skew_s: int | None = None
+    """The register's clock minus the server's, as last measured (SPEC 16)."""
 
 
 def _shift_from_row(row: Any) -> Shift:
@@ -143,6 +148,10 @@ class Reader:
         if flt.date_to:
             query = query.where(day_time < _local_midnight_ms(flt.date_to, UTC) + DAY_MS)
         with self.engine.connect() as conn:
+            if flt.sales_date:
+                zone_of = self.config.store_timezone
+                on_date = shifts_on_date(conn, flt.sales_date, zone_of, flt.store_code)
+                query = query.where(shifts.c.workshift_id.in_(on_date))
             rows = [r for r in conn.execute(query) if self._in_dates(r, flt)]
             totals = self._totals(conn, [r.workshift_id for r in rows])
         result = []

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cashserver.clock import now_ms
+from cashserver.skew import SkewMeasurement
 from cashserver.store.engine import write_transaction
 from cashserver.store.schema import registers, stores
 
@@ -56,6 +57,27 @@ class Sighting:
     at_ms: int
     software_version: str | None = None
     """From its last Handshake; None when it only uploaded."""
+    clock_skew: SkewMeasurement | None = None
+    """Its clock as last measured by the front (:mod:`cashserver.skew`); None: not measured."""
+
+
+@dataclass(frozen=True, slots=True)
+class SkewChange:
+    """A register's ``clock_skew_s`` before a sighting was written, and what replaced it."""
+
+    key: RegisterKey
+    before_s: int | None
+    after: SkewMeasurement
+
+
+@dataclass(frozen=True, slots=True)
+class SightingsWritten:
+    """What :meth:`Registers.record_sightings` did."""
+
+    created: list[RegisterKey]
+    """Registers added to the directory by their first sighting."""
+    skews: list[SkewChange]
+    """Every measured clock written, with the value it replaced."""
 
 
 Fingerprint = tuple[int, int, int]
@@ -284,47 +306,48 @@ class Registers:
                 for row in conn.execute(query)
             }
 
-    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> list[RegisterKey]:
-        """Write when registers were last seen, in one transaction; returns those added.
+    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> SightingsWritten:
+        """Write when registers were last seen, and their measured clocks, in one transaction.
 
         A register not in the directory yet is added first (a register admitted in
         memory that has only shaken hands so far).
         """
         if not seen:
-            return []
+            return SightingsWritten([], [])
         stamp = update(registers).where(
             registers.c.store_code == bindparam("s"),
             registers.c.register_code == bindparam("r"),
         )
-        with_version = [
-            {"s": s, "r": r, "at": v.at_ms, "version": v.software_version[:64]}
-            for (s, r), v in seen.items()
-            if v.software_version is not None
-        ]
-        without_version = [
-            {"s": s, "r": r, "at": v.at_ms}
-            for (s, r), v in seen.items()
-            if v.software_version is None
-        ]
+        groups: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
+        for (s, r), v in seen.items():
+            params: dict[str, Any] = {"s": s, "r": r, "at": v.at_ms}
+            if v.software_version is not None:
+                params["version"] = v.software_version[:64]
+            if v.clock_skew is not None:
+                params["skew"] = v.clock_skew.clock_skew_s
+            groups.setdefault(("version" in params, "skew" in params), []).append(params)
         with write_transaction(self.engine) as conn:
             known = {
-                (row.store_code, row.register_code)
+                (row.store_code, row.register_code): row.clock_skew_s
                 for row in conn.execute(
-                    select(registers.c.store_code, registers.c.register_code).where(
-                        registers.c.store_code.in_(sorted({s for s, _ in seen}))
-                    )
+                    select(
+                        registers.c.store_code, registers.c.register_code, registers.c.clock_skew_s
+                    ).where(registers.c.store_code.in_(sorted({s for s, _ in seen})))
                 )
             }
             created = [
                 key for key in sorted(seen.keys() - known) if create_register(conn, *key, None)
             ]
-            if with_version:
-                conn.execute(
-                    stamp.values(
-                        last_seen_at=bindparam("at"), software_version=bindparam("version")
-                    ),
-                    with_version,
-                )
-            if without_version:
-                conn.execute(stamp.values(last_seen_at=bindparam("at")), without_version)
-        return created
+            for (version, skew), rows in sorted(groups.items()):
+                values: dict[str, Any] = {"last_seen_at": bindparam("at")}
+                if version:
+                    values["software_version"] = bindparam("version")
+                if skew:
+                    values["clock_skew_s"] = bindparam("skew")
+                conn.execute(stamp.values(**values), rows)
+        skews = [
+            SkewChange(key, known.get(key), sighting.clock_skew)
+            for key, sighting in sorted(seen.items())
+            if sighting.clock_skew is not None
+        ]
+        return SightingsWritten(created, skews)

@@ -79,6 +79,9 @@ registers = Table(
     # Grows on every change of the directory's own fields (not on last_seen_at): with
     # the row count and the highest id, a cheap fingerprint that running daemons poll.
     Column("revision", Integer, nullable=False, server_default="0"),
+    # The register's clock minus the server's, in seconds, as last measured (SPEC 16);
+    # NULL until measured. Written with the sightings, like last_seen_at.
+    Column("clock_skew_s", BigInteger, nullable=True),
     UniqueConstraint("store_code", "register_code", name="uq_registers_store_register"),
 )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -135,6 +136,11 @@ def make_problems(serve: ServeProcess) -> None:
         (serve.data_dir / "outbox" / "json").mkdir(parents=True, exist_ok=True)
         (serve.data_dir / "outbox" / "json" / "S3").write_text("in the way")
         pusher.upload(shift_upload("S3", "R1", 1, [(at(-1, 10), 500_00)]))
+        # A shift left open three days ago: that store-day is incomplete.
+        pusher.upload(shift_upload("S2", "LATE", 1, [(at(-3, 20), 300_00)], closed=False))
+        # A register whose receipts are closed an hour in the server's future: skewed.
+        ahead = int(time.time() * 1000) + HOUR_MS
+        pusher.upload(shift_upload("S1", "FAST", 1, [(ahead, 100_00)], closed=False))
     finally:
         pusher.close()
 
@@ -178,7 +184,14 @@ def test_the_overview_shows_problems_and_sales(
 
     make_problems(daemon)
     counts: dict[str, int] = {}
-    made = {"registers_error": 1, "spool_broken": 1, "spool_error": 1, "exports_failed": 1}
+    made = {
+        "registers_error": 1,
+        "spool_broken": 1,
+        "spool_error": 1,
+        "exports_failed": 1,
+        "store_days_incomplete": 1,
+        "clocks_skewed": 1,
+    }
 
     def settled() -> bool:
         document = json.loads(page.context.request.get(base + "/api/overview").text())
@@ -205,6 +218,24 @@ def test_the_overview_shows_problems_and_sales(
     assert "DEAD" in page.inner_text("table.registers tbody")
     assert page.locator("table.registers .state-error").count() == 1
     shot(page, "overview-03-registers-error")
+
+    follow("clocks_skewed")
+    assert page.locator("table.registers tbody tr").count() == 1
+    assert "FAST" in page.inner_text("table.registers tbody")
+    assert page.locator("table.registers .skewed").count() == 1
+    shot(page, "overview-03b-registers-skewed")
+
+    follow("store_days_incomplete")
+    days = page.locator("table.incomplete-days tbody tr")
+    assert (
+        days.count() == 1
+        and str(datetime.now(ZONE).date() - timedelta(days=3)) in days.inner_text()
+    )
+    days.locator("a").click()
+    page.wait_for_url(re.compile(r".*/shifts\?store=S2&sales_date=.*"))
+    assert page.locator("tr[data-workshift]").count() == 1
+    assert "LATE" in page.inner_text("tr[data-workshift]")
+    shot(page, "overview-03c-store-day-shifts")
 
     follow("spool_broken")
     assert page.url.endswith("/spool#broken")

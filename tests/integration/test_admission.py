@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
 from cashserver.admission import Admission, RegisterRefused
-from cashserver.store.registers import RegisterKey, Registers, Sighting
+from cashserver.store.registers import RegisterKey, Registers, Sighting, SightingsWritten
 from cashserver.store.schema import registers
 
 
@@ -79,7 +79,7 @@ class FailingOnce(Registers):
         super().__init__(engine)
         self.failures = 1
 
-    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> list[RegisterKey]:
+    def record_sightings(self, seen: Mapping[RegisterKey, Sighting]) -> SightingsWritten:
         if self.failures:
             self.failures -= 1
             raise OperationalError("UPDATE registers", {}, ConnectionError("database is locked"))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import Engine, text
 
@@ -22,6 +23,7 @@ from cashserver.store.exports import Exports
 from cashserver.store.overview import sales_query
 from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
+from cashserver.store.schema import registers
 from tests.integration.test_http_security import HASH, client_for, log_in
 from tests.recent_sales import shift_upload
 
@@ -76,6 +78,16 @@ def load(engine: Engine) -> list[int]:
     return [repo.load(u).workshift_id for u in uploads]
 
 
+def skew(engine: Engine, values: dict[tuple[str, str], int | None]) -> None:
+    with engine.begin() as conn:
+        for (store, register), seconds in values.items():
+            conn.execute(
+                registers.update()
+                .where(registers.c.store_code == store, registers.c.register_code == register)
+                .values(clock_skew_s=seconds)
+            )
+
+
 def problem_counts(document: dict[str, Any]) -> dict[str, int]:
     return {p["key"]: p["count"] for p in document["problems"]}
 
@@ -126,9 +138,10 @@ def test_each_problem_is_counted_and_its_page_lists_exactly_those(
             ),
         ]
     )
-    registers = Registers(engine)
-    registers.set_state("S1", "R1", "ERROR", "connection refused", now_ms())
-    registers.set_state("S1", "R2", "READY", "", now_ms())
+    directory = Registers(engine)
+    directory.set_state("S1", "R1", "ERROR", "connection refused", now_ms())
+    directory.set_state("S1", "R2", "READY", "", now_ms())
+    skew(engine, {("S1", "R1"): 30, ("S1", "R2"): -121, ("S2", "R1"): None})
     spool = Spool(config.spool_dir)
     spool.prepare()
     for name, folder in (("a.json", "error"), ("b.json", "broken"), ("c.json", "broken")):
@@ -146,6 +159,8 @@ def test_each_problem_is_counted_and_its_page_lists_exactly_those(
         "spool_broken": 2,
         "exports_failed": 1,
         "shifts_not_exported": 2,
+        "store_days_incomplete": 0,
+        "clocks_skewed": 1,
     }
     assert document["upstream"] is None and document["not_ready"] == {}
     assert document["spool"] == {"incoming": 0, "processed": 0, "error": 1, "broken": 2}
@@ -160,6 +175,8 @@ def test_each_problem_is_counted_and_its_page_lists_exactly_those(
         ("b.json", "broken reason"),
         ("c.json", None),
     ]
+    skewed = client.get(links["clocks_skewed"][1]).json()
+    assert [(r["register_code"], r["clock_skew_s"]) for r in skewed] == [("R2", -121)]
     failed = client.get(links["exports_failed"][1]).json()
     assert [(r["workshift_id"], r["error"]) for r in failed] == [(ids[0], "disk full")]
     backlog = client.get(links["shifts_not_exported"][1]).json()
@@ -176,8 +193,10 @@ def test_each_problem_is_counted_and_its_page_lists_exactly_those(
     backlog_table = page.split('id="backlog-table"')[1].split("</table>")[0]
     assert backlog_table.count("data-workshift=") == 2
 
+    page = client.get(links["clocks_skewed"][0]).text
+    assert page.count('name="register" value=') == 1 and "S1/R2" in page
     home = client.get("/").text
-    assert home.count('class="problem problem-bad"') == 5
+    assert home.count('class="problem problem-bad"') == 6
     assert 'id="chart-revenue"' in home and 'id="chart-receipts"' in home
     assert ">Lenina 12</text>" in home
 
@@ -200,6 +219,8 @@ def test_nothing_wrong_and_no_export_problems_without_formats(tmp_path: Path) ->
             "registers_error": 0,
             "spool_error": 0,
             "spool_broken": 0,
+            "store_days_incomplete": 0,
+            "clocks_skewed": 0,
         }
     finally:
         engine.dispose()
@@ -211,3 +232,41 @@ def test_the_sales_query_reads_the_store_quarter_index(site: tuple[Config, Engin
     with engine.connect() as conn:
         plan = " ".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {query}")))
     assert "ix_shift_quarter_totals_store_quarter" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_incomplete_store_days_are_the_ended_ones_each_with_its_shifts(
+    site: tuple[Config, Engine],
+) -> None:
+    config, engine = site
+    repo = Repository(engine)
+    mismatch = shift_upload("S1", "R1", 4, [(utc(5, 9), 100_00)])
+    assert mismatch.shift.counters is not None
+    wrong = msgspec.structs.replace(mismatch.shift.counters, sales_cash=99_00)
+    ids = {
+        "open, 6 March": repo.load(shift_upload("S1", "R2", 1, [(utc(6, 9), 10_00)], closed=False)),
+        "ok, 7 March": repo.load(shift_upload("S1", "R1", 5, [(utc(7, 9), 10_00)])),
+        "mismatch, 5 March": repo.load(
+            msgspec.structs.replace(
+                mismatch, shift=msgspec.structs.replace(mismatch.shift, counters=wrong)
+            )
+        ),
+        "open, 9 March (ended less than a day ago)": repo.load(
+            shift_upload("S1", "R3", 1, [(utc(9, 9), 10_00)], closed=False)
+        ),
+        "open, 1 March (before the 7 days)": repo.load(
+            shift_upload("S2", "R3", 1, [(utc(1, 9), 10_00)], closed=False)
+        ),
+    }
+    document = overview(HttpContext(config, engine, "secret"), NOW)
+    assert problem_counts(document)["store_days_incomplete"] == 2
+    days = [
+        (d["store_code"], d["date"], d["open_shifts"], d["problem_shifts"])
+        for d in document["incomplete_days"]
+    ]
+    assert days == [("S1", "2026-03-05", 0, 1), ("S1", "2026-03-06", 1, 1)]
+    client = client_for(config, engine)
+    log_in(client)
+    listed = client.get(document["incomplete_days"][1]["api"]).json()
+    assert [r["workshift_id"] for r in listed] == [ids["open, 6 March"].workshift_id]
+    page = client.get(document["incomplete_days"][0]["page"]).text
+    assert page.count("data-workshift=") == 1

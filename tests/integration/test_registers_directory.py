@@ -31,6 +31,7 @@ SPEC10_KEYS = [
     "last_sale_at",
     "software_version",
     "last_seen_at",
+    "clock_skew_s",
 ]
 
 

@@ -303,8 +303,10 @@ def test_totals_on_both_backends(engine: Engine) -> None:
 
 
 def independent_store_days(engine: Engine, config: Config | None = None) -> list[dict[str, Any]]:
-    """Every stored receipt grouped by store and the local date of its closing."""
+    """Every stored receipt grouped by store and the local date of its closing; each
+    day's completeness from its shifts' reports, made from their stored receipts."""
     config = config or make_config()
+    reader = Reader(engine, config)
     groups: defaultdict[tuple[str, date], list[tuple[int, int, Receipt]]] = defaultdict(list)
     with engine.connect() as conn:
         for row in conn.execute(
@@ -319,6 +321,10 @@ def independent_store_days(engine: Engine, config: Config | None = None) -> list
     result = []
     for (store, day), items in sorted(groups.items()):
         t = compute_totals(r for _, _, r in items)
+        reports = [reader.report(ws) for ws in {ws for ws, _, _ in items}]
+        states = [(r.shift.closed_at is None, r.status != "ok") for r, _ in filter(None, reports)]
+        open_shifts = sum(1 for is_open, _ in states if is_open)
+        problem_shifts = sum(1 for _, problem in states if problem)
         result.append(
             {
                 "store_code": store,
@@ -335,6 +341,9 @@ def independent_store_days(engine: Engine, config: Config | None = None) -> list
                 "cash_in": t.cash_in,
                 "cash_out": t.cash_out,
                 "drawer": t.drawer,
+                "complete": open_shifts == 0 and problem_shifts == 0,
+                "open_shifts": open_shifts,
+                "problem_shifts": problem_shifts,
             }
         )
     return result
@@ -381,13 +390,17 @@ def test_days_of_a_store_add_up_to_its_shifts(engine: Engine) -> None:
     money = [
         k
         for k in STORE_DAY_KEYS
-        if k not in ("store_code", "date", "registers_count", "shifts_count")
+        if k in TOTAL_COLUMNS or k in ("revenue_cash", "revenue_noncash", "drawer")
     ]
     for store in ZONES:
         days = Reports(engine, config).store_days(store)
         rows = Reader(engine, config).shift_rows(ShiftFilter(store_code=store))
         assert len(days) == 3 and len(rows) == 6
         assert all(d["shifts_count"] == 2 and d["registers_count"] == 2 for d in days)
+        # Closed shifts without counters: no day is complete, both its shifts a problem.
+        assert all(
+            (d["complete"], d["open_shifts"], d["problem_shifts"]) == (False, 0, 2) for d in days
+        )
         for key in money:
             assert sum(d[key] for d in days) == sum(r[key] for r in rows), key
 

@@ -33,6 +33,7 @@ SPEC_MESSAGES: dict[str, dict[str, int]] = {
         "register_code": 2,
         "software_version": 3,
         "supported_protocols": 4,
+        "register_time": 5,
     },
     "SyncSettings": {
         "protocol_version": 1,
@@ -253,6 +254,10 @@ def test_thrift_shift_times_and_counters_are_optional() -> None:
     assert shift is not None
     for field in ("i64 opened_at", "i64 closed_at", "ShiftCounters counters"):
         assert f"optional {field}" in shift.group(1)
+    # Older registers send no register_time (SPEC 5): optional, with no default.
+    handshake = re.search(r"struct HandshakeRequest \{(.*?)\}", idl, re.DOTALL)
+    assert handshake is not None
+    assert "5: optional i64 register_time," in handshake.group(1)
 
 
 def test_packaged_thrift_idl_is_the_committed_one() -> None:

@@ -89,15 +89,17 @@ class HandshakeRequest(object):
      - register_code
      - software_version
      - supported_protocols
+     - register_time
 
     """
 
 
-    def __init__(self, store_code=None, register_code=None, software_version="", supported_protocols=None,):
+    def __init__(self, store_code=None, register_code=None, software_version="", supported_protocols=None, register_time=None,):
         self.store_code = store_code
         self.register_code = register_code
         self.software_version = software_version
         self.supported_protocols = supported_protocols
+        self.register_time = register_time
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -133,6 +135,11 @@ class HandshakeRequest(object):
                     iprot.readListEnd()
                 else:
                     iprot.skip(ftype)
+            elif fid == 5:
+                if ftype == TType.I64:
+                    self.register_time = iprot.readI64()
+                else:
+                    iprot.skip(ftype)
             else:
                 iprot.skip(ftype)
             iprot.readFieldEnd()
@@ -161,6 +168,10 @@ class HandshakeRequest(object):
             for iter6 in self.supported_protocols:
                 oprot.writeI32(iter6)
             oprot.writeListEnd()
+            oprot.writeFieldEnd()
+        if self.register_time is not None:
+            oprot.writeFieldBegin('register_time', TType.I64, 5)
+            oprot.writeI64(self.register_time)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -1488,6 +1499,7 @@ HandshakeRequest.thrift_spec = (
     (2, TType.STRING, 'register_code', 'UTF8', None, ),  # 2
     (3, TType.STRING, 'software_version', 'UTF8', "", ),  # 3
     (4, TType.LIST, 'supported_protocols', (TType.I32, None, False), None, ),  # 4
+    (5, TType.I64, 'register_time', None, None, ),  # 5
 )
 all_structs.append(SyncSettings)
 SyncSettings.thrift_spec = (

@@ -25,47 +25,47 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61shserver/v1/cashserver.proto\x12\rcashserver.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n\x10HandshakeRequest\x12\x12\n\nstore_code\x18\x01 \x01(\t\x12\x15\n\rregister_code\x18\x02 \x01(\t\x12\x18\n\x10software_version\x18\x03 \x01(\t\x12\x1b\n\x13supported_protocols\x18\x04 \x03(\x05\"\xba\x01\n\x0cSyncSettings\x12\x18\n\x10protocol_version\x18\x01 \x01(\x05\x12\x15\n\rgrpc_endpoint\x18\x02 \x01(\t\x12\x17\n\x0fthrift_endpoint\x18\x03 \x01(\t\x12\x14\n\x0ctls_required\x18\x04 \x01(\x08\x12\x19\n\x11upload_batch_size\x18\x05 \x01(\x05\x12/\n\x0bserver_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd6\x01\n\x05Shift\x12\x12\n\nstore_code\x18\x01 \x01(\t\x12\x15\n\rregister_code\x18\x02 \x01(\t\x12\x14\n\x0cshift_number\x18\x03 \x01(\x03\x12-\n\topened_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08\x63ounters\x18\x06 \x01(\x0b\x32\x1c.cashserver.v1.ShiftCounters\"\xef\x01\n\rShiftCounters\x12\x16\n\x0ereceipts_count\x18\x01 \x01(\x03\x12\x1c\n\x14\x66irst_receipt_number\x18\x02 \x01(\x03\x12\x1b\n\x13last_receipt_number\x18\x03 \x01(\x03\x12\x12\n\nsales_cash\x18\x04 \x01(\x03\x12\x15\n\rsales_noncash\x18\x05 \x01(\x03\x12\x14\n\x0creturns_cash\x18\x06 \x01(\x03\x12\x17\n\x0freturns_noncash\x18\x07 \x01(\x03\x12\x0f\n\x07\x63\x61sh_in\x18\x08 \x01(\x03\x12\x10\n\x08\x63\x61sh_out\x18\t \x01(\x03\x12\x0e\n\x06\x64rawer\x18\n \x01(\x03\"\xde\x01\n\x07Receipt\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x03\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.cashserver.v1.ReceiptKind\x12-\n\tclosed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63\x61shier\x18\x05 \x01(\t\x12\"\n\x05lines\x18\x06 \x03(\x0b\x32\x13.cashserver.v1.Line\x12(\n\x08payments\x18\x07 \x03(\x0b\x32\x16.cashserver.v1.Payment\"\xb3\x01\n\x04Line\x12\x10\n\x08position\x18\x01 \x01(\x05\x12\x11\n\titem_code\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61rcode\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x12\n\ndepartment\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x03\x12\r\n\x05price\x18\x07 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x08 \x01(\x03\x12\x10\n\x08\x64iscount\x18\t \x01(\x03\x12\x10\n\x08vat_rate\x18\n \x01(\x05\"G\n\x07Payment\x12,\n\x06method\x18\x01 \x01(\x0e\x32\x1c.cashserver.v1.PaymentMethod\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"8\n\x0cReceiptBatch\x12(\n\x08receipts\x18\x01 \x03(\x0b\x32\x16.cashserver.v1.Receipt\"m\n\x0bUploadChunk\x12%\n\x05shift\x18\x01 \x01(\x0b\x32\x14.cashserver.v1.ShiftH\x00\x12/\n\x08receipts\x18\x02 \x01(\x0b\x32\x1b.cashserver.v1.ReceiptBatchH\x00\x42\x06\n\x04\x62ody\"\xb2\x01\n\x0cUploadResult\x12\x14\n\x0cworkshift_id\x18\x01 \x01(\x03\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.cashserver.v1.UploadStatus\x12\x19\n\x11receipts_received\x18\x03 \x01(\x03\x12\x17\n\x0freceipts_stored\x18\x04 \x01(\x03\x12\x1a\n\x12receipts_duplicate\x18\x05 \x01(\x03\x12\x0f\n\x07message\x18\x06 \x01(\t\"y\n\x0cSalesRequest\x12.\n\ntime_range\x18\x01 \x01(\x0b\x32\x18.cashserver.v1.TimeRangeH\x00\x12\x30\n\x0bshift_range\x18\x02 \x01(\x0b\x32\x19.cashserver.v1.ShiftRangeH\x00\x42\x07\n\x05range\"]\n\tTimeRange\x12(\n\x04\x66rom\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\nShiftRange\x12\x12\n\nfrom_shift\x18\x01 \x01(\x03\x12\x10\n\x08to_shift\x18\x02 \x01(\x03*k\n\x0bReceiptKind\x12\x1c\n\x18RECEIPT_KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04SALE\x10\x01\x12\n\n\x06RETURN\x10\x02\x12\r\n\tCANCELLED\x10\x03\x12\x0b\n\x07\x43\x41SH_IN\x10\x04\x12\x0c\n\x08\x43\x41SH_OUT\x10\x05*F\n\rPaymentMethod\x12\x1e\n\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12\x08\n\x04\x43\x41SH\x10\x01\x12\x0b\n\x07NONCASH\x10\x02*S\n\x0cUploadStatus\x12\x1d\n\x19UPLOAD_STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06LOADED\x10\x01\x12\n\n\x06QUEUED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x32\xa2\x01\n\x0bSalesLoader\x12I\n\tHandshake\x12\x1f.cashserver.v1.HandshakeRequest\x1a\x1b.cashserver.v1.SyncSettings\x12H\n\x0bUploadShift\x12\x1a.cashserver.v1.UploadChunk\x1a\x1b.cashserver.v1.UploadResult(\x01\x32V\n\rRegisterSales\x12\x45\n\x08GetSales\x12\x1b.cashserver.v1.SalesRequest\x1a\x1a.cashserver.v1.UploadChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61shserver/v1/cashserver.proto\x12\rcashserver.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x01\n\x10HandshakeRequest\x12\x12\n\nstore_code\x18\x01 \x01(\t\x12\x15\n\rregister_code\x18\x02 \x01(\t\x12\x18\n\x10software_version\x18\x03 \x01(\t\x12\x1b\n\x13supported_protocols\x18\x04 \x03(\x05\x12\x31\n\rregister_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xba\x01\n\x0cSyncSettings\x12\x18\n\x10protocol_version\x18\x01 \x01(\x05\x12\x15\n\rgrpc_endpoint\x18\x02 \x01(\t\x12\x17\n\x0fthrift_endpoint\x18\x03 \x01(\t\x12\x14\n\x0ctls_required\x18\x04 \x01(\x08\x12\x19\n\x11upload_batch_size\x18\x05 \x01(\x05\x12/\n\x0bserver_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd6\x01\n\x05Shift\x12\x12\n\nstore_code\x18\x01 \x01(\t\x12\x15\n\rregister_code\x18\x02 \x01(\t\x12\x14\n\x0cshift_number\x18\x03 \x01(\x03\x12-\n\topened_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08\x63ounters\x18\x06 \x01(\x0b\x32\x1c.cashserver.v1.ShiftCounters\"\xef\x01\n\rShiftCounters\x12\x16\n\x0ereceipts_count\x18\x01 \x01(\x03\x12\x1c\n\x14\x66irst_receipt_number\x18\x02 \x01(\x03\x12\x1b\n\x13last_receipt_number\x18\x03 \x01(\x03\x12\x12\n\nsales_cash\x18\x04 \x01(\x03\x12\x15\n\rsales_noncash\x18\x05 \x01(\x03\x12\x14\n\x0creturns_cash\x18\x06 \x01(\x03\x12\x17\n\x0freturns_noncash\x18\x07 \x01(\x03\x12\x0f\n\x07\x63\x61sh_in\x18\x08 \x01(\x03\x12\x10\n\x08\x63\x61sh_out\x18\t \x01(\x03\x12\x0e\n\x06\x64rawer\x18\n \x01(\x03\"\xde\x01\n\x07Receipt\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x03\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.cashserver.v1.ReceiptKind\x12-\n\tclosed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63\x61shier\x18\x05 \x01(\t\x12\"\n\x05lines\x18\x06 \x03(\x0b\x32\x13.cashserver.v1.Line\x12(\n\x08payments\x18\x07 \x03(\x0b\x32\x16.cashserver.v1.Payment\"\xb3\x01\n\x04Line\x12\x10\n\x08position\x18\x01 \x01(\x05\x12\x11\n\titem_code\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61rcode\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x12\n\ndepartment\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x03\x12\r\n\x05price\x18\x07 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x08 \x01(\x03\x12\x10\n\x08\x64iscount\x18\t \x01(\x03\x12\x10\n\x08vat_rate\x18\n \x01(\x05\"G\n\x07Payment\x12,\n\x06method\x18\x01 \x01(\x0e\x32\x1c.cashserver.v1.PaymentMethod\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\"8\n\x0cReceiptBatch\x12(\n\x08receipts\x18\x01 \x03(\x0b\x32\x16.cashserver.v1.Receipt\"m\n\x0bUploadChunk\x12%\n\x05shift\x18\x01 \x01(\x0b\x32\x14.cashserver.v1.ShiftH\x00\x12/\n\x08receipts\x18\x02 \x01(\x0b\x32\x1b.cashserver.v1.ReceiptBatchH\x00\x42\x06\n\x04\x62ody\"\xb2\x01\n\x0cUploadResult\x12\x14\n\x0cworkshift_id\x18\x01 \x01(\x03\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.cashserver.v1.UploadStatus\x12\x19\n\x11receipts_received\x18\x03 \x01(\x03\x12\x17\n\x0freceipts_stored\x18\x04 \x01(\x03\x12\x1a\n\x12receipts_duplicate\x18\x05 \x01(\x03\x12\x0f\n\x07message\x18\x06 \x01(\t\"y\n\x0cSalesRequest\x12.\n\ntime_range\x18\x01 \x01(\x0b\x32\x18.cashserver.v1.TimeRangeH\x00\x12\x30\n\x0bshift_range\x18\x02 \x01(\x0b\x32\x19.cashserver.v1.ShiftRangeH\x00\x42\x07\n\x05range\"]\n\tTimeRange\x12(\n\x04\x66rom\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\nShiftRange\x12\x12\n\nfrom_shift\x18\x01 \x01(\x03\x12\x10\n\x08to_shift\x18\x02 \x01(\x03*k\n\x0bReceiptKind\x12\x1c\n\x18RECEIPT_KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04SALE\x10\x01\x12\n\n\x06RETURN\x10\x02\x12\r\n\tCANCELLED\x10\x03\x12\x0b\n\x07\x43\x41SH_IN\x10\x04\x12\x0c\n\x08\x43\x41SH_OUT\x10\x05*F\n\rPaymentMethod\x12\x1e\n\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12\x08\n\x04\x43\x41SH\x10\x01\x12\x0b\n\x07NONCASH\x10\x02*S\n\x0cUploadStatus\x12\x1d\n\x19UPLOAD_STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06LOADED\x10\x01\x12\n\n\x06QUEUED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x32\xa2\x01\n\x0bSalesLoader\x12I\n\tHandshake\x12\x1f.cashserver.v1.HandshakeRequest\x1a\x1b.cashserver.v1.SyncSettings\x12H\n\x0bUploadShift\x12\x1a.cashserver.v1.UploadChunk\x1a\x1b.cashserver.v1.UploadResult(\x01\x32V\n\rRegisterSales\x12\x45\n\x08GetSales\x12\x1b.cashserver.v1.SalesRequest\x1a\x1a.cashserver.v1.UploadChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cashserver.v1.cashserver_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECEIPTKIND']._serialized_start=1948
-  _globals['_RECEIPTKIND']._serialized_end=2055
-  _globals['_PAYMENTMETHOD']._serialized_start=2057
-  _globals['_PAYMENTMETHOD']._serialized_end=2127
-  _globals['_UPLOADSTATUS']._serialized_start=2129
-  _globals['_UPLOADSTATUS']._serialized_end=2212
-  _globals['_HANDSHAKEREQUEST']._serialized_start=82
-  _globals['_HANDSHAKEREQUEST']._serialized_end=198
-  _globals['_SYNCSETTINGS']._serialized_start=201
-  _globals['_SYNCSETTINGS']._serialized_end=387
-  _globals['_SHIFT']._serialized_start=390
-  _globals['_SHIFT']._serialized_end=604
-  _globals['_SHIFTCOUNTERS']._serialized_start=607
-  _globals['_SHIFTCOUNTERS']._serialized_end=846
-  _globals['_RECEIPT']._serialized_start=849
-  _globals['_RECEIPT']._serialized_end=1071
-  _globals['_LINE']._serialized_start=1074
-  _globals['_LINE']._serialized_end=1253
-  _globals['_PAYMENT']._serialized_start=1255
-  _globals['_PAYMENT']._serialized_end=1326
-  _globals['_RECEIPTBATCH']._serialized_start=1328
-  _globals['_RECEIPTBATCH']._serialized_end=1384
-  _globals['_UPLOADCHUNK']._serialized_start=1386
-  _globals['_UPLOADCHUNK']._serialized_end=1495
-  _globals['_UPLOADRESULT']._serialized_start=1498
-  _globals['_UPLOADRESULT']._serialized_end=1676
-  _globals['_SALESREQUEST']._serialized_start=1678
-  _globals['_SALESREQUEST']._serialized_end=1799
-  _globals['_TIMERANGE']._serialized_start=1801
-  _globals['_TIMERANGE']._serialized_end=1894
-  _globals['_SHIFTRANGE']._serialized_start=1896
-  _globals['_SHIFTRANGE']._serialized_end=1946
-  _globals['_SALESLOADER']._serialized_start=2215
-  _globals['_SALESLOADER']._serialized_end=2377
-  _globals['_REGISTERSALES']._serialized_start=2379
-  _globals['_REGISTERSALES']._serialized_end=2465
+  _globals['_RECEIPTKIND']._serialized_start=2000
+  _globals['_RECEIPTKIND']._serialized_end=2107
+  _globals['_PAYMENTMETHOD']._serialized_start=2109
+  _globals['_PAYMENTMETHOD']._serialized_end=2179
+  _globals['_UPLOADSTATUS']._serialized_start=2181
+  _globals['_UPLOADSTATUS']._serialized_end=2264
+  _globals['_HANDSHAKEREQUEST']._serialized_start=83
+  _globals['_HANDSHAKEREQUEST']._serialized_end=250
+  _globals['_SYNCSETTINGS']._serialized_start=253
+  _globals['_SYNCSETTINGS']._serialized_end=439
+  _globals['_SHIFT']._serialized_start=442
+  _globals['_SHIFT']._serialized_end=656
+  _globals['_SHIFTCOUNTERS']._serialized_start=659
+  _globals['_SHIFTCOUNTERS']._serialized_end=898
+  _globals['_RECEIPT']._serialized_start=901
+  _globals['_RECEIPT']._serialized_end=1123
+  _globals['_LINE']._serialized_start=1126
+  _globals['_LINE']._serialized_end=1305
+  _globals['_PAYMENT']._serialized_start=1307
+  _globals['_PAYMENT']._serialized_end=1378
+  _globals['_RECEIPTBATCH']._serialized_start=1380
+  _globals['_RECEIPTBATCH']._serialized_end=1436
+  _globals['_UPLOADCHUNK']._serialized_start=1438
+  _globals['_UPLOADCHUNK']._serialized_end=1547
+  _globals['_UPLOADRESULT']._serialized_start=1550
+  _globals['_UPLOADRESULT']._serialized_end=1728
+  _globals['_SALESREQUEST']._serialized_start=1730
+  _globals['_SALESREQUEST']._serialized_end=1851
+  _globals['_TIMERANGE']._serialized_start=1853
+  _globals['_TIMERANGE']._serialized_end=1946
+  _globals['_SHIFTRANGE']._serialized_start=1948
+  _globals['_SHIFTRANGE']._serialized_end=1998
+  _globals['_SALESLOADER']._serialized_start=2267
+  _globals['_SALESLOADER']._serialized_end=2429
+  _globals['_REGISTERSALES']._serialized_start=2431
+  _globals['_REGISTERSALES']._serialized_end=2517
 # @@protoc_insertion_point(module_scope)

@@ -47,16 +47,18 @@ QUEUED: UploadStatus
 REJECTED: UploadStatus
 
 class HandshakeRequest(_message.Message):
-    __slots__ = ("store_code", "register_code", "software_version", "supported_protocols")
+    __slots__ = ("store_code", "register_code", "software_version", "supported_protocols", "register_time")
     STORE_CODE_FIELD_NUMBER: _ClassVar[int]
     REGISTER_CODE_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
     SUPPORTED_PROTOCOLS_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_TIME_FIELD_NUMBER: _ClassVar[int]
     store_code: str
     register_code: str
     software_version: str
     supported_protocols: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, store_code: _Optional[str] = ..., register_code: _Optional[str] = ..., software_version: _Optional[str] = ..., supported_protocols: _Optional[_Iterable[int]] = ...) -> None: ...
+    register_time: _timestamp_pb2.Timestamp
+    def __init__(self, store_code: _Optional[str] = ..., register_code: _Optional[str] = ..., software_version: _Optional[str] = ..., supported_protocols: _Optional[_Iterable[int]] = ..., register_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SyncSettings(_message.Message):
     __slots__ = ("protocol_version", "grpc_endpoint", "thrift_endpoint", "tls_required", "upload_batch_size", "server_time")
