@@ -270,3 +270,30 @@ def test_incomplete_store_days_are_the_ended_ones_each_with_its_shifts(
     assert [r["workshift_id"] for r in listed] == [ids["open, 6 March"].workshift_id]
     page = client.get(document["incomplete_days"][0]["page"]).text
     assert page.count("data-workshift=") == 1
+
+
+def test_with_an_upstream_the_unforwarded_shifts_are_counted_as_listed(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "server": {"data_dir": str(tmp_path / "data")},
+            "grpc": {"listen": ""},
+            "thrift": {"listen": ""},
+            "http": {"listen": "127.0.0.1:0", "password_hash": HASH},
+            "upstream": {"target": "127.0.0.1:9"},
+        }
+    )
+    engine = open_engine(config.database_url)
+    upgrade(engine)
+    try:
+        ids = load(engine)
+        client = client_for(config, engine)
+        log_in(client)
+        document = client.get("/api/overview").json()
+        (problem,) = [p for p in document["problems"] if p["key"] == "shifts_not_forwarded"]
+        listed = client.get(problem["api"]).json()
+        assert problem["count"] == len(ids) == len(listed)
+        assert document["upstream"]["target"] == "127.0.0.1:9"
+        page = client.get(problem["page"]).text
+        assert page.count("data-workshift=") == len(ids)
+    finally:
+        engine.dispose()
