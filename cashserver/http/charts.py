@@ -37,6 +37,8 @@ MAX_SERIES = len(PALETTE)
 """More series than this: the largest ``MAX_SERIES - 1`` and one "others" series."""
 
 WIDTH = 880
+NARROW_WIDTH = 400
+"""For a phone's screen: the page carries both and CSS shows the one that fits."""
 PLOT_HEIGHT = 220
 FONT_PX = 12
 CHAR_PX = 7.2
@@ -120,11 +122,11 @@ def _text(x: float, y: float, text: str, cls: str, anchor: str = "start", extra:
 class _Frame:
     """Where the plot sits in the picture, and how values and categories map onto it."""
 
-    def __init__(self, chart: Chart, ticks: list[int], legend_rows: int) -> None:
+    def __init__(self, chart: Chart, ticks: list[int], legend_rows: int, width: int) -> None:
         self.ticks = ticks
         widest = max(len(chart.tick_text(t)) for t in ticks)
         self.left = 28 + widest * CHAR_PX + 8
-        self.right = WIDTH - 16
+        self.right = width - 16
         self.top = 30 + legend_rows * LEGEND_ROW_PX + 16
         self.bottom = self.top + PLOT_HEIGHT
         self.height = self.bottom + 48
@@ -140,12 +142,12 @@ class _Frame:
         return self.left + (index + 0.5) * self.band
 
 
-def _legend(series: Sequence[Series]) -> tuple[list[str], int]:
+def _legend(series: Sequence[Series], chart_width: int) -> tuple[list[str], int]:
     """The legend's items laid out in rows under the title; and how many rows."""
     parts, x, row = [], 16.0, 0
     for index, item in enumerate(series):
         width = 14 + 6 + len(item.name) * CHAR_PX + 22
-        if x + width > WIDTH - 16 and x > 16:
+        if x + width > chart_width - 16 and x > 16:
             x, row = 16.0, row + 1
         y = 30 + row * LEGEND_ROW_PX + 4
         parts.append(
@@ -258,8 +260,9 @@ STYLE = (
 )
 
 
-def render(chart: Chart, kind: str) -> str:
-    """The chart as an ``<svg>`` element; ``kind`` is ``line`` or ``stacked``."""
+def render(chart: Chart, kind: str, width: int = WIDTH, suffix: str = "") -> str:
+    """The chart as an ``<svg>`` element ``width`` units wide; ``kind`` is ``line`` or
+    ``stacked``. Its id is ``chart-<label><suffix>``."""
     series = chart.series
     if kind == "stacked":
         totals = [sum(column) for column in zip(*(s.values for s in series), strict=True)]
@@ -267,8 +270,8 @@ def render(chart: Chart, kind: str) -> str:
     else:
         every = [v for s in series for v in s.values]
         low, high = min(every, default=0), max(every, default=0)
-    legend, rows = _legend(series)
-    frame = _Frame(chart, axis_ticks(low, high), rows)
+    legend, rows = _legend(series, width)
+    frame = _Frame(chart, axis_ticks(low, high), rows, width)
     body = _axes(chart, frame)
     if not series or high == low == 0:
         body.append(
@@ -285,8 +288,8 @@ def render(chart: Chart, kind: str) -> str:
     )
     label = escape(chart.label)
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="chart-{label}"'
-        f' viewBox="0 0 {WIDTH} {frame.height:.0f}" role="img" aria-label="{escape(chart.title)}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="chart-{label}{suffix}"'
+        f' viewBox="0 0 {width} {frame.height:.0f}" role="img" aria-label="{escape(chart.title)}">'
         f"{STYLE}"
         + _text(16, 18, chart.title, "heading")
         + f'<g class="legend">{"".join(legend)}</g>'

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cashserver.http.charts import Chart, Series, render, top_series
+from cashserver.http.charts import NARROW_WIDTH, Chart, Series, render, top_series
 from cashserver.http.context import HttpContext
 from cashserver.http.format import count, money
 from cashserver.http.overview_data import overview
@@ -74,12 +74,19 @@ def receipts_chart(document: dict[str, Any]) -> Chart:
     )
 
 
+def both_widths(chart: Chart, kind: str) -> Markup:
+    """The chart drawn for a wide screen and for a phone; the stylesheet shows one."""
+    wide = render(chart, kind)
+    narrow = render(chart, kind, NARROW_WIDTH, "-narrow")
+    return Markup(f'<div class="wide">{wide}</div><div class="narrow">{narrow}</div>')
+
+
 def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
     async def home(request: Request) -> Response:
         document = await run_in_threadpool(overview, ctx)
         charts = [
-            Markup(render(revenue_chart(document), "line")),
-            Markup(render(receipts_chart(document), "stacked")),
+            both_widths(revenue_chart(document), "line"),
+            both_widths(receipts_chart(document), "stacked"),
         ]
         trouble = [p for p in document["problems"] if p["count"]]
         return pages.render(request, "home.html", doc=document, charts=charts, trouble=trouble)

@@ -9,6 +9,7 @@ import pytest
 
 from cashserver.http.charts import (
     MAX_SERIES,
+    NARROW_WIDTH,
     OTHER_COLOUR,
     Chart,
     Series,
@@ -144,3 +145,14 @@ def test_a_long_legend_wraps_and_the_plot_moves_down() -> None:
     legend_ys = {float(r.get("y") or 0) for r in tall.iter(f"{SVG}rect") if r.get("width") == "14"}
     assert len(legend_ys) >= 2
     assert height(tall) > height(short)
+
+
+def test_a_phone_s_chart_is_narrower_and_labels_fewer_days() -> None:
+    thirty = chart((Series("A", tuple(range(30))),), categories=30)
+    wide = ET.fromstring(render(thirty, "line"))
+    narrow = ET.fromstring(render(thirty, "line", NARROW_WIDTH, "-narrow"))
+    assert narrow.get("id") == "chart-test-narrow" and wide.get("id") == "chart-test"
+    assert (narrow.get("viewBox") or "").split()[2] == str(NARROW_WIDTH)
+    days = [t for t in texts(narrow, "tick") if t.endswith("Dec")]
+    assert 3 <= len(days) < len([t for t in texts(wide, "tick") if t.endswith("Dec")])
+    assert days[-1] == "30 Dec"  # the latest day is always labelled
