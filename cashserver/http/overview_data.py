@@ -133,7 +133,10 @@ def incomplete_days(ctx: HttpContext, now: int) -> list[dict[str, Any]]:
     for code in reports.store_codes():
         zone = ctx.config.store_timezone(code)
         today = local_today(ctx.config, code, now)
-        for row in reports.store_days(code, today - timedelta(days=days), today):
+        # Yesterday ended less than 24 hours ago: the last date that can count is the day before.
+        for row in reports.store_days(
+            code, today - timedelta(days=days), today - timedelta(days=1)
+        ):
             ended_at = local_midnight_ms(date.fromisoformat(row["date"]) + timedelta(days=1), zone)
             if row["complete"] or ended_at > now - DAY_MS:
                 continue
