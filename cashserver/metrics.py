@@ -169,6 +169,23 @@ class StateCollector(Collector):
             yield family
 
 
+class ScalarCollector(Collector):
+    """Gauges without labels, each read when scraped from a function that gives its
+    value; one that fails or has no value yet (None) is left out of that scrape."""
+
+    def __init__(self, gauges: Iterable[tuple[str, str, Callable[[], float | None]]]) -> None:
+        self.gauges = list(gauges)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        for name, documentation, read in self.gauges:
+            try:
+                value = read()
+            except Exception:  # a scrape must not fail because one source is down
+                continue
+            if value is not None:
+                yield GaugeMetricFamily(name, documentation, value=value)
+
+
 # -- the exposition ------------------------------------------------------------------
 
 

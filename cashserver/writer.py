@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from cashserver.admission import Admission
 from cashserver.config import Config
 from cashserver.exchange.exporter import BACKLOG_INTERVAL_S, Exporter, ExportWorker
+from cashserver.jobs.completeness import IncompleteDays
 from cashserver.jobs.dicts import daemon_token
 from cashserver.jobs.schedule import Housekeeping
 from cashserver.lifecycle import Deadline, Stage, StartupError
@@ -63,6 +64,7 @@ class Writer:
     loader: Loader
     scheduler: BackgroundScheduler
     housekeeping: Housekeeping
+    incomplete_days: IncompleteDays
     puller: Puller
     forwarder: Forwarder | None = None
     pull_states: StateBuffer
@@ -111,6 +113,7 @@ class Writer:
         self.housekeeping = Housekeeping(
             config, self.engine, lambda: daemon_token(config.data_dir), self.leases
         )
+        self.incomplete_days = IncompleteDays(config, self.engine)
 
     def stages(self) -> list[Stage]:
         """The writer's stages in start order (stopped in reverse). The parts are made by
@@ -191,6 +194,8 @@ class Writer:
 
     def schedule_jobs(self) -> None:
         self.housekeeping.schedule(self.scheduler)
+        if self.config.http.listen:  # only /metrics shows it
+            self.incomplete_days.schedule(self.scheduler)
         self.scheduler.add_job(
             self.export_worker.request_backlog,
             IntervalTrigger(seconds=BACKLOG_INTERVAL_S),
@@ -239,6 +244,7 @@ class Writer:
             self.engine,
             secret,
             readiness=self.readiness,
+            store_days_incomplete=lambda: self.incomplete_days.value,
             pull=console_pull(self.config, lambda: getattr(self, "puller", None)),
         )
         self.http = HttpListener(self.config, create_app(context))

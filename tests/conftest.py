@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from cashserver.config import Config, parse_config
 from cashserver.store.engine import open_engine, upgrade
 from tests.pg import Cluster, PostgresUnavailable
+from tests.settings_server import SettingsServer
 
 # The suite runs on shared, busy machines: time is no measure of a strategy or a test.
 settings.register_profile("cashserver", suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -37,6 +38,29 @@ def pg_cluster() -> Iterator[Cluster]:
     engine.dispose()
     yield cluster
     cluster.destroy()
+
+
+@pytest.fixture
+def own_pg_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster of this test's own, for a test that stops or restarts it.
+
+    Skips loudly (the red end-of-run banner) where no cluster can be started.
+    """
+    try:
+        cluster = Cluster()
+        cluster.start()
+    except PostgresUnavailable as exc:
+        _pg_problem.append(str(exc))
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def settings_server() -> Iterator[SettingsServer]:
+    server = SettingsServer()
+    yield server
+    server.close()
 
 
 def new_pg_database(cluster: Cluster) -> str:
@@ -78,7 +102,7 @@ def config(tmp_path: Path, db_url: str) -> Config:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for problem in _pg_problem:
+    for problem in sorted(set(_pg_problem)):
         terminalreporter.write_sep("!", "PostgreSQL tests skipped", red=True, bold=True)
         terminalreporter.write_line(problem, red=True, bold=True)
     from tests.e2e.browser import banner

@@ -20,12 +20,16 @@ class EmulatorError(Exception):
     """The emulator could not do its work (the server is unreachable, a file is missing)."""
 
 
-def make_pusher(protocol: int, target: str, tls: TlsFiles | None) -> Pusher:
+def make_pusher(
+    protocol: int, target: str, tls: TlsFiles | None, clock_offset_s: float | None = 0.0
+) -> Pusher:
+    """A register of ``protocol``; ``clock_offset_s``: how far its clock is off (None: an
+    older register that sends no ``register_time``)."""
     if protocol == 4:
-        return GrpcPusher(target, tls)
+        return GrpcPusher(target, tls, clock_offset_s=clock_offset_s)
     from cashserver.emulator.thrift_push import ThriftPusher
 
-    return ThriftPusher(target, tls)
+    return ThriftPusher(target, tls, clock_offset_s=clock_offset_s)
 
 
 def add_arguments(push: argparse.ArgumentParser, serve: argparse.ArgumentParser) -> None:
@@ -46,6 +50,21 @@ def add_arguments(push: argparse.ArgumentParser, serve: argparse.ArgumentParser)
     push.add_argument("--tls-cert", default="", help="client certificate (mutual TLS)")
     push.add_argument("--tls-key", default="", help="client key (mutual TLS)")
     push.add_argument("--json", action="store_true", help="print results as one JSON document")
+    clock = push.add_mutually_exclusive_group()
+    clock.add_argument(
+        "--clock-offset-s",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="the register's clock runs S seconds ahead (negative: behind) in its handshake",
+    )
+    clock.add_argument(
+        "--no-register-time",
+        dest="clock_offset_s",
+        action="store_const",
+        const=None,
+        help="send no register_time in the handshake, as older registers do",
+    )
     serve.add_argument(
         "--listen",
         required=True,
@@ -81,7 +100,7 @@ def push(args: argparse.Namespace) -> int:
     """Push generated shifts; exit 1 if any was rejected or the server failed."""
     tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key) if args.tls_ca else None
     try:
-        pusher = make_pusher(args.protocol, args.target, tls)
+        pusher = make_pusher(args.protocol, args.target, tls, args.clock_offset_s)
     except OSError as exc:
         raise EmulatorError(f"{args.target}: {exc}") from exc
     rows = []

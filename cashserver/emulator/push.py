@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from cashserver.clock import now_ms
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
 from cashserver.rpc.convert_proto import (
     handshake_to_proto,
@@ -30,6 +31,15 @@ class TlsFiles:
     ca: str = ""
     cert: str = ""
     key: str = ""
+
+
+def register_clock(clock_offset_s: float | None) -> int | None:
+    """The emulated register's clock now: the server machine's, shifted by
+    ``clock_offset_s`` (a skewed register); None plays an older register, which
+    sends no ``register_time``."""
+    if clock_offset_s is None:
+        return None
+    return now_ms() + round(clock_offset_s * 1000)
 
 
 class Pusher(Protocol):
@@ -60,15 +70,24 @@ class GrpcPusher:
     """A protocol 4 register."""
 
     def __init__(
-        self, target: str, tls: TlsFiles | None = None, batch_size: int = 500, timeout_s: float = 60
+        self,
+        target: str,
+        tls: TlsFiles | None = None,
+        batch_size: int = 500,
+        timeout_s: float = 60,
+        clock_offset_s: float | None = 0.0,
     ) -> None:
         self.channel = grpc_channel(target, tls)
         self.stub = Stub(self.channel, SALES_LOADER)
         self.batch_size = batch_size
         self.timeout_s = timeout_s
+        self.clock_offset_s = clock_offset_s
 
     def handshake(self, store_code: str, register_code: str) -> SyncSettings:
-        request = handshake_to_proto(Handshake(store_code, register_code, SOFTWARE_VERSION, (3, 4)))
+        clock = register_clock(self.clock_offset_s)
+        request = handshake_to_proto(
+            Handshake(store_code, register_code, SOFTWARE_VERSION, (3, 4), clock)
+        )
         settings = settings_from_proto(self.stub.Handshake(request, timeout=self.timeout_s))
         self.batch_size = settings.upload_batch_size or self.batch_size
         return settings

@@ -23,7 +23,7 @@ from thriftpy2.transport import (
 )
 
 from cashserver.domain import Handshake, SyncSettings, Upload, UploadResult
-from cashserver.emulator.push import SOFTWARE_VERSION, TlsFiles
+from cashserver.emulator.push import SOFTWARE_VERSION, TlsFiles, register_clock
 from cashserver.rpc.convert_thrift import (
     THRIFT,
     handshake_to_thrift,
@@ -84,12 +84,20 @@ def connect(service: Any, target: str, tls: TlsFiles | None = None, timeout_s: f
 class ThriftPusher:
     """A protocol 3 register: one connection, calls made one at a time."""
 
-    def __init__(self, target: str, tls: TlsFiles | None = None, timeout_s: float = 60) -> None:
+    def __init__(
+        self,
+        target: str,
+        tls: TlsFiles | None = None,
+        timeout_s: float = 60,
+        clock_offset_s: float | None = 0.0,
+    ) -> None:
         self.client = connect(THRIFT.SalesLoader, target, tls, timeout_s)
+        self.clock_offset_s = clock_offset_s
 
     def handshake(self, store_code: str, register_code: str) -> SyncSettings:
+        clock = register_clock(self.clock_offset_s)
         request = handshake_to_thrift(
-            Handshake(store_code, register_code, SOFTWARE_VERSION, (3, 4))
+            Handshake(store_code, register_code, SOFTWARE_VERSION, (3, 4), clock)
         )
         return settings_from_thrift(self.client.handshake(request))
 

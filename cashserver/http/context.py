@@ -41,6 +41,9 @@ class HttpContext:
     """Signs the session cookies (and derives :attr:`internal_token`)."""
     readiness: Callable[[], dict[str, str]] = field(default=no_problems)
     """What is not ready, by name (``database``, ``spool``, ``grpc``...): empty = ready."""
+    store_days_incomplete: Callable[[], int | None] = field(default=lambda: None)
+    """The daemon's latest count for ``cashserver_store_days_incomplete`` (made on a
+    timer, :mod:`cashserver.jobs.completeness`); None: not counted here or not yet."""
     pull: PullRunner | None = None
     """Pulls registers now for the console's pull form (:mod:`cashserver.http.pull_form`);
     None where no loader runs to take the pulled sales."""

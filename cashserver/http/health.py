@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cashserver.http.context import HttpContext
-from cashserver.metrics import StateCollector, exposition
+from cashserver.metrics import ScalarCollector, StateCollector, exposition
 from cashserver.spool import Spool
 from cashserver.store.schema import registers
 
@@ -26,6 +26,19 @@ def registers_by_state(ctx: HttpContext) -> dict[str, int]:
     return counts
 
 
+def skewed_registers(ctx: HttpContext) -> int:
+    """Registers in the directory whose last measured clock is beyond the limit (SPEC 16)."""
+    limit = ctx.config.registers.max_clock_skew_s
+    skew = registers.c.clock_skew_s
+    query = (
+        select(func.count())
+        .select_from(registers)
+        .where(registers.c.removed_at.is_(None), (skew > limit) | (skew < -limit))
+    )
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def state_registry(ctx: HttpContext) -> CollectorRegistry:
     """The scrape-time gauges of this daemon (its spool, its database)."""
     spool = Spool(ctx.config.spool_dir)
@@ -34,6 +47,23 @@ def state_registry(ctx: HttpContext) -> CollectorRegistry:
         StateCollector(
             spool_files=lambda: {s.folder: s.files for s in spool.status()},
             registers=lambda: registers_by_state(ctx),
+        )
+    )
+    registry.register(
+        ScalarCollector(
+            [
+                (
+                    "cashserver_registers_clock_skewed",
+                    "Registers whose last measured clock skew is beyond max_clock_skew_s",
+                    lambda: skewed_registers(ctx),
+                ),
+                (
+                    "cashserver_store_days_incomplete",
+                    "Store-days of the last completeness_days days, ended over 24 h ago, "
+                    "not complete (counted on a timer)",
+                    ctx.store_days_incomplete,
+                ),
+            ]
         )
     )
     return registry

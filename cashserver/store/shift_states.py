@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from cashserver.domain import ShiftCounters
 from cashserver.reconcile import ShiftStatus, Totals, shift_status
@@ -61,24 +61,34 @@ def day_quarters(day: date, zone: ZoneInfo) -> tuple[int, int]:
     return start, ceil_quarter(local_midnight_ms(day + timedelta(days=1), zone))
 
 
-_STATE_COLUMNS = (
-    shifts.c.workshift_id,
-    shifts.c.closed_at,
-    shifts.c.has_counters,
-    *(shifts.c[f"c_{name}"] for name in COUNTER_COLUMNS),
-    *(shift_totals.c[name] for name in TOTAL_COLUMNS),
-    shift_totals.c.numbers_in_range,
+# Built once: building the statement costs more than running it for a month's shifts.
+_STATES = (
+    select(
+        shifts.c.workshift_id,
+        shifts.c.closed_at,
+        shifts.c.has_counters,
+        *(shifts.c[f"c_{name}"] for name in COUNTER_COLUMNS),
+        *(shift_totals.c[name] for name in TOTAL_COLUMNS),
+        shift_totals.c.numbers_in_range,
+    )
+    .outerjoin(shift_totals, shift_totals.c.workshift_id == shifts.c.workshift_id)
+    .where(shifts.c.workshift_id.in_(bindparam("ids", expanding=True)))
 )
+_COUNTERS_AT = 3
+_TOTALS_AT = _COUNTERS_AT + len(COUNTER_COLUMNS)
+_PRESENT_AT = _TOTALS_AT + len(TOTAL_COLUMNS)
 
 
 def _state_of(row: Sequence[Any]) -> ShiftState:
-    counters_at = 3
-    totals_at = counters_at + len(COUNTER_COLUMNS)
-    values = row[counters_at:totals_at]
-    counters = ShiftCounters(**dict(zip(COUNTER_COLUMNS, values, strict=True))) if row[2] else None
-    sums = [value or 0 for value in row[totals_at : totals_at + len(TOTAL_COLUMNS)]]
-    present = row[totals_at + len(TOTAL_COLUMNS)] or 0
-    totals = Totals(**dict(zip(TOTAL_COLUMNS, sums, strict=True)))
+    # Positional: COUNTER_COLUMNS and TOTAL_COLUMNS are in the fields' order of
+    # ShiftCounters and Totals (a unit test holds them so).
+    counters = ShiftCounters(*row[_COUNTERS_AT:_TOTALS_AT]) if row[2] else None
+    if row[_PRESENT_AT] is None:  # no receipt stored yet: no totals row
+        totals = Totals()
+        present = 0
+    else:
+        totals = Totals(*row[_TOTALS_AT:_PRESENT_AT])
+        present = row[_PRESENT_AT]
     return ShiftState(open=row[1] is None, status=shift_status(counters, totals, present))
 
 
@@ -86,12 +96,8 @@ def shift_states(conn: Connection, ids: Iterable[int]) -> dict[int, ShiftState]:
     """The state of each stored shift of ``ids`` (missing ids are left out)."""
     wanted = sorted(set(ids))
     found: dict[int, ShiftState] = {}
-    query = select(*_STATE_COLUMNS).outerjoin(
-        shift_totals, shift_totals.c.workshift_id == shifts.c.workshift_id
-    )
     for start in range(0, len(wanted), ID_CHUNK):
-        chunk = wanted[start : start + ID_CHUNK]
-        for row in conn.execute(query.where(shifts.c.workshift_id.in_(chunk))):
+        for row in conn.execute(_STATES, {"ids": wanted[start : start + ID_CHUNK]}).all():
             found[row[0]] = _state_of(row)
     return found
 

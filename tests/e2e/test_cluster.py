@@ -28,7 +28,7 @@ from tests.e2e.cluster import (
     spools_drained,
     stored_counts,
 )
-from tests.pg import Cluster, PostgresUnavailable
+from tests.pg import Cluster
 from tests.waiting import wait_for
 
 REGISTERS = 96
@@ -103,25 +103,13 @@ def test_three_daemons_store_every_shift_and_receipt_once_and_export_each_revisi
         assert len(list(outbox.rglob("shift-*.json"))) == SHIFTS
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[Cluster]:
-    """A PostgreSQL of this test's own, since the test restarts it."""
-    try:
-        cluster = Cluster()
-        cluster.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    yield cluster
-    cluster.destroy()
-
-
 def test_a_postgresql_restart_while_three_daemons_load_loses_and_doubles_nothing(
-    tmp_path: Path, own_cluster: Cluster
+    tmp_path: Path, own_pg_cluster: Cluster
 ) -> None:
     from cashserver.store.engine import upgrade
 
-    own_cluster.execute("CREATE DATABASE cashserver")
-    url = own_cluster.url_for("cashserver")
+    own_pg_cluster.execute("CREATE DATABASE cashserver")
+    url = own_pg_cluster.url_for("cashserver")
     engine = open_engine(url)
     upgrade(engine)
     uploads = plan_shifts(48, 150, RECEIPTS)
@@ -135,8 +123,8 @@ def test_a_postgresql_restart_while_three_daemons_load_loses_and_doubles_nothing
                 wait_for(lambda: stored_counts(engine)[0] >= 20, 60, "loading started")
                 assert stored_counts(engine)[0] < len(uploads), "loaded before the restart"
                 engine.dispose()
-                own_cluster.fast_shutdown()
-                own_cluster.start()
+                own_pg_cluster.fast_shutdown()
+                own_pg_cluster.start()
             finally:
                 pushing.join(120)
                 crowd.stopped.set()

@@ -5,12 +5,10 @@ dictionary trim run once for the three."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from cashserver.clock import now_ms
@@ -20,22 +18,15 @@ from cashserver.exchange.exporter import Exporter
 from cashserver.jobs.dicts import SETTING
 from cashserver.store.engine import open_engine
 from cashserver.store.repository import Repository
+from tests.aging import aged
 from tests.conftest import new_pg_database
 from tests.e2e.cluster import daemons
-from tests.integration.test_dicts_trim import SettingsServer, fill
-from tests.integration.test_trimmer import aged
 from tests.pg import Cluster
+from tests.settings_server import SettingsServer, fill
 from tests.waiting import wait_for
 
 OLD_SHIFTS = 5
 ZONE = "Europe/Moscow"
-
-
-@pytest.fixture
-def settings_server() -> Iterator[SettingsServer]:
-    server = SettingsServer()
-    yield server
-    server.close()
 
 
 def soon() -> str:

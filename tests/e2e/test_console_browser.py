@@ -14,7 +14,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from cashserver.http.passwords import hash_password
 from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_path, note_skipped
 from tests.e2e.daemon import ServeProcess, cli_env
 from tests.pg import free_port
+from tests.waiting import wait_for
 
 PASSWORD = "open sesame"
 EVIL = "<script>window.__pwned = 1</script>"
@@ -106,11 +106,7 @@ def daemon(tmp_path: Path) -> Iterator[ServeProcess]:
 
 
 def eventually(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.1)
+    wait_for(check, DEADLINE_S, what=what)
 
 
 def shot(page: Any, name: str) -> None:

@@ -23,7 +23,7 @@ from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher, Pusher
 from cashserver.emulator.thrift_push import ThriftPusher
 from tests.e2e.daemon import ServeProcess
-from tests.pg import Cluster, PostgresUnavailable, free_port
+from tests.pg import Cluster, free_port
 from tests.waiting import wait_for
 
 HANDSHAKE_LIMIT_S = 1.0
@@ -132,39 +132,34 @@ def test_sqlite_locked_by_another_program(tmp_path: Path) -> None:
         daemon.kill()
 
 
-def test_postgresql_stopped_and_started_under_serve(tmp_path: Path) -> None:
+def test_postgresql_stopped_and_started_under_serve(
+    tmp_path: Path, own_pg_cluster: Cluster
+) -> None:
+    cluster = own_pg_cluster
+    daemon = ServeProcess(tmp_path, database_url=cluster.url)
+    known = [f"K{n}" for n in range(10)]
+    new = [f"N{n}" for n in range(10)]
+    for register in known:
+        daemon.cli("registers", "add", "S1", register)
+    daemon.start()
     try:
-        cluster = Cluster()
+        cluster.stop()
+        # Each protocol carries half the known and half the new registers.
+        cases = [(4 if n % 2 else 3, r) for n, r in enumerate(known + new)]
+        uploads = {r: generate_upload(ShiftPlan("S1", r, 1, 10, seed=6)) for _, r in cases}
+        with ThreadPoolExecutor(len(cases)) as pool:
+            answers = list(
+                pool.map(lambda c: handshake_and_upload(daemon, c[0], uploads[c[1]]), cases)
+            )
+        check_answers(answers, 10)
         cluster.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        daemon = ServeProcess(tmp_path, database_url=cluster.url)
-        known = [f"K{n}" for n in range(10)]
-        new = [f"N{n}" for n in range(10)]
-        for register in known:
-            daemon.cli("registers", "add", "S1", register)
-        daemon.start()
-        try:
-            cluster.stop()
-            # Each protocol carries half the known and half the new registers.
-            cases = [(4 if n % 2 else 3, r) for n, r in enumerate(known + new)]
-            uploads = {r: generate_upload(ShiftPlan("S1", r, 1, 10, seed=6)) for _, r in cases}
-            with ThreadPoolExecutor(len(cases)) as pool:
-                answers = list(
-                    pool.map(lambda c: handshake_and_upload(daemon, c[0], uploads[c[1]]), cases)
-                )
-            check_answers(answers, 10)
-            cluster.start()
-            wait_for(lambda: daemon.spool_files("incoming") == [], 30)
-            assert shift_count(daemon) == len(cases)
-            assert daemon.spool_files("error") == []
-            assert registers_listed(daemon) == {f"S1/{r}" for r in known + new}
-            assert daemon.terminate() == 0
-        finally:
-            daemon.kill()
+        wait_for(lambda: daemon.spool_files("incoming") == [], 30)
+        assert shift_count(daemon) == len(cases)
+        assert daemon.spool_files("error") == []
+        assert registers_listed(daemon) == {f"S1/{r}" for r in known + new}
+        assert daemon.terminate() == 0
     finally:
-        cluster.destroy()
+        daemon.kill()
 
 
 @pytest.mark.parametrize(

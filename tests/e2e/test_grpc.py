@@ -222,8 +222,11 @@ def test_sigterm_during_uploads_each_gets_a_result_or_unavailable_and_retry_stor
     uploads = [generate_upload(ShiftPlan("S1", f"R{n}", 1, 1000, seed=9)) for n in range(6)]
     outcomes: dict[int, object] = {}
 
+    started: list[int] = []
+
     def push(n: int) -> None:
         own = GrpcPusher(serve.grpc_target, timeout_s=30)
+        started.append(n)
         try:
             outcomes[n] = own.upload(uploads[n]).status
         except grpc.RpcError as exc:
@@ -234,7 +237,8 @@ def test_sigterm_during_uploads_each_gets_a_result_or_unavailable_and_retry_stor
     threads = [threading.Thread(target=push, args=(n,)) for n in range(6)]
     for thread in threads:
         thread.start()
-    time.sleep(0.05)  # let the uploads get under way; the outcome must hold at any moment
+    # Let the uploads get under way; the outcome must hold at any moment.
+    wait_for(lambda: len(started) == 6, what="six uploads started")
     assert serve.terminate() == 0
     for thread in threads:
         thread.join()
@@ -250,10 +254,7 @@ def test_sigterm_during_uploads_each_gets_a_result_or_unavailable_and_retry_stor
         if outcomes[n] not in (UploadStatus.LOADED, UploadStatus.QUEUED):
             assert retry.upload(upload).status is UploadStatus.LOADED
     retry.close()
-    deadline = time.monotonic() + 20
-    while serve.spool_files("incoming"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(lambda: not serve.spool_files("incoming"), 20, what="incoming/ drained")
     assert sorted((r["register_code"], r["receipts_count"]) for r in rows(serve)) == [
         (f"R{n}", 1000) for n in range(6)
     ]

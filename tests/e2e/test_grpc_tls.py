@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher, TlsFiles
 from tests.e2e.daemon import ServeProcess
+from tests.waiting import retry, wait_for
 
 
 class Pki:
@@ -61,15 +61,12 @@ def tls_daemon(tmp_path: Path, pki: Pki, mutual: bool) -> ServeProcess:
 
 
 def wait_pushed(pusher: GrpcPusher, store: str, register: str, number: int) -> UploadStatus:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            upload = generate_upload(ShiftPlan(store, register, number, 10, seed=1))
-            return pusher.upload(upload).status
-        except grpc.RpcError as exc:
-            if exc.code() is not grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    upload = generate_upload(ShiftPlan(store, register, number, 10, seed=1))
+
+    def unavailable(exc: Exception) -> bool:
+        return isinstance(exc, grpc.RpcError) and exc.code() is grpc.StatusCode.UNAVAILABLE
+
+    return retry(lambda: pusher.upload(upload).status, unavailable, 30, what="push")
 
 
 @pytest.fixture
@@ -130,10 +127,7 @@ def test_mutual_tls_refuses_strangers_and_logs_why(mtls: ServeProcess, pki: Pki,
         stranger.upload(generate_upload(ShiftPlan("S1", "R1", 2, 3, seed=1)))
     stranger.close()
     assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
-    deadline = time.monotonic() + 10
-    while '"tls.rejected"' not in mtls.log_text():
-        assert time.monotonic() < deadline, mtls.log_text()[-2000:]
-        time.sleep(0.05)
+    wait_for(lambda: '"tls.rejected"' in mtls.log_text(), 10, what="tls.rejected logged")
     rejected = [
         json.loads(line) for line in mtls.log_text().splitlines() if '"tls.rejected"' in line
     ]

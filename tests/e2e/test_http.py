@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cashserver.domain import Shift, Upload, UploadStatus
@@ -18,7 +16,7 @@ from cashserver.emulator.thrift_push import ThriftPusher
 from tests.e2e.daemon import ServeProcess, run_cli
 from tests.fsutil import read_only
 from tests.pg import Cluster, PostgresUnavailable, free_port
-from tests.waiting import wait_for
+from tests.waiting import retry, wait_for
 
 
 def readiness(daemon: ServeProcess) -> tuple[int, dict[str, Any]]:
@@ -50,39 +48,28 @@ def test_readyz_is_503_while_the_sqlite_database_is_locked(serve: ServeProcess) 
 def restart(cluster: Cluster, timeout_s: float = 30.0) -> None:
     """Start a stopped cluster again; a killed postmaster's children may still hold
     its lock file for a moment, and then postgres refuses to start."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            cluster.start()
-            return
-        except PostgresUnavailable:
-            cluster.process = None
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+
+    def unavailable(exc: Exception) -> bool:
+        cluster.process = None
+        return isinstance(exc, PostgresUnavailable)
+
+    retry(cluster.start, unavailable, timeout_s, what="postgres restart")
 
 
-def test_readyz_is_503_while_postgresql_is_down(tmp_path: Path) -> None:
+def test_readyz_is_503_while_postgresql_is_down(tmp_path: Path, own_pg_cluster: Cluster) -> None:
+    cluster = own_pg_cluster
+    daemon = ServeProcess(tmp_path, database_url=cluster.url)
+    daemon.start()
     try:
-        cluster = Cluster()
-        cluster.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        daemon = ServeProcess(tmp_path, database_url=cluster.url)
-        daemon.start()
-        try:
-            assert readiness(daemon)[0] == 200
-            cluster.stop()
-            status, document = readiness(daemon)
-            assert status == 503
-            assert set(document["problems"]) == {"database"}
-            restart(cluster)
-            wait_for(lambda: readiness(daemon)[0] == 200, 20.0)
-        finally:
-            daemon.kill()
+        assert readiness(daemon)[0] == 200
+        cluster.stop()
+        status, document = readiness(daemon)
+        assert status == 503
+        assert set(document["problems"]) == {"database"}
+        restart(cluster)
+        wait_for(lambda: readiness(daemon)[0] == 200, 20.0)
     finally:
-        cluster.destroy()
+        daemon.kill()
 
 
 def test_readyz_names_a_spool_that_cannot_be_written(serve: ServeProcess) -> None:

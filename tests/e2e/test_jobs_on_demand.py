@@ -13,19 +13,17 @@ from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.http.passwords import hash_password
 from cashserver.jobs.dicts import SETTING
+from tests.aging import aged
 from tests.e2e.daemon import ServeProcess
-from tests.integration.test_trimmer import aged
+from tests.waiting import wait_for
 
 
 def wait_for_exports(daemon: ServeProcess, shifts: int, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def exported() -> bool:
         rows = json.loads(daemon.cli("shifts", "--json").stdout)
-        if len(rows) >= shifts and all(r["exported"] for r in rows):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not exported in time: {rows}")
-        time.sleep(0.2)
+        return len(rows) >= shifts and all(r["exported"] for r in rows)
+
+    wait_for(exported, timeout_s, what=f"{shifts} shifts exported")
 
 
 def test_trim_dicts_reads_the_running_daemons_settings_behind_a_password(

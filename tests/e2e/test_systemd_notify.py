@@ -16,7 +16,8 @@ from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from tests.e2e.daemon import ServeProcess
-from tests.pg import Cluster, PostgresUnavailable
+from tests.pg import Cluster
+from tests.waiting import holds_for, wait_for
 
 
 class NotifySocket:
@@ -46,13 +47,10 @@ class NotifySocket:
     def wait_for(
         self, wanted: Callable[[str], bool], since: float = 0.0, timeout_s: float = 30.0
     ) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for state in self.states(since):
-                if wanted(state):
-                    return state
-            time.sleep(0.05)
-        raise AssertionError(f"no such state; got {self.states(since)[-10:]}")
+        def first() -> str | None:
+            return next((state for state in self.states(since) if wanted(state)), None)
+
+        return wait_for(first, timeout_s, what=f"notify state (got {self.states(since)[-10:]})")
 
     def close(self) -> None:
         self._stop.set()
@@ -89,42 +87,30 @@ def test_ready_status_and_watchdog(tmp_path: Path, notify: NotifySocket) -> None
         daemon.kill()
 
 
-def test_a_wedged_loader_stops_the_watchdog_pings(tmp_path: Path, notify: NotifySocket) -> None:
+def test_a_wedged_loader_stops_the_watchdog_pings(
+    tmp_path: Path, notify: NotifySocket, own_pg_cluster: Cluster
+) -> None:
+    cluster = own_pg_cluster
+    daemon = ServeProcess(tmp_path / "d", database_url=cluster.url)
+    # WatchdogSec=2: the loader may stand still for 4 s before the pings stop.
+    daemon.extra_env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "2000000"}
+    daemon.start()
+    pusher = GrpcPusher(daemon.grpc_target)
+    locker = psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname=postgres")
     try:
-        cluster = Cluster()
-        cluster.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        daemon = ServeProcess(tmp_path / "d", database_url=cluster.url)
-        # WatchdogSec=2: the loader may stand still for 4 s before the pings stop.
-        daemon.extra_env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "2000000"}
-        daemon.start()
-        pusher = GrpcPusher(daemon.grpc_target)
-        locker = psycopg.connect(
-            f"host=127.0.0.1 port={cluster.port} user=postgres dbname=postgres"
-        )
-        try:
-            notify.wait_for(lambda s: s == "WATCHDOG=1")
-            locker.execute("LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE")  # held until commit
-            queued = pusher.upload(generate_upload(ShiftPlan("S1", "R1", 1, 5)))
-            assert queued.status is UploadStatus.QUEUED  # the loader is stuck in its insert
-            deadline = time.monotonic() + 30
-            while "watchdog.withheld" not in daemon.log_text():
-                assert time.monotonic() < deadline, "the pings were never withheld"
-                time.sleep(0.1)
-            # From the next tick on no ping comes: watch for a whole watchdog interval.
-            withheld = time.monotonic() + 1.5
-            while time.monotonic() < withheld + 2.5:
-                time.sleep(0.1)
-            assert "WATCHDOG=1" not in notify.states(since=withheld)
-            locker.commit()  # the lock goes: the loader finishes, the pings come back
-            resumed = time.monotonic()
-            notify.wait_for(lambda s: s == "WATCHDOG=1", since=resumed)
-            assert daemon.spool_files("incoming") == []
-        finally:
-            locker.close()
-            pusher.close()
-            daemon.kill()
+        notify.wait_for(lambda s: s == "WATCHDOG=1")
+        locker.execute("LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE")  # held until commit
+        queued = pusher.upload(generate_upload(ShiftPlan("S1", "R1", 1, 5)))
+        assert queued.status is UploadStatus.QUEUED  # the loader is stuck in its insert
+        wait_for(lambda: "watchdog.withheld" in daemon.log_text(), 30, what="pings withheld")
+        # From the next tick on no ping comes: watch for a whole watchdog interval.
+        withheld = time.monotonic() + 1.5
+        holds_for(lambda: "WATCHDOG=1" not in notify.states(since=withheld), 4.0, "no ping")
+        locker.commit()  # the lock goes: the loader finishes, the pings come back
+        resumed = time.monotonic()
+        notify.wait_for(lambda s: s == "WATCHDOG=1", since=resumed)
+        assert daemon.spool_files("incoming") == []
     finally:
-        cluster.destroy()
+        locker.close()
+        pusher.close()
+        daemon.kill()

@@ -21,49 +21,15 @@ from thrift.transport import TTransport as ApacheTransport
 from thriftpy2.thrift import TApplicationException
 
 from cashserver.domain import UploadStatus
-from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.history import History
 from cashserver.emulator.thrift_push import ThriftPusher, connect
 from cashserver.rpc.convert_thrift import THRIFT, upload_from_thrift, upload_to_thrift
 from tests.e2e.daemon import ServeProcess, cli_env
+from tests.e2e.thrift_helpers import shift, wait_event
 from tests.unit.test_thrift_generated_client import ApacheSalesLoader, to_apache, ttypes
 from tests.waiting import wait_for
 
 # -- helpers shared with test_thrift_robustness -----------------------------------------
-
-
-def events(daemon: ServeProcess, name: str) -> list[dict[str, Any]]:
-    """The daemon's logged events called ``name``, oldest first."""
-    found = []
-    for line in daemon.log_text().splitlines():
-        if f'"{name}"' in line:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == name:
-                found.append(event)
-    return found
-
-
-def wait_event(daemon: ServeProcess, name: str, **fields: Any) -> dict[str, Any]:
-    """The first event ``name`` whose fields include ``fields``, waiting for it."""
-
-    def match() -> dict[str, Any] | None:
-        return next(
-            (e for e in events(daemon, name) if all(e.get(k) == v for k, v in fields.items())),
-            None,
-        )
-
-    try:
-        found: dict[str, Any] = wait_for(match)
-    except AssertionError:
-        raise AssertionError(f"no {name} {fields}: {daemon.log_text()[-3000:]}") from None
-    return found
-
-
-def shift(register: str, number: int, receipts: int = 10, store: str = "S1") -> Any:
-    return generate_upload(ShiftPlan(store, register, number, receipts, seed=3))
 
 
 # -- one daemon for the tests that can share it -----------------------------------------

@@ -30,7 +30,7 @@ from cashserver.rpc import thrift_framed
 from cashserver.rpc.convert_thrift import THRIFT
 from cashserver.rpc.thrift_framed import FramedServer
 from tests.e2e.daemon import ServeProcess
-from tests.e2e.test_thrift import events, shift, wait_event
+from tests.e2e.thrift_helpers import events, shift, wait_event
 from tests.waiting import wait_for
 
 MAX_FRAME = 64 * 1024

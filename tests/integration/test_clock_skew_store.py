@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
 from cashserver.admission import Admission
 from cashserver.config import parse_config
 from cashserver.skew import SkewMeasurement, SkewSource
+from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader
 from cashserver.store.registers import Registers
+from tests.integration.http_client import client_for, log_in
+from tests.integration.http_client import make_config as http_config
 
 HANDSHAKE, RECEIPTS = SkewSource.HANDSHAKE, SkewSource.RECEIPTS
 
@@ -76,3 +82,26 @@ def test_a_new_register_skewed_from_its_first_handshake(engine: Engine) -> None:
     events = round_events(admission)
     assert [(e["register_code"], e["clock_skew_s"]) for e in events] == [("R7", -3000)]
     assert skews(engine) == {"R7": -3000, "R8": 30}
+
+
+def test_registers_page_and_api_show_the_skew(tmp_path: Path) -> None:
+    config = http_config(tmp_path)
+    engine = open_engine(config.database_url)
+    upgrade(engine)
+    admission = Admission(Registers(engine), auto_register=True, max_clock_skew_s=120)
+    admission.load()
+    admission.saw("S1", "AHEAD", "v1", SkewMeasurement(600, HANDSHAKE))
+    admission.saw("S1", "FINE", "v1", SkewMeasurement(-7, HANDSHAKE))
+    admission.saw("S1", "OLD", "v1")
+    admission.sync()
+    client = client_for(config, engine)
+    log_in(client)
+    api = {r["register_code"]: r["clock_skew_s"] for r in client.get("/api/registers").json()}
+    assert api == {"AHEAD": 600, "FINE": -7, "OLD": None}
+    page = client.get("/registers").text
+    cells = re.findall(r'<td class="num clock-skew">(.*?)</td>', page)
+    assert len(cells) == 3
+    assert 'class="warn skewed"' in cells[0] and "+600 s" in cells[0]
+    assert "-7 s" in cells[1] and "skewed" not in cells[1]
+    assert "—" in cells[2]
+    engine.dispose()

@@ -5,7 +5,6 @@ on each. A job whose daemon died is taken by another once its lease expires."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import MutableMapping
 from datetime import date, datetime
 from pathlib import Path
@@ -26,8 +25,9 @@ from cashserver.jobs.schedule import Housekeeping, local_today
 from cashserver.store.engine import open_engine
 from cashserver.store.leases import Leases
 from cashserver.store.repository import Repository
-from tests.integration.test_dicts_trim import SettingsServer, fill
-from tests.integration.test_trimmer import aged
+from tests.aging import aged
+from tests.settings_server import SettingsServer, fill
+from tests.waiting import wait_for
 
 OLD_SHIFTS = 6
 
@@ -112,10 +112,7 @@ def test_a_job_whose_daemon_died_is_run_by_another_after_its_lease(engine: Engin
     alive = ClusterDaily(Leases(engine, "node-alive", ttl_s=1.0))
     ran: list[str] = []
     assert not alive.run("trim_dicts", lambda: ran.append("now"), day)
-    deadline = time.monotonic() + 10
-    while not alive.run("trim_dicts", lambda: ran.append("after"), day):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: alive.run("trim_dicts", lambda: ran.append("after"), day), 10, "lease")
     assert ran == ["after"]
     # A failed run gives the lease back: the next catch-up tries again.
     failing = ClusterDaily(Leases(engine, "node-b"))

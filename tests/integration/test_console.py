@@ -19,7 +19,7 @@ from cashserver.reports import STORE_DAY_KEYS
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader, ShiftFilter
 from cashserver.store.repository import Repository
-from tests.integration.test_http_security import client_for, log_in, make_config
+from tests.integration.http_client import client_for, log_in, make_config
 
 EVIL = "<script>alert(1)</script>"
 

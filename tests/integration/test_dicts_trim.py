@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,45 +12,7 @@ from cashserver.config import Config, parse_config
 from cashserver.jobs.dicts import REFUSED, SETTING, SKIPPED, TRIMMED, trim_dicts
 from tests.fsutil import read_only
 from tests.pg import free_port
-
-
-class SettingsServer:
-    """Answers GET /api/settings with ``document`` (or ``status`` when not 200)."""
-
-    def __init__(self) -> None:
-        self.document: Any = {}
-        self.status = 200
-        self.seen_headers: list[dict[str, str]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.seen_headers.append(dict(self.headers))
-                body = json.dumps(outer.document).encode()
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/settings"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def settings_server() -> Iterator[SettingsServer]:
-    server = SettingsServer()
-    yield server
-    server.close()
+from tests.settings_server import SettingsServer, fill
 
 
 def config_for(tmp_path: Path, url: str, **jobs: Any) -> Config:
@@ -66,16 +24,6 @@ def config_for(tmp_path: Path, url: str, **jobs: Any) -> Config:
             "jobs": {"settings_url": url, **jobs},
         }
     )
-
-
-def fill(folder: Path) -> None:
-    """Files, nested folders, an empty folder and a dot file."""
-    (folder / "sub" / "deeper").mkdir(parents=True)
-    (folder / "empty").mkdir()
-    (folder / "goods.json").write_text("{}")
-    (folder / ".hidden").write_text("x")
-    (folder / "sub" / "prices.xml").write_text("<x/>")
-    (folder / "sub" / "deeper" / "barcodes.txt").write_text("1")
 
 
 def everything_under(folder: Path) -> list[str]:

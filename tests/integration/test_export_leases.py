@@ -8,7 +8,6 @@ left to it until that lease ends.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from cashserver.store.engine import open_engine, write_transaction
 from cashserver.store.leases import Leases
 from cashserver.store.reading import Reader
 from cashserver.store.repository import Repository
+from tests.waiting import wait_for
 
 
 def node_config(tmp_path: Path, db_url: str, node: str) -> Config:
@@ -104,11 +104,14 @@ def test_a_shift_another_node_holds_waits_for_that_lease(
     assert skipped.status is ExportStatus.SKIPPED
     assert exported_events(logs) == Counter()
     assert not any(exporter.outbox.rglob("shift-*"))
+
     # The holder died: once its lease expires the backlog here takes the shift.
-    deadline = time.monotonic() + 10.0
-    while (summary := exporter.export_backlog()).written == 0:
-        assert summary.skipped == 1 and time.monotonic() < deadline
-        time.sleep(0.1)
+    def written() -> int:
+        summary = exporter.export_backlog()
+        assert summary.written or summary.skipped == 1
+        return summary.written
+
+    wait_for(written, 10.0, what="the dead holder's shift exported here")
     assert exporter.backlog() == []
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from cashserver.store.engine import open_engine, write_transaction
 from cashserver.store.leases import Leases
-from tests.waiting import wait_for
+from tests.waiting import holds_for, wait_for
 
 
 @pytest.fixture
@@ -35,9 +35,7 @@ def node_b(engine: Engine) -> Iterator[Leases]:
 def wait_for_lease(leases: Leases, job: str, key: str, timeout_s: float) -> float:
     """Try to take the lease until it is ours; returns how long that took."""
     start = time.monotonic()
-    while leases.try_acquire(job, key) is None:
-        assert time.monotonic() - start < timeout_s, f"{job}/{key} not free in {timeout_s} s"
-        time.sleep(0.05)
+    wait_for(lambda: leases.try_acquire(job, key), timeout_s, what=f"{job}/{key} free")
     return time.monotonic() - start
 
 
@@ -89,10 +87,8 @@ def test_the_keeper_renews_and_a_taken_over_lease_is_lost(
     node_a.start()
     lease = node_a.try_acquire("export", "8")
     assert lease is not None
-    deadline = time.monotonic() + 2.5  # two and a half times the time to live
-    while time.monotonic() < deadline:
-        assert node_b.try_acquire("export", "8") is None
-        time.sleep(0.1)
+    # two and a half times the time to live
+    holds_for(lambda: node_b.try_acquire("export", "8") is None, 2.5, what="lease held")
     assert not lease.lost.is_set()
     node_a.stop()
     wait_for_lease(node_b, "export", "8", timeout_s=5.0)
@@ -155,10 +151,7 @@ def test_a_killed_holder_loses_its_lease_within_the_ttl(db_url: str, node_b: Lea
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         # The keeper renews it: after more than a time to live it is still held.
-        deadline = time.monotonic() + ttl_s * 1.5
-        while time.monotonic() < deadline:
-            assert node_b.try_acquire("pull", "S1/R1") is None
-            time.sleep(0.1)
+        holds_for(lambda: node_b.try_acquire("pull", "S1/R1") is None, ttl_s * 1.5, "held")
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         waited = wait_for_lease(node_b, "pull", "S1/R1", timeout_s=ttl_s + 3.0)

@@ -17,7 +17,7 @@ from cashserver.spool import Spool, encode_sales_file
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.repository import Repository
 from cashserver.store.schema import receipts, shifts
-from tests.pg import Cluster, PostgresUnavailable
+from tests.pg import Cluster
 from tests.waiting import wait_for
 
 
@@ -152,22 +152,10 @@ def test_a_database_error_that_retrying_cannot_cure_goes_to_error(
     assert count(engine, shifts) == 1
 
 
-@pytest.fixture
-def own_pg(tmp_path: Path) -> Iterator[Cluster]:
-    """A cluster of this test's own, so stopping it disturbs no other test."""
-    try:
-        cluster = Cluster()
-        cluster.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    yield cluster
-    cluster.destroy()
-
-
 def test_database_down_then_back_loads_queued_uploads_by_themselves(
-    own_pg: Cluster, tmp_path: Path
+    own_pg_cluster: Cluster, tmp_path: Path
 ) -> None:
-    engine = open_engine(own_pg.url)
+    engine = open_engine(own_pg_cluster.url)
     upgrade(engine)
     spool = Spool(tmp_path / "spool")
     loader = Loader(spool, Repository(engine))
@@ -177,14 +165,14 @@ def test_database_down_then_back_loads_queued_uploads_by_themselves(
             loader.submit(generate_upload(ShiftPlan("S1", "R1", 1, 5, seed=1)), "t").wait(10).status
             is UploadStatus.LOADED
         )
-        own_pg.stop()
+        own_pg_cluster.stop()
         tickets = [
             loader.submit(generate_upload(ShiftPlan("S1", "R1", n, 5, seed=1)), "t")
             for n in range(2, 6)
         ]
         assert {t.wait(0.5).status for t in tickets} == {UploadStatus.QUEUED}
         assert len(files(spool, "incoming")) == 4 and files(spool, "error") == []
-        own_pg.start()
+        own_pg_cluster.start()
         assert {t.wait(60).status for t in tickets} == {UploadStatus.LOADED}
         assert count(engine, shifts) == 5
         assert files(spool, "incoming") == [] and files(spool, "error") == []

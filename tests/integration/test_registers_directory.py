@@ -14,7 +14,7 @@ from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader, RegisterInfo
 from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
-from tests.integration.test_cli import Site
+from tests.integration.site import Site
 
 SPEC10_KEYS = [
     "store_code",

@@ -6,9 +6,7 @@ from sqlalchemy import Engine
 
 from cashserver.reports import DEPARTMENT_KEYS, STORE_DAY_KEYS
 from cashserver.store.repository import Repository
-from tests.integration.test_cli import Site, plans, site, site_engine
-
-__all__ = ["site", "site_engine"]
+from tests.integration.site import Site, plans
 
 
 def test_report_stores_json_and_table(site: Site, site_engine: Engine) -> None:

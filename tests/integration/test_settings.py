@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from cashserver.config import parse_config
 from cashserver.store.settings import BadSettingKey, Settings
 from tests.e2e.daemon import run_cli
-from tests.integration.test_http_security import client_for, log_in, make_config
+from tests.integration.http_client import client_for, log_in, make_config
 
 KEY = "SEND_DICTS_ON_CASHES_BY_URL_LOCAL_DIRECTORY"
 

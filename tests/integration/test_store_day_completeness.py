@@ -32,8 +32,8 @@ from cashserver.reports import Reports
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.reading import Reader, ShiftFilter
 from cashserver.store.repository import Repository
-from tests.integration.test_http_security import client_for, log_in
-from tests.integration.test_http_security import make_config as http_config
+from tests.integration.http_client import client_for, log_in
+from tests.integration.http_client import make_config as http_config
 
 NY = ZoneInfo("America/New_York")
 HOUR = 3_600_000

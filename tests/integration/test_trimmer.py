@@ -11,32 +11,17 @@ from structlog.testing import capture_logs
 
 from cashserver.clock import now_ms
 from cashserver.config import Config
-from cashserver.domain import Upload, UploadStatus
+from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.exchange.exporter import Exporter
 from cashserver.jobs.trimmer import trim_shifts
 from cashserver.store.repository import Repository
 from cashserver.store.schema import lines, metadata, payments, receipts, shifts
+from tests.aging import DAY_MS, aged
+from tests.waiting import wait_for
 
-DAY_MS = 86_400_000
 KEEP_DAYS = 30
 BATCH = 50
-
-
-def aged(upload: Upload, days_ago: float, now: int) -> Upload:
-    """The upload moved in time so that its last receipt closed ``days_ago`` days before now."""
-    last = max(r.closed_at for r in upload.receipts)
-    delta = now - int(days_ago * DAY_MS) - last
-    shift = upload.shift
-    return replace(
-        upload,
-        shift=replace(
-            shift,
-            opened_at=None if shift.opened_at is None else shift.opened_at + delta,
-            closed_at=None if shift.closed_at is None else shift.closed_at + delta,
-        ),
-        receipts=tuple(replace(r, closed_at=r.closed_at + delta) for r in upload.receipts),
-    )
 
 
 def count(engine: Engine, query: object) -> int:
@@ -120,8 +105,7 @@ def test_fifty_shifts_over_a_hundred_days_only_the_old_exported_ones_go(
     pusher = Pusher(repository, now)
     pusher.start()
     try:
-        while pusher.loaded < 2 and not pusher.errors:
-            time.sleep(0.01)
+        wait_for(lambda: pusher.loaded >= 2 or pusher.errors, 30, what="uploads under way")
         with capture_logs() as logs:
             done = trim_shifts(engine, KEEP_DAYS, BATCH, now=now)
     finally:

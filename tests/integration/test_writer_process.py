@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from cashserver.spool import Spool
 from cashserver.store.engine import open_engine
 from cashserver.store.schema import receipts, shifts
 from cashserver.writer_process import WriterProcess
+from tests.waiting import wait_for
 
 
 def config_for(root: Path) -> Config:
@@ -88,18 +88,12 @@ def test_a_channel_broken_midway_answers_queued_and_everything_loads(
     assert all(link.submit(u, "test").wait(10).status is UploadStatus.LOADED for u in before)
     first_pid = supervisor.pid
     break_channel(link)
-    deadline = time.monotonic() + 10
-    while not link.lost and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert link.lost
+    wait_for(lambda: link.lost, 10, what="the link sees the channel lost")
     answers = [link.submit(u, "test").wait(0.3) for u in after]
     assert [a.status for a in answers] == [UploadStatus.QUEUED] * 5
     assert all(a.workshift_id == 0 and a.receipts_received == 20 for a in answers)
     supervisor.watch()  # the front's tick: a new writer with a new channel
     assert supervisor.pid != first_pid and not link.lost
     spool = Spool(config.spool_dir)
-    deadline = time.monotonic() + 30
-    while spool.incoming() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert spool.incoming() == []
+    wait_for(lambda: spool.incoming() == [], 30, what="incoming/ drained")
     assert counts(config) == (8, 160)
