@@ -59,6 +59,7 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/pg_loader.py
 	PYTHONPATH=. $(BIN)/python benchmarks/cluster_ingest.py
 	PYTHONPATH=. $(BIN)/python benchmarks/trimmer.py
+	PYTHONPATH=. $(BIN)/python benchmarks/forward.py
 
 ## make generate: regenerate from the IDL: the protobuf code and the packaged Thrift IDL
 ## (cashserver/rpc/_generated), and the Apache Thrift test client (tests/interop/gen)

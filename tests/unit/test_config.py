@@ -349,3 +349,41 @@ def test_cluster_keys_come_from_the_file_and_the_environment() -> None:
 )
 def test_bad_cluster_values_are_named(data: dict[str, object], key: str) -> None:
     assert config_error(data).startswith(key)
+
+
+# -- [upstream] (SPEC 15) --------------------------------------------------------------
+
+
+def test_upstream_defaults_to_no_forwarding() -> None:
+    upstream = parse_config({}, {}).upstream
+    assert (upstream.target, upstream.concurrency, upstream.timeout_s) == ("", 4, 60.0)
+    assert upstream.retry_max_s == 300.0
+    assert (upstream.tls_ca, upstream.tls_cert, upstream.tls_key) == ("", "", "")
+
+
+def test_upstream_values_are_read_from_the_file_and_the_environment() -> None:
+    config = parse_config(
+        {"upstream": {"target": "central.example:10001", "concurrency": 8}},
+        {"CASHSERVER_UPSTREAM_RETRY_MAX_S": "30"},
+    )
+    assert config.upstream.target == "central.example:10001"
+    assert config.upstream.concurrency == 8
+    assert config.upstream.retry_max_s == 30
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"target": "central.example"}, "upstream.target"),
+        ({"target": "central.example:0"}, "upstream.target"),
+        ({"target": ":10001"}, "upstream.target"),
+        ({"concurrency": 0}, "upstream.concurrency"),
+        ({"timeout_s": 0}, "upstream.timeout_s / upstream.retry_max_s"),
+        ({"retry_max_s": 0.5}, "upstream.timeout_s / upstream.retry_max_s"),
+        ({"tls_cert": "c.pem", "tls_ca": "ca.pem"}, "upstream.tls_cert / upstream.tls_key"),
+        ({"tls_cert": "c.pem", "tls_key": "k.pem"}, "upstream.tls_cert"),
+        ({"targett": "x:1"}, "upstream.targett"),
+    ],
+)
+def test_a_bad_upstream_value_is_named(values: dict[str, object], key: str) -> None:
+    assert config_error({"upstream": values}).startswith(f"{key}: ")
