@@ -24,7 +24,7 @@ from cashserver.store.overview import sales_query
 from cashserver.store.registers import Registers
 from cashserver.store.repository import Repository
 from cashserver.store.schema import registers
-from tests.integration.test_http_security import HASH, client_for, log_in
+from tests.integration.http_client import HASH, client_for, log_in
 from tests.recent_sales import shift_upload
 
 NOW = int(datetime(2026, 3, 10, 14, 30, tzinfo=UTC).timestamp() * 1000)
