@@ -264,3 +264,47 @@ def test_the_overview_shows_problems_and_sales(
     page.goto(base + "/")
     shot(page, "overview-06-phone")
     assert not errors, errors
+
+
+@pytest.fixture
+def forwarding_daemon(tmp_path: Path) -> Iterator[ServeProcess]:
+    """A store server whose central server does not answer."""
+    serve = ServeProcess(
+        tmp_path,
+        http={"password_hash": hash_password(PASSWORD)},
+        upstream={"target": f"127.0.0.1:{free_port()}", "retry_max_s": 2},
+    )
+    serve.start()
+    yield serve
+    serve.kill()
+
+
+def test_the_upstream_backlog_links_to_the_shifts_not_forwarded(
+    browser_page: tuple[Any, list[str]], forwarding_daemon: ServeProcess
+) -> None:
+    page, errors = browser_page
+    base = forwarding_daemon.http_url
+    pusher = GrpcPusher(forwarding_daemon.grpc_target)
+    try:
+        for number, day in enumerate((-2, -1), start=1):
+            pusher.upload(shift_upload("S1", "R1", number, [(at(day, 10), 150_00)]))
+    finally:
+        pusher.close()
+    page.goto(base + "/")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/$"))
+
+    def retrying() -> bool:
+        page.goto(base + "/")
+        return "upstream retrying" in str(page.inner_text("#problem-shifts_not_forwarded"))
+
+    wait_for(retrying, DEADLINE_S, "the upstream tile says the link is retrying")
+    tile = page.locator("#problem-shifts_not_forwarded")
+    assert tile.locator(".problem-count").inner_text() == "2"
+    shot(page, "overview-07-upstream")
+    tile.locator("a").click()
+    page.wait_for_url(re.compile(r".*/shifts\?not_forwarded=1$"))
+    assert page.locator("tr[data-workshift]").count() == 2
+    shot(page, "overview-08-not-forwarded")
+    assert not errors, errors
