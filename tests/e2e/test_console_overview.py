@@ -306,5 +306,6 @@ def test_the_upstream_backlog_links_to_the_shifts_not_forwarded(
     tile.locator("a").click()
     page.wait_for_url(re.compile(r".*/shifts\?not_forwarded=1$"))
     assert page.locator("tr[data-workshift]").count() == 2
+    assert page.locator("#not-forwarded-filter").count() == 1
     shot(page, "overview-08-not-forwarded")
     assert not errors, errors
