@@ -54,9 +54,9 @@ from cashserver.http.context import HttpContext
 from cashserver.reports import Reports
 from cashserver.skew import is_skewed
 from cashserver.spool import FOLDERS, Spool
-from cashserver.store.overview import BacklogShift, not_exported, sales_quarters
+from cashserver.store.overview import BacklogShift, day_shifts, not_exported, sales_quarters
 from cashserver.store.reading import Reader, RegisterInfo
-from cashserver.store.shift_states import local_midnight_ms
+from cashserver.store.shift_states import day_quarters, local_midnight_ms
 from cashserver.store.totals import QUARTER_MS
 
 DAYS = 30
@@ -128,26 +128,31 @@ def incomplete_days(ctx: HttpContext, now: int) -> list[dict[str, Any]]:
     """The store-days SPEC 16's ``cashserver_store_days_incomplete`` counts: of the last
     ``[reports] completeness_days`` local dates of each store, those that ended at least
     24 hours ago and are not complete; each with the links to its shifts."""
-    reports, days = Reports(ctx.engine, ctx.config), ctx.config.reports.completeness_days
+    window = ctx.config.reports.completeness_days
     found = []
-    for code in reports.store_codes():
+    for code in Reports(ctx.engine, ctx.config).store_codes():
         zone = ctx.config.store_timezone(code)
         today = local_today(ctx.config, code, now)
-        # Yesterday ended less than 24 hours ago: the last date that can count is the day before.
-        for row in reports.store_days(
-            code, today - timedelta(days=days), today - timedelta(days=1)
-        ):
-            ended_at = local_midnight_ms(date.fromisoformat(row["date"]) + timedelta(days=1), zone)
-            if row["complete"] or ended_at > now - DAY_MS:
+        ended = []
+        for back in range(window, 0, -1):
+            day = today - timedelta(days=back)
+            if local_midnight_ms(day + timedelta(days=1), zone) <= now - DAY_MS:
+                ended.append((day, *day_quarters(day, zone)))
+        for day, (ids, states) in day_shifts(ctx.engine, code, ended).items():
+            # As the store-day report counts: a shift whose header is gone counts as neither.
+            known = [states[ws] for ws in ids if ws in states]
+            open_shifts = sum(1 for state in known if state.open)
+            problem_shifts = sum(1 for state in known if state.problem)
+            if not open_shifts and not problem_shifts:
                 continue
-            query = f"store={quote(code)}&sales_date={row['date']}"
+            query = f"store={quote(code)}&sales_date={day.isoformat()}"
             found.append(
                 {
                     "store_code": code,
                     "name": store_name(ctx.config, code),
-                    "date": row["date"],
-                    "open_shifts": row["open_shifts"],
-                    "problem_shifts": row["problem_shifts"],
+                    "date": day.isoformat(),
+                    "open_shifts": open_shifts,
+                    "problem_shifts": problem_shifts,
                     "page": f"/shifts?{query}",
                     "api": f"/api/shifts?{query}",
                 }

@@ -10,11 +10,15 @@
   the backlog whose latest export attempt failed. The exporter retries a failing
   shift at least every 16 minutes (:mod:`cashserver.exchange.exporter`), so only
   the last :data:`FAILURE_WINDOW_MS` of events are read, through the time index.
+- :func:`day_shifts`: the shifts of a store's days and their states, for the store-days
+  that are not complete.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import orjson
@@ -28,6 +32,7 @@ from cashserver.store.schema import (
     shift_quarter_totals,
     shifts,
 )
+from cashserver.store.shift_states import ShiftState, shift_states
 
 FAILURE_WINDOW_MS = 24 * 3_600_000
 """How far back an ``export.failed`` event counts (the exporter retries within 17 min)."""
@@ -78,6 +83,27 @@ def sales_quarters(engine: Engine, store_code: str, since_quarter: int) -> list[
     with engine.connect() as conn:
         rows = conn.execute(sales_query(store_code, since_quarter)).all()
         return [QuarterSales(int(row[0]), int(row[1]), int(row[2])) for row in rows]
+
+
+def day_shifts(
+    engine: Engine, store_code: str, days: Sequence[tuple[date, int, int]]
+) -> dict[date, tuple[set[int], dict[int, ShiftState]]]:
+    """For each ``(day, first quarter, end quarter)``: the store's shifts with a receipt
+    that day, and the state of each (open, SPEC 7 status). The store-day report computes
+    the same (SPEC 11's ``open_shifts``, ``problem_shifts``) along with its sums; this
+    reads only which shifts, one ``DISTINCT`` over the ``(store_code, quarter)`` index a day."""
+    t = shift_quarter_totals.c
+    found: dict[date, set[int]] = {}
+    with engine.connect() as conn:
+        for day, first, end in days:
+            query = (
+                select(t.workshift_id)
+                .distinct()
+                .where(t.store_code == store_code, t.quarter >= first, t.quarter < end)
+            )
+            found[day] = {int(ws) for ws in conn.execute(query).scalars()}
+        states = shift_states(conn, {ws for ids in found.values() for ws in ids})
+    return {day: (ids, states) for day, ids in found.items()}
 
 
 def not_exported(engine: Engine, now: int | None = None) -> list[BacklogShift]:

@@ -16,6 +16,7 @@ from cashserver.clock import now_ms
 from cashserver.config import Config, parse_config
 from cashserver.http.context import HttpContext
 from cashserver.http.overview_data import overview
+from cashserver.reports import Reports
 from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.events import Events
@@ -264,6 +265,15 @@ def test_incomplete_store_days_are_the_ended_ones_each_with_its_shifts(
         for d in document["incomplete_days"]
     ]
     assert days == [("S1", "2026-03-05", 0, 1), ("S1", "2026-03-06", 1, 1)]
+    # The same days as the store-day report marks incomplete and the metric counts.
+    reports = Reports(engine, config)
+    assert reports.incomplete_days(NOW, config.reports.completeness_days) == 2
+    report = {
+        (r["date"], r["open_shifts"], r["problem_shifts"])
+        for r in reports.store_days("S1")
+        if not r["complete"]
+    }
+    assert {(d, o, p) for _s, d, o, p in days} <= report
     client = client_for(config, engine)
     log_in(client)
     listed = client.get(document["incomplete_days"][1]["api"]).json()
