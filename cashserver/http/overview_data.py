@@ -6,21 +6,23 @@ The document's keys:
 - ``not_ready``: the failed readiness checks by name (``database``, ``spool``, ``grpc``,
   ``thrift``) with what is wrong; empty when ready (as ``/readyz``).
 - ``problems``: a list, in the order the page shows them, of ``{key, title, count,
-  page, api}``: ``page`` and ``api`` list exactly the ``count`` items. Keys:
-  ``registers_error`` (registers in ERROR; ``/registers?state=ERROR``),
-  ``spool_error`` and ``spool_broken`` (files in ``error/`` and ``broken/``, on the
-  Spool page with their reasons; ``/api/spool``), ``exports_failed`` (closed shifts
-  not exported whose latest export attempt failed; the Export page), and
-  ``shifts_not_exported`` (closed shifts whose current revision has no exchange files
-  yet; the Export page, ``/api/export/backlog``). With ``[exchange] formats`` empty
-  the two export problems are left out (nothing is exported). ``store_days_incomplete``
-  (the days listed in ``incomplete_days``, below; the Overview lists them),
-  ``clocks_skewed`` (registers whose last measured ``clock_skew_s`` is beyond
-  ``[registers] max_clock_skew_s``, ahead or behind; ``/registers?skewed=1``),
-  ``shifts_not_forwarded``
-  (only with ``[upstream] target`` set): the shifts whose current revision the central
-  server has not acknowledged, the backlog and the set-aside (rejected) ones together,
-  as ``/shifts?not_forwarded=1`` lists them.
+  page, api}``, where ``page`` and ``api`` list exactly the ``count`` items:
+
+  - ``registers_error``: registers in ERROR (``/registers?state=ERROR``);
+  - ``spool_error``, ``spool_broken``: files in ``error/`` and ``broken/`` (the Spool
+    page, with their reasons; ``/api/spool``);
+  - ``exports_failed``: closed shifts not exported whose latest export attempt, after
+    their last change, failed (``/export#failed``; ``/api/export/backlog?failed=1``);
+  - ``shifts_not_exported``: closed shifts whose current revision has no exchange files
+    yet (``/export#backlog``; ``/api/export/backlog``); both export problems are left
+    out when ``[exchange] formats`` is empty (nothing is exported);
+  - ``store_days_incomplete``: the days of ``incomplete_days`` below (listed on the
+    Overview itself, each linking to its shifts);
+  - ``clocks_skewed``: registers whose last measured ``clock_skew_s`` is beyond
+    ``[registers] max_clock_skew_s``, ahead or behind (``/registers?skewed=1``);
+  - ``shifts_not_forwarded``, only with ``[upstream] target`` set: the shifts whose
+    current revision the central server has not acknowledged, waiting or set aside
+    (``/shifts?not_forwarded=1``).
 - ``incomplete_days``: the store-days SPEC 16's ``cashserver_store_days_incomplete``
   counts (of the last ``[reports] completeness_days`` local dates, ended 24 hours ago
   or more, not ``complete``), each ``{store_code, name, date, open_shifts,
