@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
+from structlog.testing import capture_logs
 
 from cashserver.config import Config, parse_config
 from cashserver.domain import (
@@ -27,6 +28,7 @@ from cashserver.domain import (
     ShiftCounters,
     Upload,
 )
+from cashserver.jobs.completeness import IncompleteDays
 from cashserver.reconcile import compute_totals, counters_from_totals
 from cashserver.reports import Reports
 from cashserver.store.engine import open_engine, upgrade
@@ -190,3 +192,22 @@ def test_stores_page_highlights_incomplete_days_and_links_their_shifts(tmp_path:
     days = client.get("/api/report/stores?store=S9&from=2026-05-05&to=2026-05-06").json()
     assert [(d["complete"], d["open_shifts"], d["problem_shifts"]) for d in days] == [(False, 1, 1)]
     engine.dispose()
+
+
+def test_the_timer_count_keeps_its_last_value_while_the_database_fails(
+    engine: Engine, tmp_path: Path
+) -> None:
+    Repository(engine).load(upload("R1", 1, [at(4, 23), at(5, 1)], closed=False))
+    counter = IncompleteDays(make_config(), engine)
+    assert counter.value is None  # not counted yet: /metrics leaves the series out
+    counter.days = 100_000  # reach back to May 2026 from whenever the test runs
+    counter.refresh()
+    assert counter.value == 2
+    broken = open_engine(f"sqlite:///{tmp_path / 'missing' / 'cashserver.db'}")
+    counter.reports.engine = broken
+    with capture_logs() as logs:
+        counter.refresh()
+        counter.refresh()
+    assert counter.value == 2
+    assert [e["event"] for e in logs] == ["completeness.count_failed"]
+    broken.dispose()

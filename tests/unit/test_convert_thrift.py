@@ -264,6 +264,7 @@ def test_result_counts_default_when_unset() -> None:
         register_code=codes(),
         software_version=texts(),
         supported_protocols=st.lists(st.sampled_from([3, 4]), max_size=3).map(tuple),
+        register_time=st.none() | times(),
     )
 )
 def test_handshake_survives_the_wire(handshake: Handshake) -> None:

@@ -36,6 +36,7 @@ from thriftpy2.utils import deserialize, serialize
 
 from cashserver.domain import (
     COUNTER_FIELDS,
+    Handshake,
     Line,
     Payment,
     PaymentMethod,
@@ -254,9 +255,11 @@ class SalesLoaderHandler:
 
     def __init__(self) -> None:
         self.uploads: list[Upload] = []
+        self.handshakes: list[Handshake] = []
 
     def handshake(self, request: Any) -> Any:
         handshake = handshake_from_thrift(request)
+        self.handshakes.append(handshake)
         if handshake.store_code == "stranger":
             raise THRIFT.AccessDenied(
                 message="unknown register stranger/" + handshake.register_code
@@ -339,6 +342,17 @@ def test_apache_client_handshakes_and_can_be_denied() -> None:
     stranger = ttypes.HandshakeRequest(store_code="stranger", register_code="R9")
     with pytest.raises(ttypes.AccessDenied, match="stranger/R9"):
         _call(ApacheSalesLoader, THRIFT.SalesLoader, SalesLoaderHandler(), "handshake", stranger)
+
+
+def test_apache_client_register_time_is_read_and_may_be_left_out() -> None:
+    handler = SalesLoaderHandler()
+    timed = ttypes.HandshakeRequest(
+        store_code="S1", register_code="R1", register_time=1_700_000_600_000
+    )
+    older = ttypes.HandshakeRequest(store_code="S1", register_code="R2")
+    for request in (timed, older):
+        _call(ApacheSalesLoader, THRIFT.SalesLoader, handler, "handshake", request)
+    assert [h.register_time for h in handler.handshakes] == [1_700_000_600_000, None]
 
 
 @settings(max_examples=25)
