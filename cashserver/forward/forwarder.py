@@ -93,11 +93,16 @@ class Forwarder:
         """Send the shift's current revision: what is not acknowledged, or ``whole``.
 
         Records the outcome (acknowledged or set aside), logs its event and counts it.
+        Without ``whole``, a revision already acknowledged or set aside is skipped.
         Raises SQLAlchemyError when the store cannot be read.
         """
         snapshot = self.forwards.snapshot(workshift_id)
         if snapshot is None:
             return Sent(workshift_id, Answer(Result.FAILED, message="no such shift"))
+        if not whole and snapshot.revision in (snapshot.acked_revision, snapshot.rejected_revision):
+            # Read under the register's lease: another daemon dealt with this revision
+            # after our backlog scan, so sending it again would only cost the wire.
+            return Sent(workshift_id, Answer(Result.SKIPPED))
         after = 0 if whole else snapshot.acked_revision
         ids = self.forwards.receipt_ids(workshift_id, after, snapshot.revision)
         answer = self.link.upload(snapshot.shift, ids, self.forwards.receipts)

@@ -46,6 +46,8 @@ class Result(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     REJECTED = "rejected"
     FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not sent: another daemon acknowledged (or set aside) this revision meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)

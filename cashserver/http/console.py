@@ -185,6 +185,13 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         backlog = [backlog_row(s) for s in shifts]
         return pages.render(request, "export.html", backlog=backlog, result=result)
 
+    def upstream_page(request: Request) -> Response:
+        from cashserver.forward.status import upstream_status
+
+        return pages.render(
+            request, "upstream.html", status=upstream_status(ctx.engine, ctx.config)
+        )
+
     settings_store = Settings(ctx.engine)
 
     def settings_page(request: Request, notice: str = "", error: str = "") -> Response:
@@ -228,6 +235,7 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         Route("/log", log_page, methods=["GET"]),
         Route("/export", export_page, methods=["GET"]),
         Route("/export", export_now, methods=["POST"]),
+        Route("/upstream", upstream_page, methods=["GET"]),
         Route("/settings", settings_get, methods=["GET"]),
         Route("/settings", settings_post, methods=["POST"]),
     ]

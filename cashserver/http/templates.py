@@ -36,6 +36,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Spool", "/spool"),
     NavItem("Log", "/log"),
     NavItem("Export", "/export"),
+    NavItem("Upstream", "/upstream"),
     NavItem("Settings", "/settings"),
 )
 """The console's pages, in menu order; a new page adds itself here."""

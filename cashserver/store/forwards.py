@@ -63,6 +63,7 @@ class Snapshot:
     shift: Shift
     revision: int
     acked_revision: int
+    rejected_revision: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +100,13 @@ class Forwards:
     def snapshot(self, workshift_id: int) -> Snapshot | None:
         """The shift's header as stored now, with its revision; None if there is none."""
         query = with_forwards(
-            select(shifts, registers.c.store_code, registers.c.register_code, _acked).join(
-                registers, registers.c.register_id == shifts.c.register_id
-            )
+            select(
+                shifts,
+                registers.c.store_code,
+                registers.c.register_code,
+                forwards.c.rejected_revision,
+                _acked,
+            ).join(registers, registers.c.register_id == shifts.c.register_id)
         ).where(shifts.c.workshift_id == workshift_id)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -120,7 +125,14 @@ class Forwards:
             closed_at=row.closed_at,
             counters=counters,
         )
-        return Snapshot(workshift_id, shift, int(row.revision), int(row[-1]))
+        rejected = row.rejected_revision
+        return Snapshot(
+            workshift_id,
+            shift,
+            int(row.revision),
+            int(row[-1]),
+            None if rejected is None else int(rejected),
+        )
 
     def receipt_ids(self, workshift_id: int, after: int, upto: int) -> list[int]:
         """Ids of the shift's receipts stored by revisions ``after < r <= upto``."""

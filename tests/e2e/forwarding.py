@@ -67,6 +67,12 @@ def caught_up(store: ServeProcess) -> bool:
     return not waiting
 
 
+def all_in(store: ServeProcess, *upstream: ServeProcess) -> bool:
+    """The store server caught up and its central servers loaded what they took (a QUEUED
+    answer acknowledges an upload still in the central server's spool)."""
+    return caught_up(store) and not any(node.spool_files("incoming") for node in upstream)
+
+
 def status(node: ServeProcess) -> dict[str, Any]:
     found: dict[str, Any] = api(node, "/api/upstream")
     return found

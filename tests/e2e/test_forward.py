@@ -16,8 +16,8 @@ from cashserver.emulator.push import GrpcPusher
 from tests.e2e.cluster import Crowd
 from tests.e2e.daemon import ServeProcess
 from tests.e2e.forwarding import (
+    all_in,
     by_key,
-    caught_up,
     central_server,
     events,
     plan,
@@ -69,7 +69,7 @@ def test_the_central_server_gets_the_store_servers_rows_once(
     uploads = plan(registers=20, total=100, receipts=8)
     push(store, uploads, copies=2)  # half of each shift while open, then the whole: both doors
 
-    wait_for(lambda: caught_up(store), DRAIN_S, "the store server caught up")
+    wait_for(lambda: all_in(store, central), DRAIN_S, "the store server caught up")
     at_store = by_key(rows(store))
     assert len(at_store) == 100
     assert by_key(rows(central)) == at_store
@@ -79,7 +79,7 @@ def test_the_central_server_gets_the_store_servers_rows_once(
 
     before = settled(central)
     push(store, uploads, copies=2)  # everything again: duplicates, no new revision
-    wait_for(lambda: caught_up(store), DRAIN_S, "the store server caught up again")
+    wait_for(lambda: all_in(store, central), DRAIN_S, "the store server caught up again")
     assert settled(central) == before
 
 
@@ -94,11 +94,11 @@ def test_an_open_shift_loaded_in_parts_costs_its_receipts_about_once(
         for part in range(10):
             receipts = whole.receipts[part * 20 : (part + 1) * 20]
             assert pusher.upload(Upload(open_header, receipts)).status is UploadStatus.LOADED
-            wait_for(lambda: caught_up(store), DRAIN_S, f"part {part} forwarded")
+            wait_for(lambda: all_in(store, central), DRAIN_S, f"part {part} forwarded")
         assert pusher.upload(Upload(whole.shift)).status is UploadStatus.LOADED  # the close
     finally:
         pusher.close()
-    wait_for(lambda: caught_up(store), DRAIN_S, "the close forwarded")
+    wait_for(lambda: all_in(store, central), DRAIN_S, "the close forwarded")
 
     (row,) = rows(central)
     assert row["receipts_count"] == 200
@@ -115,7 +115,7 @@ def test_the_store_server_keeps_serving_and_drains_after_the_central_server_was_
     store, central = pair
     uploads = plan(registers=6, total=30, receipts=8)
     push(store, uploads[:6], copies=2)
-    wait_for(lambda: caught_up(store), DRAIN_S, "the first shifts forwarded")
+    wait_for(lambda: all_in(store, central), DRAIN_S, "the first shifts forwarded")
 
     central.kill()
     push(store, uploads[6:], copies=2)  # registers are still answered LOADED
@@ -135,7 +135,7 @@ def test_the_store_server_keeps_serving_and_drains_after_the_central_server_was_
     assert waiting_rows == {(u.shift.register_code, u.shift.shift_number) for u in uploads[6:]}
 
     central.start()
-    wait_for(lambda: caught_up(store), DRAIN_S, "the backlog drained")
+    wait_for(lambda: all_in(store, central), DRAIN_S, "the backlog drained")
     assert by_key(rows(central)) == by_key(rows(store))
     after = status(store)
     assert after["state"] == "ok" and after["backlog_shifts"] == 0

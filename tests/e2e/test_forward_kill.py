@@ -14,8 +14,8 @@ from cashserver.store.forwards import NOT_ACKED, with_forwards
 from cashserver.store.schema import shifts
 from tests.e2e.cluster import Crowd
 from tests.e2e.forwarding import (
+    all_in,
     by_key,
-    caught_up,
     central_server,
     kill_tree,
     plan,
@@ -62,7 +62,7 @@ def test_sigkills_of_either_server_lose_nothing_and_store_nothing_twice(tmp_path
                 )
         pushing.join(180.0)
         assert not pushing.is_alive()
-        wait_for(lambda: caught_up(store), 120.0, "the store server caught up")
+        wait_for(lambda: all_in(store, central), 120.0, "the store server caught up")
         at_central = by_key(rows(central))  # asserts no shift is there twice
         assert at_central == by_key(rows(store))
         assert len(at_central) == SHIFTS

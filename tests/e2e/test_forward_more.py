@@ -8,7 +8,7 @@ from pathlib import Path
 from cashserver.domain import UploadStatus
 from cashserver.emulator.push import GrpcPusher
 from tests.e2e.daemon import ServeProcess
-from tests.e2e.forwarding import by_key, caught_up, central_server, plan, rows, status, store_server
+from tests.e2e.forwarding import all_in, by_key, central_server, plan, rows, status, store_server
 from tests.waiting import wait_for
 
 
@@ -38,7 +38,7 @@ def test_the_trimmer_keeps_unforwarded_shifts_until_they_are_acknowledged(tmp_pa
         assert len(rows(store)) == 3
 
         central.start()
-        wait_for(lambda: caught_up(store), 60.0, "forwarded")
+        wait_for(lambda: all_in(store, central), 60.0, "forwarded")
         assert trim(store) == [1, 2, 3]
         assert rows(store) == []
         assert len(rows(central)) == 3
@@ -60,7 +60,7 @@ def test_a_shift_pushed_at_a_store_reaches_the_head_office_through_a_region(
         for node in nodes:
             node.wait_serving(60.0)
         push_all(store, 2)
-        wait_for(lambda: caught_up(store) and caught_up(region), 60.0, "forwarded twice")
+        wait_for(lambda: all_in(store, region) and all_in(region, head), 60.0, "forwarded twice")
         assert by_key(rows(head)) == by_key(rows(store)) == by_key(rows(region))
         assert len(rows(head)) == 2
     finally:

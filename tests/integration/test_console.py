@@ -64,6 +64,7 @@ def test_pages_render_and_the_api_mirrors_the_cli(site: tuple[Config, Engine]) -
         "/stores",
         "/log",
         "/export",
+        "/upstream",
         "/settings",
         f"/shifts/{ids[0]}/departments",
         "/shifts?store=S1&register=R1",
