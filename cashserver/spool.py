@@ -233,6 +233,20 @@ def _decode_lenient(data: bytes) -> tuple[Upload, dict[str, Any]]:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldFile:
+    """A file the loader set aside in ``error/`` or ``broken/``, with its reason."""
+
+    folder: str
+    name: str
+    size: int
+    modified_at: int
+    """When it was moved there (ms)."""
+    reason: dict[str, Any] | None
+    """The ``.reason`` file beside it (``reason``, ``error``, ``time``), None when missing
+    or unreadable (a file put there by hand)."""
+
+
+@dataclass(frozen=True, slots=True)
 class FolderStatus:
     folder: str
     files: int
@@ -327,6 +341,39 @@ class Spool:
             moved.append(path.name)
         return moved
 
+    def held(self, folder: str, limit: int = 1000) -> list[HeldFile]:
+        """The first ``limit`` files of ``error/`` or ``broken/`` in name (arrival) order,
+        each with its reason; the files :meth:`status` counts."""
+        directory = self.folder(folder)
+        if not directory.is_dir():
+            return []
+        entries = sorted(
+            (
+                entry
+                for entry in os.scandir(directory)
+                if entry.is_file()
+                and not entry.name.startswith(".")
+                and not entry.name.endswith(REASON_SUFFIX)
+            ),
+            key=lambda entry: entry.name,
+        )[:limit]
+        found = []
+        for entry in entries:
+            try:
+                stat = entry.stat()
+            except FileNotFoundError:  # retried or archived meanwhile
+                continue
+            found.append(
+                HeldFile(
+                    folder,
+                    entry.name,
+                    stat.st_size,
+                    stat.st_mtime_ns // 1_000_000,
+                    _read_reason(directory / f"{entry.name}{REASON_SUFFIX}"),
+                )
+            )
+        return found
+
     def status(self) -> list[FolderStatus]:
         now = time.time()
         result = []
@@ -341,3 +388,11 @@ class Spool:
             ]
             result.append(FolderStatus(name, len(ages), max(ages) if ages else None))
         return result
+
+
+def _read_reason(path: Path) -> dict[str, Any] | None:
+    try:
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return document if isinstance(document, dict) else None

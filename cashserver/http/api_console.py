@@ -6,7 +6,10 @@ filters are query parameters: ``/api/shifts?store=S&register=R&from=D&to=D&not_e
 ``/api/report/stores?store=S&from=D&to=D``, ``/api/log?event=E&since=T&until=T``
 (``limit`` and ``offset`` page the log, newest first), ``/api/upstream`` (SPEC 15).
 Writes are POSTs with the CSRF token (header ``X-CSRF-Token``): ``/api/reexport`` and
-``/api/export``.
+``/api/export``. ``/api/export/backlog`` lists the closed shifts not exported
+(``?failed=1``: those whose latest export failed), as the Export page does;
+``/api/registers?state=ERROR`` keeps the registers in one loading state, and
+``/api/registers?skewed=1`` those whose clock is skewed beyond the limit.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from starlette.routing import BaseRoute, Route
 from cashserver.http import console_data as data
 from cashserver.http.actions import export_backlog, reexport
 from cashserver.http.context import HttpContext
+from cashserver.http.overview_data import backlog_row
+from cashserver.store.overview import not_exported
 
 
 def _guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
@@ -42,7 +47,13 @@ def _guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
 def routes(ctx: HttpContext) -> list[BaseRoute]:
     def registers(request: Request) -> Any:
-        return data.register_rows(ctx, data.text_param(request.query_params, "store"))
+        params = request.query_params
+        return data.register_rows(
+            ctx,
+            data.text_param(params, "store"),
+            data.text_param(params, "state"),
+            data.flag_param(params, "skewed"),
+        )
 
     def shifts(request: Request) -> Any:
         return data.shift_rows(ctx, data.shift_filter(request.query_params))
@@ -80,6 +91,12 @@ def routes(ctx: HttpContext) -> list[BaseRoute]:
         summary = await run_in_threadpool(reexport, ctx, ids)
         return Response(orjson.dumps(summary.document()), media_type="application/json")
 
+    def backlog(request: Request) -> Any:
+        rows = [backlog_row(s) for s in not_exported(ctx.engine)]
+        if data.flag_param(request.query_params, "failed"):
+            rows = [r for r in rows if r["failed_at"] is not None]
+        return rows
+
     def upstream(_request: Request) -> Any:
         from cashserver.forward.status import upstream_status
 
@@ -98,4 +115,5 @@ def routes(ctx: HttpContext) -> list[BaseRoute]:
         Route("/api/upstream", _guarded(upstream), methods=["GET"]),
         Route("/api/reexport", reexport_shifts, methods=["POST"]),
         Route("/api/export", export, methods=["POST"]),
+        Route("/api/export/backlog", _guarded(backlog), methods=["GET"]),
     ]

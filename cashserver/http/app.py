@@ -14,7 +14,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from cashserver.http import api_console, api_settings, console, health, pages
+from cashserver.http import (
+    api_console,
+    api_settings,
+    console,
+    health,
+    overview,
+    pages,
+    spool_page,
+)
 from cashserver.http.context import HttpContext
 from cashserver.http.security import AccessGuard
 from cashserver.http.templates import STATIC_DIR, Pages
@@ -27,6 +35,8 @@ def create_app(ctx: HttpContext) -> Starlette:
     routes: list[BaseRoute] = [
         *health.routes(ctx),
         *pages.routes(ctx, templates),
+        *overview.routes(ctx, templates),
+        *spool_page.routes(ctx, templates),
         *api_settings.routes(ctx),
         *console.routes(ctx, templates),
         *api_console.routes(ctx),

@@ -55,8 +55,12 @@ class RegistersPage:
         return [Route("/registers", self.show, methods=["GET"])]
 
     def show(self, request: Request) -> Response:
-        rows = data.register_rows(self.ctx)
-        return self.pages.render(request, "registers.html", rows=rows, pull=None)
+        state = data.text_param(request.query_params, "state")
+        skewed = data.flag_param(request.query_params, "skewed")
+        rows = data.register_rows(self.ctx, state=state, skewed=skewed)
+        return self.pages.render(
+            request, "registers.html", rows=rows, pull=None, state=state, skewed=skewed
+        )
 
 
 class StoresPage:

@@ -12,6 +12,7 @@ from typing import Any
 
 from cashserver.clock import iso_utc, parse_iso_ms
 from cashserver.http.context import HttpContext
+from cashserver.skew import is_skewed
 from cashserver.store.event_log import EventFilter, event_page
 from cashserver.store.reading import Reader, ShiftFilter, register_document
 from cashserver.store.reports import Reports
@@ -66,8 +67,23 @@ def text_param(params: Mapping[str, str], name: str) -> str | None:
 # -- registers ------------------------------------------------------------------------
 
 
-def register_rows(ctx: HttpContext, store_code: str | None = None) -> list[dict[str, Any]]:
-    return [register_document(i) for i in Reader(ctx.engine, ctx.config).registers(store_code)]
+def register_rows(
+    ctx: HttpContext,
+    store_code: str | None = None,
+    state: str | None = None,
+    skewed: bool = False,
+) -> list[dict[str, Any]]:
+    """The directory's rows; ``state`` keeps the registers in that loading state
+    (``ERROR``...; ``none``: never pulled), ``skewed`` those whose last measured clock
+    skew is beyond ``[registers] max_clock_skew_s``: the Overview's links."""
+    rows = [register_document(i) for i in Reader(ctx.engine, ctx.config).registers(store_code)]
+    if state is not None:
+        wanted = None if state.lower() == "none" else state.upper()
+        rows = [r for r in rows if r["state"] == wanted]
+    if skewed:
+        limit = ctx.config.registers.max_clock_skew_s
+        rows = [r for r in rows if is_skewed(r["clock_skew_s"], limit)]
+    return rows
 
 
 # -- shifts ---------------------------------------------------------------------------

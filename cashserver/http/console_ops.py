@@ -13,9 +13,10 @@ from cashserver.forward.status import upstream_status
 from cashserver.http import console_data as data
 from cashserver.http.actions import export_backlog
 from cashserver.http.context import HttpContext
+from cashserver.http.overview_data import backlog_row
 from cashserver.http.templates import Pages
 from cashserver.log import get_logger
-from cashserver.store.reading import Reader
+from cashserver.store.overview import not_exported
 from cashserver.store.settings import BadSettingKey, Settings
 
 log = get_logger(__name__)
@@ -67,14 +68,14 @@ class ExportPage:
         ]
 
     def show(self, request: Request) -> Response:
-        backlog = Reader(self.ctx.engine, self.ctx.config).export_backlog()
-        return self.pages.render(request, "export.html", backlog=len(backlog), result=None)
+        backlog = [backlog_row(s) for s in not_exported(self.ctx.engine)]
+        return self.pages.render(request, "export.html", backlog=backlog, result=None)
 
     async def export_now(self, request: Request) -> Response:
         result = await run_in_threadpool(export_backlog, self.ctx)
-        reader = Reader(self.ctx.engine, self.ctx.config)
-        backlog = await run_in_threadpool(reader.export_backlog)
-        return self.pages.render(request, "export.html", backlog=len(backlog), result=result)
+        shifts = await run_in_threadpool(not_exported, self.ctx.engine)
+        backlog = [backlog_row(s) for s in shifts]
+        return self.pages.render(request, "export.html", backlog=backlog, result=result)
 
 
 class UpstreamPage:

@@ -1,4 +1,4 @@
-"""The console's own pages: the overview, logging in and out."""
+"""The console's own pages: logging in and out."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from cashserver.http.passwords import verify_password
 from cashserver.http.security import log_in, log_out
 from cashserver.http.templates import Pages
 from cashserver.log import get_logger
-from cashserver.spool import FOLDERS, Spool
 
 log = get_logger(__name__)
 
@@ -27,15 +26,6 @@ def _local_target(target: str) -> str:
 
 
 def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
-    def home(request: Request) -> Response:
-        status = {s.folder: s.files for s in Spool(ctx.config.spool_dir).status()}
-        return pages.render(
-            request,
-            "home.html",
-            problems=ctx.readiness(),
-            spool={name: status.get(name, 0) for name in FOLDERS},
-        )
-
     def login_form(request: Request) -> Response:
         target = _local_target(request.query_params.get("next", "/"))
         return pages.render(request, "login.html", next=target, error="")
@@ -62,7 +52,6 @@ def routes(ctx: HttpContext, pages: Pages) -> list[BaseRoute]:
         return RedirectResponse("/login", 303)
 
     return [
-        Route("/", home, methods=["GET"]),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),

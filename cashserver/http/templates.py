@@ -33,6 +33,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Registers", "/registers"),
     NavItem("Shifts", "/shifts"),
     NavItem("Stores", "/stores"),
+    NavItem("Spool", "/spool"),
     NavItem("Log", "/log"),
     NavItem("Export", "/export"),
     NavItem("Upstream", "/upstream"),
