@@ -30,6 +30,7 @@ CORE = frozenset(
         "durable",
         "config",
         "config_values",
+        "config_sections",
         "log",
         "metrics",
     )
