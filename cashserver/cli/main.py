@@ -9,6 +9,7 @@ warnings and errors for the other commands unless ``--verbose``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -200,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationFailed as exc:
         print(f"cashserver: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # the reader of our output went away (| head)
+        # Python flushes stdout once more at exit: point it where a write cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:
         if not _is_database_error(exc):
             raise
@@ -207,9 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
-    except BrokenPipeError:  # the reader of our output went away (| head)
-        sys.stderr.close()
-        return EXIT_OK
     finally:
         set_journal(None)
     return code
