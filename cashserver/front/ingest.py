@@ -11,6 +11,7 @@ convert, :meth:`Ingest.accept` the upload with its turn, and wait for
 
 from __future__ import annotations
 
+import threading
 from operator import attrgetter
 
 from cashserver.clock import now_ms
@@ -54,6 +55,15 @@ class Ingest:
         self.loader = loader
         self.admission = admission
         self.turns = UploadTurns(UPLOADS_AT_ONCE)
+        # A gRPC upload waiting for its verdict holds one of the server's worker
+        # threads for up to verdict_timeout_s (the whole of it while the database is
+        # down). One worker is kept from such waits, so that a Handshake never queues
+        # behind them (SPEC 4: it does not wait on the database): an upload that
+        # finds the others all waiting is answered at once, QUEUED unless its verdict
+        # is already in. Its sales file is durable either way.
+        self._verdict_waits = {
+            "grpc": threading.BoundedSemaphore(max(1, config.grpc.workers - 1)),
+        }
 
     def handshake(self, request: Handshake, tls: bool, host: str = "127.0.0.1") -> SyncSettings:
         received_ms = now_ms()
@@ -106,12 +116,23 @@ class Ingest:
             turn.give_back()
 
     def verdict(self, ticket: Ticket, source: str) -> UploadResult:
-        """The loader's verdict, or QUEUED once ``verdict_timeout_s`` has passed.
+        """The loader's verdict, or QUEUED once ``verdict_timeout_s`` has passed (at once
+        for a gRPC upload when all workers but one already wait for theirs).
 
         The upload is not referenced while waiting (only the loader holds it, within
         its memory budget), so many registers waiting cost little memory.
         """
-        result = ticket.wait(self.config.spool.verdict_timeout_s)
+        timeout = self.config.spool.verdict_timeout_s
+        gate = self._verdict_waits.get(source)
+        if gate is None:
+            result = ticket.wait(timeout)
+        elif gate.acquire(blocking=False):
+            try:
+                result = ticket.wait(timeout)
+            finally:
+                gate.release()
+        else:
+            result = ticket.wait(0)
         count_upload(source, result.status.name.lower())
         return result
 
