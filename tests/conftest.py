@@ -101,13 +101,22 @@ def config(tmp_path: Path, db_url: str) -> Config:
     )
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for problem in sorted(set(_pg_problem)):
-        terminalreporter.write_sep("!", "PostgreSQL tests skipped", red=True, bold=True)
-        terminalreporter.write_line(problem, red=True, bold=True)
-    from tests import promtools
-    from tests.e2e.browser import banner
+MISSING_TOOLS = ("PostgreSQL", "chromium", "Chromium", "promtool", "prometheus", "thrift")
+"""Words of a skip reason that says a tool the suite needs is missing on this machine."""
+_missing_tool_skips: set[str] = set()
 
-    for loud in (banner(), promtools.banner()):
-        if loud:
-            terminalreporter.write_line(loud, red=True, bold=True)
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Gather every skip for a missing tool. Runs where the reports arrive: in the one
+    process, or with pytest-xdist in the controller, so the banner below is printed
+    whichever worker skipped."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if any(word in reason for word in MISSING_TOOLS):
+            _missing_tool_skips.add(reason)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for reason in sorted(_missing_tool_skips | set(_pg_problem)):
+        terminalreporter.write_sep("!", "tests SKIPPED: a tool is missing", red=True, bold=True)
+        terminalreporter.write_line(reason, red=True, bold=True)

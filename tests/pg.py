@@ -48,6 +48,19 @@ def _ephemeral_low() -> int:
         return 32_768  # Linux's default
 
 
+def _worker_share(low: int, top: int) -> tuple[int, int]:
+    """This test process's own slice of [low, top): with pytest-xdist each worker
+    (``PYTEST_XDIST_WORKER`` gw0, gw1, ...) picks from its own, so two workers never
+    hand out the same port between a pick and a daemon's bind."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count <= 1:
+        return low, top
+    index = int(worker[2:])
+    width = (top - low) // count
+    return low + index * width, low + (index + 1) * width
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on, for a daemon the test starts.
 
@@ -58,9 +71,9 @@ def free_port() -> int:
     never given to an outgoing connection; it is checked free by binding it, and
     never handed out twice by this process.
     """
-    top = _ephemeral_low()
+    low, top = _worker_share(LOWEST_PORT, _ephemeral_low())
     for _ in range(1000):
-        port = random.randrange(LOWEST_PORT, top)
+        port = random.randrange(low, top)
         if port in _HANDED_OUT:
             continue
         with socket.socket() as sock:
@@ -70,7 +83,7 @@ def free_port() -> int:
                 continue
         _HANDED_OUT.add(port)
         return port
-    raise RuntimeError(f"no free port found in {LOWEST_PORT}-{top}")
+    raise RuntimeError(f"no free port found in {low}-{top}")
 
 
 class Cluster:

@@ -3,7 +3,7 @@ unit-tests the shipped alert rules, the ``prometheus`` server scrapes a real dae
 
 ``make test`` installs the package as root when ``promtool`` is missing (without
 starting its service). Where a binary is missing the tests that need it are
-skipped, and :func:`banner` gives the loud line the suite prints at the end.
+skipped, and the suite's conftest prints a red banner at the end naming why.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ RULE_TESTS = REPO / "monitoring" / "prometheus" / "cashserver-alerts.test.yml"
 DASHBOARD = REPO / "monitoring" / "grafana" / "cashserver.json"
 RUNBOOK = REPO / "docs" / "runbook.md"
 
-_problems: list[str] = []
-
 
 def require(binary: str) -> str:
     """The path of ``promtool`` or ``prometheus``; skips the test, loudly, when missing."""
@@ -33,16 +31,8 @@ def require(binary: str) -> str:
         reason = (
             f"`{binary}` is missing (Debian's prometheus package; as root, `make test` installs it)"
         )
-        _problems.append(reason)
         pytest.skip(reason)
     return found
-
-
-def banner() -> str | None:
-    if not _problems:
-        return None
-    line = "!" * 78
-    return f"{line}\n!!! PROMETHEUS TESTS SKIPPED: {_problems[0]}\n{line}"
 
 
 _KEYWORDS = frozenset(

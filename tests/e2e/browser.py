@@ -2,7 +2,7 @@
 
 Playwright's own browser download cannot work here, so the system ``chromium`` is
 launched through ``executable_path``. Where either is missing the browser tests are
-skipped, and :func:`banner` gives the loud line the e2e conftest prints at the end.
+skipped, and the suite's conftest prints a red banner at the end naming why.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from pathlib import Path
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 """Screenshots of every page the browser test visits (gitignored)."""
-
-_problems: list[str] = []
 
 
 def chromium_path() -> str | None:
@@ -33,14 +31,3 @@ def browser_problem() -> str | None:
     if chromium_path() is None:
         return "the system chromium is missing (as root, make test runs apt-get install chromium)"
     return None
-
-
-def note_skipped(reason: str) -> None:
-    _problems.append(reason)
-
-
-def banner() -> str | None:
-    if not _problems:
-        return None
-    line = "!" * 78
-    return f"{line}\n!!! BROWSER TESTS SKIPPED: {_problems[0]}\n{line}"

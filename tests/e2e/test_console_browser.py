@@ -27,7 +27,7 @@ from cashserver.emulator.generate import opened_at_for
 from cashserver.emulator.push import GrpcPusher
 from cashserver.http.format import money
 from cashserver.http.passwords import hash_password
-from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_path, note_skipped
+from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_path
 from tests.e2e.daemon import ServeProcess, cli_env
 from tests.pg import free_port
 from tests.waiting import wait_for
@@ -41,7 +41,6 @@ DEADLINE_S = 20.0
 def browser_page() -> Iterator[Any]:
     problem = browser_problem()
     if problem is not None:
-        note_skipped(problem)
         pytest.skip(problem)
     from playwright.sync_api import sync_playwright
 

@@ -26,7 +26,7 @@ import pytest
 from cashserver.domain import Shift, Upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.http.passwords import hash_password
-from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_path, note_skipped
+from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_path
 from tests.e2e.daemon import ServeProcess
 from tests.pg import free_port
 from tests.recent_sales import sale, shift_upload
@@ -43,7 +43,6 @@ HOUR_MS = 3_600_000
 def browser_page() -> Iterator[tuple[Any, list[str]]]:
     problem = browser_problem()
     if problem is not None:
-        note_skipped(problem)
         pytest.skip(problem)
     from playwright.sync_api import sync_playwright
 

@@ -147,6 +147,7 @@ def test_the_internal_token_is_the_one_derived_from_the_data_folders_secret(
         ("192.0.2.10:10003", "", True),
         ("0.0.0.0:10003", HASH, False),
     ],
+    ids=["v4 loopback", "v6 loopback", "localhost", "any", "remote", "any with a password"],
 )
 def test_only_loopback_without_a_password(
     tmp_path: Path, listen: str, password_hash: str, refused: bool
