@@ -15,10 +15,10 @@ nothing of each other.
 
 The registers directory crosses too: the writer is the only writer of the
 ``registers`` table. The front keeps the directory in memory
-(:class:`cashserver.front.admission.Admission`); the writer sends it whole in
-:class:`Ready` and again in :class:`DirectoryChanged` whenever it changes, and the
-front sends what it saw (:class:`Sightings`: last seen, software version, and so
-registers it admitted with ``auto_register``) once a second.
+(:class:`cashserver.front.admission.Admission`); the writer sends it whole in a
+:class:`DirectoryChanged` as it loads it (before :class:`Ready`) and whenever it
+changes, and the front sends what it saw (:class:`Sightings`: last seen, software
+version, and so registers it admitted with ``auto_register``) once a second.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ meets the database: the writer is the one writer of the ``registers`` table
 - The writer gives the directory: :meth:`Admission.replace` with the whole of it,
   at start (before any listener takes a call) and whenever it changes, so
   ``registers add`` reaches a running daemon within about a second. With a writer
-  process the directory comes over the channel (``Ready``, ``DirectoryChanged``).
+  process the directory comes over the channel (``DirectoryChanged``).
 - The writer takes the sightings gathered since its last round
   (:meth:`Admission.take_sightings`: last seen, the software version of the last
   Handshake, the clock skew the accept path measured,
