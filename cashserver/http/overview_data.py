@@ -93,9 +93,8 @@ def local_today(config: Config, code: str, now: int) -> date:
     return datetime.fromtimestamp(now / 1000, config.store_timezone(code)).date()
 
 
-def sales(ctx: HttpContext, now: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The 30-day revenue and today's receipts per hour, a store each."""
-    codes = Reports(ctx.engine, ctx.config).store_codes()
+def sales(ctx: HttpContext, codes: list[str], now: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The 30-day revenue and today's receipts per hour, a store each of ``codes``."""
     todays = {code: local_today(ctx.config, code, now) for code in codes}
     last = max(todays.values(), default=local_today(ctx.config, "", now))
     dates = [last - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
@@ -126,13 +125,13 @@ def sales(ctx: HttpContext, now: int) -> tuple[dict[str, Any], dict[str, Any]]:
     )
 
 
-def incomplete_days(ctx: HttpContext, now: int) -> list[dict[str, Any]]:
+def incomplete_days(ctx: HttpContext, codes: list[str], now: int) -> list[dict[str, Any]]:
     """The store-days SPEC 16's ``cashserver_store_days_incomplete`` counts: of the last
     ``[reports] completeness_days`` local dates of each store, those that ended at least
     24 hours ago and are not complete; each with the links to its shifts."""
     window = ctx.config.reports.completeness_days
     found = []
-    for code in Reports(ctx.engine, ctx.config).store_codes():
+    for code in codes:
         zone = ctx.config.store_timezone(code)
         today = local_today(ctx.config, code, now)
         ended = []
@@ -246,8 +245,9 @@ def overview(ctx: HttpContext, now: int | None = None) -> dict[str, Any]:
         if ctx.config.upstream.target
         else None
     )
-    revenue_days, receipts_today = sales(ctx, now)
-    days = incomplete_days(ctx, now)
+    codes = Reports(ctx.engine, ctx.config).store_codes()
+    revenue_days, receipts_today = sales(ctx, codes, now)
+    days = incomplete_days(ctx, codes, now)
     return {
         "generated_at": iso_utc(now),
         "not_ready": ctx.readiness(),

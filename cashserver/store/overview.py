@@ -4,7 +4,7 @@
   in SQL from the totals the loader keeps (:mod:`cashserver.store.totals`) over the
   ``(store_code, quarter)`` index: 30 days of a store are at most 2,880 rows, however
   many receipts and shifts they hold.
-- :func:`export_backlog`: the closed shifts whose current revision is not exported
+- :func:`not_exported`: the closed shifts whose current revision is not exported
   (what ``cashserver export`` would write), each with its last ``export.failed``
   event when that came after the shift's last change: a failed export is a shift of
   the backlog whose latest export attempt failed. The exporter retries a failing

@@ -27,7 +27,7 @@ from cashserver.emulator.generate import opened_at_for
 from cashserver.emulator.push import GrpcPusher
 from cashserver.http.format import money
 from cashserver.http.passwords import hash_password
-from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_path
+from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_page
 from tests.e2e.daemon import ServeProcess, cli_env
 from tests.pg import free_port
 from tests.waiting import wait_for
@@ -42,16 +42,8 @@ def browser_page() -> Iterator[Any]:
     problem = browser_problem()
     if problem is not None:
         pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
-        )
-        # A small laptop's window; the Shifts page is also shot at a phone's width.
-        context = browser.new_context(viewport={"width": 900, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(DEADLINE_S * 1000)
+    # A small laptop's window; the Shifts page is also shot at a phone's width.
+    with chromium_page(900, 900, DEADLINE_S) as page:
         dialogs: list[str] = []
 
         def on_dialog(dialog: Any) -> None:
@@ -61,8 +53,6 @@ def browser_page() -> Iterator[Any]:
         page.on("dialog", on_dialog)
         yield page
         assert not dialogs, f"a page ran a script from the data: {dialogs}"
-        context.close()
-        browser.close()
 
 
 @pytest.fixture

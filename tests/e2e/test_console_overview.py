@@ -26,7 +26,7 @@ import pytest
 from cashserver.domain import Shift, Upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.http.passwords import hash_password
-from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_path
+from tests.e2e.browser import ARTIFACTS, browser_problem, chromium_page
 from tests.e2e.daemon import ServeProcess
 from tests.pg import free_port
 from tests.recent_sales import sale, shift_upload
@@ -44,15 +44,7 @@ def browser_page() -> Iterator[tuple[Any, list[str]]]:
     problem = browser_problem()
     if problem is not None:
         pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(viewport={"width": 1100, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(DEADLINE_S * 1000)
+    with chromium_page(1100, 900, DEADLINE_S) as page:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
         page.on(
@@ -64,8 +56,6 @@ def browser_page() -> Iterator[tuple[Any, list[str]]]:
             ),
         )
         yield page, errors
-        context.close()
-        browser.close()
 
 
 @pytest.fixture
