@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import ColumnElement, Connection, Engine, select
 
 from cashserver.clock import now_ms
 from cashserver.store.engine import write_transaction
-from cashserver.store.schema import exports
+from cashserver.store.schema import exports, shifts
+
+
+def export_stale() -> ColumnElement[bool]:
+    """A shift whose exchange files do not hold its current revision (never exported,
+    or changed since): the condition, over ``shifts`` outer-joined with ``exports``."""
+    return (exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision)
 
 
 class Exports:

@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import Engine, Select, func, select
 
 from cashserver.clock import now_ms
+from cashserver.store.exports import export_stale
 from cashserver.store.schema import (
     events,
     exports,
@@ -122,7 +123,7 @@ def not_exported(engine: Engine, now: int | None = None) -> list[BacklogShift]:
         .join(registers, registers.c.register_id == shifts.c.register_id)
         .outerjoin(exports, exports.c.workshift_id == shifts.c.workshift_id)
         .where(shifts.c.closed_at.is_not(None))
-        .where((exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision))
+        .where(export_stale())
         .order_by(shifts.c.workshift_id)
     )
     with engine.connect() as conn:

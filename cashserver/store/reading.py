@@ -31,6 +31,7 @@ from cashserver.reconcile import (
     shift_status,
     totals_from_sums,
 )
+from cashserver.store.exports import export_stale
 from cashserver.store.receipt_reads import read_receipts as read_receipts
 from cashserver.store.receipt_reads import read_shift_receipts
 from cashserver.store.schema import (
@@ -163,9 +164,7 @@ class Reader:
         if flt.register_code:
             query = query.where(registers.c.register_code == flt.register_code)
         if flt.not_exported:
-            query = query.where(
-                (exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision)
-            )
+            query = query.where(export_stale())
         if flt.not_forwarded:
             query = query.where(func.coalesce(forwards.c.acked_revision, 0) < shifts.c.revision)
         day_time = func.coalesce(shifts.c.opened_at, shifts.c.first_receipt_at)
@@ -243,7 +242,7 @@ class Reader:
             select(shifts.c.workshift_id)
             .outerjoin(exports, exports.c.workshift_id == shifts.c.workshift_id)
             .where(shifts.c.closed_at.is_not(None))
-            .where((exports.c.revision.is_(None)) | (exports.c.revision != shifts.c.revision))
+            .where(export_stale())
             .order_by(shifts.c.workshift_id)
         )
         with self.engine.connect() as conn:
