@@ -191,9 +191,7 @@ class SalesLoaderService:
             self._check_identity(context, upload.shift.store_code, upload.shift.register_code)
             if not context.is_active():  # cancelled since: no upload (SPEC 4)
                 raise _StreamCancelled()
-            if node:
-                return self.ingest.accept(upload, turn, "forward", forwarded_by=node)
-            return self.ingest.accept(upload, turn, "grpc")
+            return self.ingest.accept(upload, turn, "forward" if node else "grpc", node)
 
     def _bounded(self, chunks: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         """The chunks, refused with RESOURCE_EXHAUSTED at the first one over the limit."""

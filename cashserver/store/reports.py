@@ -74,10 +74,6 @@ LOAD_MODES = ("line", "register")
 DAY_MS = 86_400_000
 
 
-def _ceil_quarter(ms: int) -> int:
-    return -(-ms // QUARTER_MS)
-
-
 @dataclass(slots=True)
 class _Day:
     sums: list[int] = field(default_factory=lambda: [0] * len(TOTAL_COLUMNS))
