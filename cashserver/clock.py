@@ -35,6 +35,10 @@ def _day_prefix(day: int) -> str:
     return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%dT")
 
 
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+"""A day of 24 hours in milliseconds (a UTC day; a local day may be 23 or 25 hours)."""
+
 _MINUTES = tuple(f"{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
 _SECONDS = tuple(f"{second:02d}" for second in range(60))
 _MILLIS = ("Z", *(f".{millis:03d}Z" for millis in range(1, 1000)))

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from cashserver.cli.progress import Progress
-from cashserver.clock import local_midnight_ms, parse_iso_ms
+from cashserver.clock import DAY_MS, local_midnight_ms, parse_iso_ms
 from cashserver.config import Config
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange
 
 if TYPE_CHECKING:  # the runner loads the store: only when a pull runs
     from cashserver.pull.runner import PullResult, PullTarget
 
-DAY_MS = 86_400_000
 LOCK_WAIT_MARGIN_S = 5.0
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
-from cashserver.clock import now_ms
+from cashserver.clock import DAY_MS, now_ms
 from cashserver.domain import UploadStatus
-from cashserver.emulator.generate import DAY_MS, ShiftPlan, day_one_ending_at, generate_upload
+from cashserver.emulator.generate import ShiftPlan, day_one_ending_at, generate_upload
 from cashserver.emulator.history import History
 from cashserver.emulator.push import GrpcPusher, Pusher, TlsFiles
 

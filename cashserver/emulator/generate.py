@@ -19,6 +19,7 @@ import random
 import uuid
 from dataclasses import dataclass
 
+from cashserver.clock import DAY_MS, HOUR_MS
 from cashserver.domain import (
     Line,
     Payment,
@@ -30,8 +31,6 @@ from cashserver.domain import (
 )
 from cashserver.reconcile import compute_totals, counters_from_totals
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 MINUTE_MS = 60_000
 BASE_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: shift n opens n - 1 days later
 OPEN_AFTER_MS = 8 * HOUR_MS

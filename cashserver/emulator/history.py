@@ -11,14 +11,9 @@ from dataclasses import dataclass
 
 from msgspec.structs import replace
 
+from cashserver.clock import DAY_MS
 from cashserver.domain import SalesQuery, ShiftRange, TimeRange, Upload
-from cashserver.emulator.generate import (
-    BASE_TIME_MS,
-    DAY_MS,
-    ShiftPlan,
-    generate_upload,
-    opened_at_for,
-)
+from cashserver.emulator.generate import BASE_TIME_MS, ShiftPlan, generate_upload, opened_at_for
 
 
 @dataclass(frozen=True, slots=True)

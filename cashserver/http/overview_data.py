@@ -49,7 +49,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from cashserver.clock import iso_utc, local_midnight_ms, now_ms
+from cashserver.clock import DAY_MS, iso_utc, local_midnight_ms, now_ms
 from cashserver.config import Config
 from cashserver.forward.status import upstream_status
 from cashserver.http.context import HttpContext
@@ -63,7 +63,6 @@ from cashserver.store.totals import QUARTER_MS
 
 DAYS = 30
 HOURS = 24
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)

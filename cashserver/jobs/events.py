@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from cashserver.clock import now_ms
+from cashserver.clock import DAY_MS, now_ms
 from cashserver.log import get_logger
 from cashserver.store.events import Events
 
 log = get_logger(__name__)
-
-DAY_MS = 86_400_000
 
 
 def trim_events(events: Events, keep_days: int) -> int:

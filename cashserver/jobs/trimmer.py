@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from cashserver.clock import iso_utc, now_ms
+from cashserver.clock import DAY_MS, iso_utc, now_ms
 from cashserver.log import get_logger
 from cashserver.store.trimming import (
     TrimCandidate,
@@ -25,8 +25,6 @@ from cashserver.store.trimming import (
 )
 
 log = get_logger(__name__)
-
-DAY_MS = 86_400_000
 
 
 class TrimmerOff(Exception):

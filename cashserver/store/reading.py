@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, func, select
 
-from cashserver.clock import iso_utc, local_midnight_ms
+from cashserver.clock import DAY_MS, iso_utc, local_midnight_ms
 from cashserver.config import Config
 from cashserver.domain import (
     PaymentMethod,
@@ -47,7 +47,6 @@ from cashserver.store.schema import (
 from cashserver.store.shift_states import shifts_on_date
 
 ID_CHUNK = 500
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
-from cashserver.clock import local_midnight_ms
+from cashserver.clock import DAY_MS, local_midnight_ms
 from cashserver.config import Config
 from cashserver.domain import ReceiptKind
 from cashserver.store.schema import (
@@ -71,7 +71,6 @@ DEPARTMENT_KEYS = (
     "revenue",
 )
 LOAD_MODES = ("line", "register")
-DAY_MS = 86_400_000
 
 
 @dataclass(slots=True)

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 
+from cashserver.clock import DAY_MS
 from cashserver.domain import ShiftRange, TimeRange, Upload
-from cashserver.emulator.generate import DAY_MS, opened_at_for
+from cashserver.emulator.generate import opened_at_for
 from cashserver.emulator.history import History
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import sales_query_to_proto, upload_from_chunks

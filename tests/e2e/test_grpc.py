@@ -14,8 +14,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from msgspec.structs import replace
 
+from cashserver.clock import DAY_MS
 from cashserver.domain import Shift, Upload, UploadResult, UploadStatus
-from cashserver.emulator.generate import DAY_MS, ShiftPlan, generate_upload
+from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import upload_to_chunks

@@ -16,8 +16,9 @@ from typing import Any
 from msgspec import structs
 from sqlalchemy import Engine, func, select
 
+from cashserver.clock import HOUR_MS
 from cashserver.domain import Upload, UploadStatus
-from cashserver.emulator.generate import HOUR_MS, ShiftPlan, generate_upload
+from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.store.engine import open_engine
 from cashserver.store.registers import Registers
 from cashserver.store.repository import LoadOutcome, Repository

@@ -7,10 +7,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cashserver.clock import DAY_MS
 from cashserver.domain import PaymentMethod, ReceiptKind
 from cashserver.emulator.generate import (
     CLOSED_BEFORE_NOW_MS,
-    DAY_MS,
     MINUTE_MS,
     SHIFT_MS,
     ShiftPlan,
