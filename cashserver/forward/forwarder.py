@@ -249,10 +249,9 @@ class Forwarder:
         """Forward one register's waiting shifts in order, holding its lease."""
         progressed = False
         try:
-            lease = self.leases.try_acquire(JOB, str(register_id))
-            if lease is None:
-                return  # another daemon forwards this register now
-            try:
+            with self.leases.holding(JOB, str(register_id)) as lease:
+                if lease is None:
+                    return  # another daemon forwards this register now
                 for workshift_id in ids:
                     with self._cond:
                         if self._stopping or self._retry_at > time.monotonic():
@@ -263,8 +262,6 @@ class Forwarder:
                     if sent.answer.result is Result.FAILED:
                         break
                     progressed = True
-            finally:
-                self.leases.release(lease)
         except SQLAlchemyError as exc:
             log.warning("forward.store_unavailable", error=str(exc).splitlines()[0])
         except Exception:

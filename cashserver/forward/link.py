@@ -25,12 +25,12 @@ import grpc
 from cashserver.config import UpstreamConfig
 from cashserver.domain import Receipt, Shift, Upload, UploadStatus
 from cashserver.rpc.convert_proto import result_from_proto, upload_to_chunks
+from cashserver.rpc.identity import NODE_METADATA
 from cashserver.rpc.services import SALES_LOADER, Stub
 
 BATCH_RECEIPTS = 500
 BATCH_BYTES = 4 << 20
 MAX_MESSAGE_BYTES = 16 << 20
-NODE_METADATA = "cashserver-node"
 
 PERMANENT = frozenset(
     {

@@ -30,9 +30,6 @@ from cashserver.store.engine import write_transaction
 from cashserver.store.receipt_reads import read_receipt_span
 from cashserver.store.schema import COUNTER_COLUMNS, forwards, receipts, registers, shifts
 
-PAGE = 500
-"""Receipts read (and sent) at a time."""
-
 _acked = func.coalesce(forwards.c.acked_revision, 0)
 NOT_ACKED = _acked < shifts.c.revision
 """The shift's current revision is not acknowledged (set-aside shifts included)."""
