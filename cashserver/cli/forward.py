@@ -11,7 +11,6 @@ is short); one held longer is reported failed for that shift.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from cashserver.cli.common import (
@@ -82,7 +81,9 @@ def cmd_forward(config: Config, args: argparse.Namespace) -> int:
     engine = open_store(config)
     ids = _chosen(config, args, engine)
     with engine.connect() as conn:
-        query = select(shifts.c.workshift_id, shifts.c.register_id)
+        query = select(shifts.c.workshift_id, shifts.c.register_id).where(
+            shifts.c.workshift_id.in_(ids)
+        )
         registers = {int(ws): int(reg) for ws, reg in conn.execute(query)}
     cluster = config.cluster
     leases = Leases(engine, f"{cluster.node_name}/forward-command", cluster.lease_ttl_s)
@@ -135,12 +136,12 @@ def _forward_one(
     if register_id is None:
         row["message"] = "no such shift"
         return row
-    deadline = time.monotonic() + LEASE_WAIT_FACTOR * leases.ttl_ms / 1000
-    while (lease := leases.try_acquire(job, str(register_id))) is None:
-        if time.monotonic() >= deadline:
-            row["message"] = "another server is forwarding this register"
-            return row
-        time.sleep(0.2)  # a daemon forwards this register now; its lease ends soon
+    # A daemon may forward this register now; its lease ends within a time to live.
+    timeout_s = LEASE_WAIT_FACTOR * leases.ttl_ms / 1000
+    lease = leases.acquire_within(job, str(register_id), timeout_s)
+    if lease is None:
+        row["message"] = "another server is forwarding this register"
+        return row
     try:
         sent = forwarder.forward_shift(workshift_id, lease, whole=True)
     finally:

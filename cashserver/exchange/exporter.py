@@ -34,7 +34,6 @@ import functools
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -220,12 +219,9 @@ class Exporter:
         return outcome
 
     def _lease(self, workshift_id: int, wait: bool) -> Lease | None:
-        deadline = time.monotonic() + (2 * self.leases.ttl_ms / 1000 if wait else 0.0)
-        while (lease := self.leases.try_acquire("export", str(workshift_id))) is None:
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.2)  # the holder is exporting it; its lease ends soon either way
-        return lease
+        # The holder is exporting it; its lease ends within a time to live either way.
+        timeout_s = 2 * self.leases.ttl_ms / 1000 if wait else 0.0
+        return self.leases.acquire_within("export", str(workshift_id), timeout_s)
 
     def _export(self, workshift_id: int, lease: Lease, only_stale: bool) -> Outcome:
         found = self.reader.report(workshift_id)

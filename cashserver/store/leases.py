@@ -134,6 +134,16 @@ class Leases:
 
     # -- taking and giving back -------------------------------------------------------
 
+    def acquire_within(self, job: str, key: str, timeout_s: float) -> Lease | None:
+        """Take the lease, trying again while another holder has it (its lease ends
+        within a time to live, released or expired); None once ``timeout_s`` passed."""
+        deadline = time.monotonic() + timeout_s
+        while (lease := self.try_acquire(job, key)) is None:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
+        return lease
+
     def try_acquire(self, job: str, key: str = "") -> Lease | None:
         """Take the lease if it is free (never held, released or expired); else None.
 
