@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cashserver.domain import Upload
 from cashserver.store.engine import open_engine, upgrade
@@ -25,22 +25,29 @@ if TYPE_CHECKING:
     from tests.pg import Cluster
 
 
+def rows_of(uploads: Sequence[Upload]) -> tuple[list[tuple[Any, ...]], ...]:
+    """The receipts, lines and payments rows the loader would insert, every column of
+    the schema in its order (``tests/unit/test_benchmark_rows.py`` checks them)."""
+    receipts: list[tuple[Any, ...]] = []
+    lines: list[tuple[Any, ...]] = []
+    payments: list[tuple[Any, ...]] = []
+    rid = 0
+    for upload in uploads:
+        for r in upload.receipts:
+            rid += 1
+            receipts.append((rid, r.uid, 1, r.number, int(r.kind), r.closed_at, r.cashier, 1))
+            lines.extend((rid, i, *ln) for i, ln in enumerate(r.lines))
+            payments.extend((rid, i, int(p.method), p.amount) for i, p in enumerate(r.payments))
+    return receipts, lines, payments
+
+
 def raw_sqlite_receipts_per_s(uploads: Sequence[Upload]) -> float:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "raw.db"
         engine = open_engine(f"sqlite:///{path}")
         upgrade(engine)
         engine.dispose()
-        receipts: list[tuple[object, ...]] = []
-        lines: list[tuple[object, ...]] = []
-        payments: list[tuple[object, ...]] = []
-        rid = 0
-        for upload in uploads:
-            for r in upload.receipts:
-                rid += 1
-                receipts.append((rid, r.uid, 1, r.number, int(r.kind), r.closed_at, r.cashier))
-                lines.extend((rid, i, *ln) for i, ln in enumerate(r.lines))
-                payments.extend((rid, i, int(p.method), p.amount) for i, p in enumerate(r.payments))
+        receipts, lines, payments = rows_of(uploads)
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -54,9 +61,9 @@ def raw_sqlite_receipts_per_s(uploads: Sequence[Upload]) -> float:
         )
         started = time.perf_counter()
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?)", receipts)
-        conn.executemany("INSERT INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", lines)
-        conn.executemany("INSERT INTO payments VALUES (?, ?, ?, ?)", payments)
+        for table, rows in (("receipts", receipts), ("lines", lines), ("payments", payments)):
+            marks = ", ".join("?" * len(rows[0]))
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
         conn.execute("COMMIT")
         elapsed = time.perf_counter() - started
         conn.close()

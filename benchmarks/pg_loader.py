@@ -28,21 +28,6 @@ RECEIPTS = 1000
 RUNS = 3
 
 
-def rows_of(uploads: Sequence[Any]) -> tuple[list[tuple[Any, ...]], ...]:
-    """The receipts, lines and payments rows the loader would insert."""
-    receipts: list[tuple[Any, ...]] = []
-    lines: list[tuple[Any, ...]] = []
-    payments: list[tuple[Any, ...]] = []
-    rid = 0
-    for upload in uploads:
-        for r in upload.receipts:
-            rid += 1
-            receipts.append((rid, r.uid, 1, r.number, int(r.kind), r.closed_at, r.cashier))
-            lines.extend((rid, i, *ln) for i, ln in enumerate(r.lines))
-            payments.extend((rid, i, int(p.method), p.amount) for i, p in enumerate(r.payments))
-    return receipts, lines, payments
-
-
 class CpuMeter:
     """CPU seconds spent from start to stop by this process (every thread) and by the
     server processes of ``url``'s database (from ``/proc``: the throwaway cluster
@@ -93,6 +78,8 @@ def raw_receipts_per_s(url: str, uploads: Sequence[Any], use_copy: bool) -> floa
 
 def raw_measured(url: str, uploads: Sequence[Any], use_copy: bool) -> Measured:
     import psycopg
+
+    from benchmarks.common import rows_of
 
     receipts, lines, payments = rows_of(uploads)
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
