@@ -263,10 +263,13 @@ def measure(args: argparse.Namespace, processes: int) -> dict[str, Any]:
     }
 
 
-GOALS = {
-    4: {"ratio_to_raw": 0.40, "idle_p50_ms": 30, "idle_p99_ms": 60, "rss_mb": 200},
-    3: {"ratio_to_raw": 0.40, "idle_p50_ms": 40, "rss_mb": 200},
+GOALS = {  # issue 21's (round 3)
+    4: {"ratio_to_raw": 0.50, "idle_p50_ms": 25, "idle_p99_ms": 40, "rss_mb": 160},
+    3: {"ratio_to_raw": 0.50, "idle_p50_ms": 30, "rss_mb": 160},
 }
+RAW_RUNS = 3
+"""The raw limit is the best of this many runs: one run on a shared disk varies by
+half, and the ratio should move with the daemon, not with the limit's luck."""
 
 
 def main() -> None:
@@ -291,9 +294,11 @@ def main() -> None:
     args = parser.parse_args()
     measured = measure(args, args.processes)
     other = measure(args, args.compare_with) if args.compare_with else None
-    raw = raw_sqlite_receipts_per_s(
-        [generate_upload(ShiftPlan("S3", "RAW", n, RECEIPTS, seed=3)) for n in range(1, 33)]
-    )
+    raw_uploads = [
+        generate_upload(ShiftPlan("S3", "RAW", n, RECEIPTS, seed=3)) for n in range(1, 33)
+    ]
+    raw_runs = [raw_sqlite_receipts_per_s(raw_uploads) for _ in range(RAW_RUNS)]
+    raw = max(raw_runs)
     result: dict[str, Any] = {
         "benchmark": "ingest",
         "protocol": args.protocol,
@@ -302,6 +307,7 @@ def main() -> None:
         "exchange_files": not args.no_export,
         **measured,
         "raw_sqlite_receipts_per_s": round(raw),
+        "raw_runs": [round(r) for r in raw_runs],
         "ratio_to_raw": round(measured["concurrent_receipts_per_s"] / raw, 3),
         "rss_counted_over": "the daemon and all its child processes, summed, sampled every 50 ms",
     }

@@ -70,7 +70,7 @@ def main() -> None:
                 "loader_receipts_per_s": round(loader_rate),
                 "raw_sqlite_receipts_per_s": round(raw_rate),
                 "ratio": round(loader_rate / raw_rate, 3),
-                "goal_ratio": 0.6,
+                "goal_ratio": 0.75,
                 "loader_runs": [round(r) for r in loader_rates],
                 "raw_runs": [round(r) for r in raw_rates],
             }

@@ -111,20 +111,27 @@ class Repository:
         return self.load_batch([upload])[0]
 
     def load_batch(
-        self, uploads: Sequence[Upload], origins: Sequence[Origin] = ()
+        self,
+        uploads: Iterable[Upload],
+        origins: Sequence[Origin] = (),
+        registers: Sequence[tuple[str, str]] | None = None,
     ) -> list[LoadOutcome]:
         """Load uploads in order, all in one transaction; log what happened after commit.
 
         ``origins`` (one per upload; none: all pushed) go into the ``shift.loaded``
-        events. Raises whatever the database raises; then nothing of the batch is stored.
+        events. ``registers``, the batch's (store, register) codes, lets ``uploads``
+        be an iterator that hands over one upload at a time: the caller then holds
+        none, and each upload is freed as soon as it is in the transaction (a batch
+        of 1,000-receipt uploads is 2 MB of objects each). Raises whatever the
+        database raises; then nothing of the batch is stored.
         """
+        if registers is None:
+            uploads = list(uploads)
+            registers = [(u.shift.store_code, u.shift.register_code) for u in uploads]
         with loader_transaction(self.engine, self._bulk.setup) as conn:
             # Lock the batch's registers in one order, so two nodes loading batches
             # of the same registers queue up instead of deadlocking.
-            ids = {
-                codes: lock_register(conn, *codes)
-                for codes in sorted({(u.shift.store_code, u.shift.register_code) for u in uploads})
-            }
+            ids = {codes: lock_register(conn, *codes) for codes in sorted(set(registers))}
             outcomes = [
                 self._load_one(conn, u, ids[u.shift.store_code, u.shift.register_code])
                 for u in uploads

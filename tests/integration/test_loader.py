@@ -224,3 +224,48 @@ def test_shift_loaded_says_how_each_upload_came(
         if e["event"] == "shift.loaded"
     }
     assert loaded == {"R1": ("forward", "store-1"), "R2": ("push", None), "R3": ("pull", None)}
+
+
+def test_a_batch_reaches_the_database_one_upload_at_a_time(
+    spool: Spool, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader's items give their uploads up to the repository, which takes them
+    one at a time: each upload's objects are freed as soon as it is in the
+    transaction, so a batch does not hold all its uploads until the commit."""
+    repository = Repository(engine)
+    loader = Loader(spool, repository, batch_files=8)
+    events: list[str] = []
+    load_one = repository._load_one
+    load_batch = repository.load_batch
+
+    def recording_load_one(conn: object, upload: Upload, register_id: int) -> object:
+        events.append(f"load {upload.shift.register_code}")
+        return load_one(conn, upload, register_id)  # type: ignore[arg-type]
+
+    def watching_load_batch(uploads: Iterator[Upload], *args: object) -> object:
+        held = [item.path.name for item in loader._known.values() if item.upload is not None]
+        events.append(f"items holding uploads: {len(held)}")
+
+        def taken() -> Iterator[Upload]:
+            for upload in uploads:
+                events.append(f"take {upload.shift.register_code}")
+                yield upload
+
+        return load_batch(taken(), *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "_load_one", recording_load_one)
+    monkeypatch.setattr(repository, "load_batch", watching_load_batch)
+    spool.prepare()
+    tickets = [
+        loader.submit(generate_upload(ShiftPlan("S1", f"R{n}", 1, 5, seed=n)), "test")
+        for n in (1, 2, 3)
+    ]  # the loader thread is not started yet: one batch of three
+    loader.start()
+    try:
+        assert all(t.wait(10).status is UploadStatus.LOADED for t in tickets)
+    finally:
+        loader.stop(5)
+    assert events == [
+        "items holding uploads: 0",
+        *(f"{step} R{n}" for n in (1, 2, 3) for step in ("take", "load")),
+    ]
