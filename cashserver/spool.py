@@ -82,8 +82,26 @@ class SalesFile(msgspec.Struct, frozen=True, omit_defaults=True):
     forwarded_by: str = ""
 
 
+class _Codes(msgspec.Struct):
+    store_code: str
+    register_code: str
+
+
+class _Body(msgspec.Struct):
+    shift: _Codes
+
+
+class _Head(msgspec.Struct):
+    """What of a sales file the loader needs before its transaction: whose it is."""
+
+    upload: _Body
+    source: str = ""
+    forwarded_by: str = ""
+
+
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(SalesFile)
+_HEAD_DECODER = msgspec.json.Decoder(_Head)
 
 
 def encode_sales_file(
@@ -166,6 +184,28 @@ def _receipt(data: dict[str, Any], path: str) -> Receipt:
         tuple(
             [_payment(p, f"{path}.payments[{j}]") for j, p in enumerate(data.get("payments", ()))]
         ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SalesFileHead:
+    store_code: str
+    register_code: str
+    origin: Origin
+
+
+def read_head(data: bytes) -> SalesFileHead | None:
+    """The register and origin of a sales file in the form this program writes, found
+    without building its receipts (msgspec skips them in C: 0.8 ms against the whole
+    decode's 7 for 1,000 receipts); None for a file in any other form, which only
+    :func:`decode_sales_file` can tell good from broken."""
+    try:
+        head = _HEAD_DECODER.decode(data)
+    except msgspec.DecodeError:
+        return None
+    codes = head.upload.shift
+    return SalesFileHead(
+        codes.store_code, codes.register_code, origin_of(head.source, head.forwarded_by)
     )
 
 

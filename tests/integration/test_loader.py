@@ -226,46 +226,67 @@ def test_shift_loaded_says_how_each_upload_came(
     assert loaded == {"R1": ("forward", "store-1"), "R2": ("push", None), "R3": ("pull", None)}
 
 
-def test_a_batch_reaches_the_database_one_upload_at_a_time(
-    spool: Spool, engine: Engine, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("handed", ["in memory", "as files"])
+def test_a_batch_holds_one_decoded_upload_at_a_time(
+    handed: str, spool: Spool, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The loader's items give their uploads up to the repository, which takes them
-    one at a time: each upload's objects are freed as soon as it is in the
-    transaction, so a batch does not hold all its uploads until the commit."""
+    """The repository takes a batch's uploads one at a time, and the loader keeps
+    none it has handed over and decodes a file only when its turn comes: a batch of
+    1,000-receipt uploads does not hold all of them (2 MB of objects each) until
+    its commit."""
     repository = Repository(engine)
     loader = Loader(spool, repository, batch_files=8)
     events: list[str] = []
     load_one = repository._load_one
-    load_batch = repository.load_batch
+
+    def decoded_in_items() -> int:
+        return sum(item.upload is not None for item in loader._known.values())
 
     def recording_load_one(conn: object, upload: Upload, register_id: int) -> object:
-        events.append(f"load {upload.shift.register_code}")
+        events.append(f"load {upload.shift.register_code}, {decoded_in_items()} held")
         return load_one(conn, upload, register_id)  # type: ignore[arg-type]
 
-    def watching_load_batch(uploads: Iterator[Upload], *args: object) -> object:
-        held = [item.path.name for item in loader._known.values() if item.upload is not None]
-        events.append(f"items holding uploads: {len(held)}")
-
-        def taken() -> Iterator[Upload]:
-            for upload in uploads:
-                events.append(f"take {upload.shift.register_code}")
-                yield upload
-
-        return load_batch(taken(), *args)  # type: ignore[arg-type]
-
     monkeypatch.setattr(repository, "_load_one", recording_load_one)
-    monkeypatch.setattr(repository, "load_batch", watching_load_batch)
     spool.prepare()
-    tickets = [
-        loader.submit(generate_upload(ShiftPlan("S1", f"R{n}", 1, 5, seed=n)), "test")
-        for n in (1, 2, 3)
-    ]  # the loader thread is not started yet: one batch of three
+    uploads = [generate_upload(ShiftPlan("S1", f"R{n}", 1, 5, seed=n)) for n in (1, 2, 3)]
+    if handed == "in memory":  # the loader thread is not started yet: one batch of three
+        tickets = [loader.submit(upload, "test") for upload in uploads]
+    else:
+        for upload in uploads:
+            spool.put(upload, "grpc")
     loader.start()
     try:
-        assert all(t.wait(10).status is UploadStatus.LOADED for t in tickets)
+        if handed == "in memory":
+            assert all(t.wait(10).status is UploadStatus.LOADED for t in tickets)
+        else:
+            assert loader.drain(10)
     finally:
         loader.stop(5)
-    assert events == [
-        "items holding uploads: 0",
-        *(f"{step} R{n}" for n in (1, 2, 3) for step in ("take", "load")),
-    ]
+    held_before = [2, 1, 0] if handed == "in memory" else [0, 0, 0]
+    assert events == [f"load R{n}, {held} held" for n, held in zip((1, 2, 3), held_before)]
+    assert count(engine, receipts) == 15
+
+
+def test_a_file_whose_receipts_are_broken_is_set_aside_and_its_batch_loads(
+    spool: Spool, engine: Engine
+) -> None:
+    """Its head reads well, so it joins a batch; its receipts fail in the transaction."""
+    spool.prepare()
+    good = [generate_upload(ShiftPlan("S1", f"R{n}", 1, 5, seed=n)) for n in (1, 2)]
+    spool.put(good[0], "grpc")
+    broken = generate_upload(ShiftPlan("S1", "R9", 1, 5, seed=9))
+    path = spool.put(broken, "grpc")
+    text = path.read_bytes()
+    path.write_bytes(text.replace(broken.receipts[2].uid.encode(), b"not-a-uuid", 1))
+    spool.put(good[1], "grpc")
+    loader = Loader(spool, Repository(engine), batch_files=8)
+    with capture_logs() as logs:
+        loader.start()
+        try:
+            assert loader.drain(10)
+        finally:
+            loader.stop(5)
+    assert files(spool, "broken") == sorted([path.name, path.name + ".reason"])
+    assert count(engine, receipts) == 10
+    assert count(engine, shifts) == 2
+    assert [e["file"] for e in logs if e["event"] == "spool.broken"] == [path.name]
