@@ -263,7 +263,9 @@ def test_a_batch_holds_one_decoded_upload_at_a_time(
     finally:
         loader.stop(5)
     held_before = [2, 1, 0] if handed == "in memory" else [0, 0, 0]
-    assert events == [f"load R{n}, {held} held" for n, held in zip((1, 2, 3), held_before)]
+    assert events == [
+        f"load R{n}, {held} held" for n, held in zip((1, 2, 3), held_before, strict=True)
+    ]
     assert count(engine, receipts) == 15
 
 
