@@ -57,7 +57,7 @@ class _Item:
     time (a 1,000-receipt upload is 2.1 MB of objects, its file 0.4 MB)."""
     register: tuple[str, str] = ("", "")
     """The upload's (store, register) codes, known before its transaction."""
-    reading: Future[_Read] | None = None
+    reading: Future[bytes] | None = None
     """The file being read ahead by the reader thread."""
     held: int = 0
     """Receipts of this item's upload counted against :data:`HELD_RECEIPTS`."""
@@ -66,16 +66,11 @@ class _Item:
     origin: Origin = PUSHED
 
 
-_Read = tuple[Upload | bytes, tuple[str, str], Origin]
+def _read(path: Path) -> bytes:
+    return path.read_bytes()
 
 
-def _read(path: Path) -> _Read:
-    """A sales file's bytes with its register and origin; a file in another form than
-    this program writes is decoded whole at once (which also finds it broken)."""
-    data = path.read_bytes()
-    head = read_head(data)
-    if head is not None:
-        return data, (head.store_code, head.register_code), head.origin
+def _decoded(data: bytes) -> tuple[Upload, tuple[str, str], Origin]:
     upload, envelope = decode_sales_file(data)
     origin = origin_of(envelope.get("source"), envelope.get("forwarded_by"))
     return upload, (upload.shift.store_code, upload.shift.register_code), origin
@@ -320,19 +315,22 @@ class Loader:
             if item.upload is None and item.data is None:
                 reading, item.reading = item.reading, None
                 try:
-                    body, item.register, item.origin = (
-                        reading.result() if reading else _read(item.path)
-                    )
+                    data = reading.result() if reading else _read(item.path)
+                    # Several files: only their heads now (whose register, for the
+                    # locks); each is decoded whole in its turn. One file, or one in
+                    # another form than this program writes: decoded whole now.
+                    head = read_head(data) if len(batch) > 1 else None
+                    if head is None:
+                        item.upload, item.register, item.origin = _decoded(data)
+                    else:
+                        item.data, item.origin = data, head.origin
+                        item.register = (head.store_code, head.register_code)
                 except FileNotFoundError:
                     self._forget([item])
                     continue
                 except BrokenSalesFile as exc:
                     self._set_broken(item, exc)
                     continue
-                if isinstance(body, bytes):
-                    item.data = body
-                else:
-                    item.upload = body
             good.append(item)
         return good
 
