@@ -207,7 +207,9 @@ class Forwarder:
                 while not self._stopping:
                     now = time.monotonic()
                     due = last_scan + RESCAN_S
-                    if self._retry_at > now:
+                    if self._retry_at > last_scan:
+                        # A try failed since the last scan: wakes wait for its wait's end,
+                        # and the scan comes then (not at the next rescan).
                         due = min(due, self._retry_at)
                     elif self._wake:
                         break
