@@ -69,6 +69,9 @@ class Lease:
     """Set when a renewal found the lease taken by another (or could not renew it in time)."""
     lost_reason: str = ""
     _on_lost: list[Callable[[], None]] = field(default_factory=list)
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Held by the keeper's renewal and by the release, so that a renewal the keeper
+    planned before the release cannot land after it and take the lease again."""
 
     def when_lost(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` when the lease is lost (on the keeper's thread), or now if it is
@@ -186,14 +189,29 @@ class Leases:
 
     def release(self, lease: Lease) -> None:
         """Give the lease back (it stays as an expired row); a lost lease is left alone."""
-        self._forget(lease)
-        if not lease.lost.is_set():
-            self._expire(lease, None)
+        with lease._guard:
+            self._forget(lease)
+            if not lease.lost.is_set():
+                self._expire(lease, None)
 
     def complete(self, lease: Lease) -> None:
         """Give the lease back as done: nobody takes it again (a daily job's day)."""
-        self._forget(lease)
-        self._expire(lease, DONE)
+        with lease._guard:
+            self._forget(lease)
+            self._expire(lease, DONE)
+
+    def renew_held(self, lease: Lease) -> bool | None:
+        """The keeper's renewal: :meth:`renew` if ``lease`` is still held, else None.
+
+        Renewal checks the fence, not the expiry, so renewing a lease its holder has just
+        given back would take it again for a whole time to live, with nobody to give it
+        back: the check and the renewal are one step against the release.
+        """
+        with lease._guard:
+            with self._lock:
+                if id(lease) not in self._held:
+                    return None
+            return self.renew(lease)
 
     @contextmanager
     def holding(self, job: str, key: str = "") -> Iterator[Lease | None]:
@@ -240,7 +258,7 @@ class Leases:
                 held = list(self._held.values())
             for lease, renewed_at in held:
                 try:
-                    self.renew(lease)
+                    self.renew_held(lease)
                 except Exception as exc:  # the database is away: retry at the next round
                     if time.monotonic() - renewed_at > self.ttl_ms / 1000:
                         # Past the expiry another daemon may hold it: stop trusting it.

@@ -159,3 +159,31 @@ def test_a_killed_holder_loses_its_lease_within_the_ttl(db_url: str, node_b: Lea
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_renewal_planned_before_a_release_does_not_take_the_lease_again(
+    engine: Engine, node_b: Leases
+) -> None:
+    """The keeper lists the held leases, then renews each; a holder that gives its lease
+    back in between must find it given back, not renewed for a whole time to live (a
+    forwarded shift once waited 30 s for its register's lease that way)."""
+    node_a = Leases(engine, "node-a", ttl_s=30.0)
+    lease = node_a.try_acquire("job", "k")
+    assert lease is not None
+    node_a.release(lease)  # after the keeper's list, before its renewal
+    assert node_a.renew_held(lease) is None
+    assert node_b.try_acquire("job", "k") is not None
+
+
+def test_the_keepers_renewal_and_the_release_take_turns(engine: Engine) -> None:
+    node_a = Leases(engine, "node-a", ttl_s=30.0)
+    lease = node_a.try_acquire("job", "k")
+    assert lease is not None
+    assert node_a.renew_held(lease) is True  # held: renewed
+    with lease._guard:  # a renewal under way: the release waits for it
+        releasing = threading.Thread(target=node_a.release, args=(lease,))
+        releasing.start()
+        holds_for(releasing.is_alive, 0.3, "the release waiting for the renewal")
+    releasing.join(10)
+    assert not releasing.is_alive()
+    assert node_a.renew_held(lease) is None
