@@ -7,13 +7,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from cashserver.domain import Shift, Upload, UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
 from cashserver.emulator.thrift_push import ThriftPusher
-from tests.e2e.daemon import ServeProcess, run_cli
+from tests.e2e.daemon import ServeProcess, run_cli, scrape
 from tests.fsutil import read_only
 from tests.pg import Cluster, PostgresUnavailable, free_port
 from tests.waiting import retry, wait_for
@@ -86,17 +84,6 @@ def test_serve_refuses_an_open_listen_without_a_password(tmp_path: Path) -> None
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "http.listen" in lines[0] and "password_hash" in lines[0]
-
-
-def scrape(daemon: ServeProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """``/metrics`` parsed by prometheus_client: (sample name, sorted labels) -> value."""
-    status, body = daemon.http("/metrics")
-    assert status == 200
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(body.decode())
-        for sample in family.samples
-    }
 
 
 def test_metrics_move_by_what_was_pushed_stored_duplicated_and_rejected(

@@ -26,8 +26,7 @@ from cashserver.domain import (
 from cashserver.emulator.push import GrpcPusher
 from cashserver.emulator.thrift_push import ThriftPusher
 from cashserver.reconcile import compute_totals, counters_from_totals
-from tests.e2e.daemon import ServeProcess
-from tests.e2e.test_http import scrape
+from tests.e2e.daemon import ServeProcess, scrape
 from tests.waiting import wait_for
 
 ZONE = ZoneInfo("Asia/Vladivostok")
