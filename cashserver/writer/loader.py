@@ -66,10 +66,6 @@ class _Item:
     origin: Origin = PUSHED
 
 
-def _read(path: Path) -> bytes:
-    return path.read_bytes()
-
-
 def _decoded(data: bytes) -> tuple[Upload, tuple[str, str], Origin]:
     upload, envelope = decode_sales_file(data)
     origin = origin_of(envelope.get("source"), envelope.get("forwarded_by"))
@@ -123,8 +119,8 @@ class Loader:
         self._busy = False
         self._held = 0
         self._beat = time.monotonic()
-        # Reads the next batch's first files while this one is in the database (whose
-        # driver releases the GIL), so parsing and inserting overlap.
+        # Reads the next batch's files (their bytes; each is decoded in its turn) while
+        # this one is in the database.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader-read")
 
     # -- the senders' side -------------------------------------------------------
@@ -297,7 +293,7 @@ class Loader:
                 if item.upload is None and item.data is None and item.reading is None
             ]
         for item in ahead:
-            item.reading = self._reader.submit(_read, item.path)
+            item.reading = self._reader.submit(item.path.read_bytes)
 
     def _requeue(self, batch: list[_Item]) -> None:
         with self._cond:
@@ -315,7 +311,7 @@ class Loader:
             if item.upload is None and item.data is None:
                 reading, item.reading = item.reading, None
                 try:
-                    data = reading.result() if reading else _read(item.path)
+                    data = reading.result() if reading else item.path.read_bytes()
                     # Several files: only their heads now (whose register, for the
                     # locks); each is decoded whole in its turn. One file, or one in
                     # another form than this program writes: decoded whole now.
