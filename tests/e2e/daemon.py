@@ -199,7 +199,11 @@ class ServeProcess:
         return run_cli(*args, config=self.config, check=check)
 
 
-def scrape(daemon: ServeProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""A scrape: (sample name, sorted labels) -> value."""
+
+
+def scrape(daemon: ServeProcess) -> Samples:
     """``/metrics`` parsed by prometheus_client: (sample name, sorted labels) -> value."""
     status, body = daemon.http("/metrics")
     assert status == 200

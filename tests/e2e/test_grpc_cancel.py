@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 
 import grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
@@ -24,7 +23,7 @@ from cashserver.emulator.push import GrpcPusher
 from cashserver.rpc._generated.cashserver.v1 import cashserver_pb2 as pb
 from cashserver.rpc.convert_proto import upload_to_chunks
 from cashserver.rpc.services import SALES_LOADER, Stub
-from tests.e2e.daemon import ServeProcess
+from tests.e2e.daemon import ServeProcess, scrape
 from tests.waiting import wait_for
 
 TRIES = 50
@@ -37,13 +36,10 @@ DELAYS_S = (0.002, 0.01, 0.025, 0.05)
 
 def grpc_uploads(daemon: ServeProcess) -> dict[str, float]:
     """The daemon's ``cashserver_uploads_total`` for protocol 4, by status."""
-    status, body = daemon.http("/metrics")
-    assert status == 200
     return {
-        sample.labels["status"]: sample.value
-        for family in text_string_to_metric_families(body.decode())
-        for sample in family.samples
-        if sample.name == "cashserver_uploads_total" and sample.labels["protocol"] == "grpc"
+        dict(labels)["status"]: value
+        for (name, labels), value in scrape(daemon).items()
+        if name == "cashserver_uploads_total" and dict(labels)["protocol"] == "grpc"
     }
 
 

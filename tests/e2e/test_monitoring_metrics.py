@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
-from tests.e2e.daemon import ServeProcess
+from tests.e2e.daemon import ServeProcess, scrape
 from tests.waiting import wait_for
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 LAST_UPLOAD = ("cashserver_last_upload_timestamp_seconds", ())
-
-
-def scrape(daemon: ServeProcess) -> Samples:
-    status, body = daemon.http("/metrics")
-    assert status == 200
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
 
 
 def ready_checks(daemon: ServeProcess) -> dict[str, float]:
