@@ -10,7 +10,7 @@ from cashserver.config import Config
 
 
 def cmd_spool_show(_config: Config, args: argparse.Namespace) -> int:
-    from cashserver.spool import BrokenSalesFile, decode_sales_file, upload_as_json
+    from cashserver.sales_file import BrokenSalesFile, decode_sales_file, upload_as_json
 
     path = Path(args.file)
     try:

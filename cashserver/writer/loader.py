@@ -29,7 +29,8 @@ from cashserver.clock import iso_utc, now_ms
 from cashserver.domain import Origin, Upload, UploadResult, UploadStatus
 from cashserver.log import get_logger
 from cashserver.metrics import count_load
-from cashserver.spool import BrokenSalesFile, Spool, decode_sales_file, origin_of, read_head
+from cashserver.sales_file import BrokenSalesFile, decode_sales_file, origin_of, read_head
+from cashserver.spool import Spool
 from cashserver.store.errors import is_transient
 from cashserver.store.repository import LoadOutcome, Repository
 from cashserver.verdict import Ticket, Verdict

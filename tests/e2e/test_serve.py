@@ -15,7 +15,7 @@ import pytest
 from cashserver.domain import UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.emulator.push import GrpcPusher
-from cashserver.spool import encode_sales_file
+from cashserver.sales_file import encode_sales_file
 from tests.e2e.daemon import ServeProcess
 from tests.pg import Cluster
 from tests.waiting import wait_for

@@ -13,7 +13,8 @@ from structlog.testing import capture_logs
 
 from cashserver.domain import Shift, Upload, UploadStatus
 from cashserver.emulator.generate import ShiftPlan, generate_upload
-from cashserver.spool import Spool, encode_sales_file
+from cashserver.sales_file import encode_sales_file
+from cashserver.spool import Spool
 from cashserver.store.engine import open_engine, upgrade
 from cashserver.store.repository import Repository
 from cashserver.store.schema import receipts, shifts

@@ -10,14 +10,8 @@ import pytest
 
 from cashserver.domain import Origin
 from cashserver.emulator.generate import ShiftPlan, generate_upload
-from cashserver.spool import (
-    BrokenSalesFile,
-    Spool,
-    SpoolUnavailable,
-    decode_sales_file,
-    encode_sales_file,
-    origin_of,
-)
+from cashserver.sales_file import BrokenSalesFile, decode_sales_file, encode_sales_file, origin_of
+from cashserver.spool import Spool, SpoolUnavailable
 
 
 @pytest.fixture

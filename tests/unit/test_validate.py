@@ -21,7 +21,7 @@ from cashserver.domain import (
     Upload,
 )
 from cashserver.emulator.generate import ShiftPlan, generate_upload
-from cashserver.spool import BrokenSalesFile, decode_sales_file, encode_sales_file
+from cashserver.sales_file import BrokenSalesFile, decode_sales_file, encode_sales_file
 from cashserver.validate import (
     ValidationError,
     payment_method,
