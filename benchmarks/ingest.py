@@ -10,7 +10,10 @@ Starts the daemon as a subprocess on a fresh data folder and prints one JSON lin
 - concurrent: 32 registers push at once (from two load-generator processes); the
   rate is receipts per second from the start until the last upload is in the
   database, and the daemon's peak RSS;
-- the raw sqlite3 limit for the same rows, measured in the same run.
+- the raw sqlite3 limit for the same rows, measured in the same run;
+- the CPU milliseconds per 1,000 receipts of each of the daemon's processes in the
+  concurrent phase, and of the raw limit: the writer's against raw is the ratio a
+  noisy disk moves least.
 
 JSON exchange files are written, as the default configuration has them
 (``--no-export`` turns them off; export.py measures them on their own). The
@@ -36,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import percentile, raw_sqlite_receipts_per_s
+from benchmarks.common import percentile, process_cpu_s, raw_sqlite_measured
 from cashserver.domain import Upload, UploadResult
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from tests.e2e.daemon import ServeProcess
@@ -235,6 +238,14 @@ class TreeRss:
         return self.peak_kb / 1024
 
 
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU seconds so far of the daemon's processes by role: ``front`` is the serve
+    process itself (the front, or everything with one process), ``writer`` its
+    children (the writer; a migration child is gone before any upload)."""
+    children = [member for member in TreeRss.tree(pid) if member != pid]
+    return {"front": process_cpu_s(pid), "writer": sum(map(process_cpu_s, children))}
+
+
 def measure(args: argparse.Namespace, processes: int) -> dict[str, Any]:
     """One daemon with ``processes``: idle latency, then 32 registers at once."""
     with tempfile.TemporaryDirectory() as folder:
@@ -250,16 +261,26 @@ def measure(args: argparse.Namespace, processes: int) -> dict[str, Any]:
             rss = TreeRss(daemon.process.pid)
             target = daemon.grpc_target if args.protocol == 4 else daemon.thrift_target
             timings = idle_latency(args.protocol, target, args.idle_shifts)
+            cpu_before = cpu_by_role(daemon.process.pid)
             rate, statuses = concurrent_rate(args.protocol, daemon, args.registers, args.shifts)
+            cpu_after = cpu_by_role(daemon.process.pid)
             peak = rss.stop()
         finally:
             daemon.kill()
+    receipts = args.registers * args.shifts * RECEIPTS
     return {
         "idle_p50_ms": round(percentile(timings, 50), 1),
         "idle_p99_ms": round(percentile(timings, 99), 1),
         "concurrent_receipts_per_s": round(rate),
         "concurrent_statuses": statuses,
         "daemon_peak_rss_mb": round(peak, 1),
+        # CPU per 1,000 receipts of the concurrent phase, by process: a figure the
+        # disk's and the neighbours' moods move far less than the rate.
+        "cpu_ms_per_1000_receipts": {
+            role: round((cpu_after[role] - cpu_before[role]) * 1e6 / receipts, 1)
+            for role in cpu_after
+            if processes > 1 or role == "front"
+        },
     }
 
 
@@ -297,8 +318,10 @@ def main() -> None:
     raw_uploads = [
         generate_upload(ShiftPlan("S3", "RAW", n, RECEIPTS, seed=3)) for n in range(1, 33)
     ]
-    raw_runs = [raw_sqlite_receipts_per_s(raw_uploads) for _ in range(RAW_RUNS)]
+    raw_measured = [raw_sqlite_measured(raw_uploads) for _ in range(RAW_RUNS)]
+    raw_runs = [rate for rate, _ in raw_measured]
     raw = max(raw_runs)
+    raw_cpu = min(cpu for _, cpu in raw_measured)
     result: dict[str, Any] = {
         "benchmark": "ingest",
         "protocol": args.protocol,
@@ -309,6 +332,7 @@ def main() -> None:
         "raw_sqlite_receipts_per_s": round(raw),
         "raw_runs": [round(r) for r in raw_runs],
         "ratio_to_raw": round(measured["concurrent_receipts_per_s"] / raw, 3),
+        "raw_cpu_ms_per_1000_receipts": round(raw_cpu, 1),
         "rss_counted_over": "the daemon and all its child processes, summed, sampled every 50 ms",
     }
     if other is not None:

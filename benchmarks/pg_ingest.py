@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import fresh_database, percentile, start_postgres
+from benchmarks.common import fresh_database, percentile, process_cpu_s, start_postgres
 from benchmarks.ingest import RECEIPTS, TreeRss, concurrent_rate, idle_latency
 from benchmarks.pg_loader import CpuMeter, raw_measured
 from cashserver.emulator.generate import ShiftPlan, generate_upload
@@ -48,14 +47,7 @@ GOAL_RATIO_TO_COPY = 0.25
 
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds used so far by a process and its live descendants."""
-    total = 0
-    for member in TreeRss.tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(map(process_cpu_s, TreeRss.tree(pid)))
 
 
 def main() -> None:
