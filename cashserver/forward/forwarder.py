@@ -129,7 +129,10 @@ class Forwarder:
             )
             count_forward("forwarded")
         elif answer.result is Result.REJECTED:
-            self.forwards.mark_rejected(workshift_id, snapshot.revision, answer.message, confirm)
+            if not self.forwards.mark_rejected(
+                workshift_id, snapshot.revision, answer.message, confirm
+            ):
+                return Sent(workshift_id, Answer(Result.FAILED, message="forward lease lost"))
             self._answered()
             log.warning("forward.rejected", workshift_id=workshift_id, message=answer.message)
             count_forward("rejected")
