@@ -20,7 +20,7 @@ from cashserver.domain import Upload
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.log import configure_logging
 from cashserver.spool import Spool
-from cashserver.store.engine import open_engine, upgrade
+from cashserver.store.engine import READER_CACHE_KIB, open_engine, open_loader_engine, upgrade
 from cashserver.store.repository import Repository
 from cashserver.tuning import manual_gc
 from cashserver.writer.loader import Loader
@@ -32,8 +32,10 @@ RECEIPTS = 1000
 def loader_receipts_per_s(uploads: list[Upload]) -> float:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        engine = open_engine(f"sqlite:///{root / 'bench.db'}")
-        upgrade(engine)
+        url = f"sqlite:///{root / 'bench.db'}"
+        shared = open_engine(url, sqlite_cache_kib=READER_CACHE_KIB)
+        upgrade(shared)
+        engine = open_loader_engine(url, "bench", shared)  # as the writer opens it
         spool = Spool(root / "spool")
         spool.prepare()
         for upload in uploads:
@@ -46,6 +48,7 @@ def loader_receipts_per_s(uploads: list[Upload]) -> float:
         elapsed = time.perf_counter() - started
         loader.stop(5)
         engine.dispose()
+        shared.dispose()
     return len(uploads) * RECEIPTS / elapsed
 
 

@@ -29,8 +29,10 @@ changes nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,14 +74,14 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_setup(engine: Engine, cache_kib: int) -> None:
+def _sqlite_setup(engine: Engine, cache_kib: int, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's begin event, not pysqlite, decide how a transaction starts.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         # Foreign keys are declared (PostgreSQL enforces them) but not checked by SQLite:
         # the loader is the only writer and inserts parents first, and the checks cost
         # a quarter of the insert time.
@@ -95,13 +97,18 @@ def _sqlite_setup(engine: Engine, cache_kib: int) -> None:
 
 
 def open_engine(
-    url: str, application_name: str = "cashserver", sqlite_cache_kib: int = LOADER_CACHE_KIB
+    url: str,
+    application_name: str = "cashserver",
+    sqlite_cache_kib: int = LOADER_CACHE_KIB,
+    sqlite_synchronous: str = "FULL",
 ) -> Engine:
     """An engine for ``url``; an SQLite file's folder is created if missing.
 
     On PostgreSQL ``application_name`` names the sessions (the daemon's node name).
     ``sqlite_cache_kib`` is each SQLite connection's page cache: the loader's size
-    unless the engine only reads (:data:`READER_CACHE_KIB`).
+    unless the engine only reads (:data:`READER_CACHE_KIB`). ``sqlite_synchronous``:
+    ``FULL`` (a commit is on the disk when it returns) but for the loader's engine,
+    see :func:`open_loader_engine`.
     """
     url = normalize_url(url)
     parsed = make_url(url)
@@ -111,7 +118,7 @@ def open_engine(
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
         )
-        _sqlite_setup(engine, sqlite_cache_kib)
+        _sqlite_setup(engine, sqlite_cache_kib, sqlite_synchronous)
         return engine
     connect_args: dict[str, Any] = {
         "application_name": application_name[:63],  # PostgreSQL's NAMEDATALEN - 1
@@ -135,10 +142,59 @@ def open_engine(
 def open_loader_engine(url: str, application_name: str, shared: Engine) -> Engine:
     """The engine the loader writes through: on SQLite its own, whose one connection
     keeps the loader's big page cache (the other connections keep small ones); on
-    PostgreSQL ``shared`` itself (one pool per process, the server caches)."""
+    PostgreSQL ``shared`` itself (one pool per process, the server caches).
+
+    On SQLite its commits are ``synchronous=NORMAL``: written to the write-ahead log
+    but not synced, so a register's verdict does not wait for the disk. What a power
+    cut could take back is still in ``incoming/``, which the loader empties only
+    after :func:`sync_commits` (see ``writer/loader.py``); a crash of the process
+    loses nothing either way (the operating system holds what was written).
+    """
     if shared.dialect.name != "sqlite":
         return shared
-    return open_engine(url, application_name)
+    return open_engine(url, application_name, sqlite_synchronous="NORMAL")
+
+
+def sync_commits(engine: Engine) -> bool:
+    """Make every transaction ``engine`` committed so far survive a power cut; False if
+    there was nothing to do because its commits are synced as they are made
+    (PostgreSQL, SQLite's ``synchronous=FULL``, an in-memory database).
+
+    On an SQLite engine with ``synchronous=NORMAL`` that is one fsync of the
+    write-ahead log: every commit not yet checkpointed is in it, and a checkpoint
+    syncs the log before it copies it and the database file after. No log file means
+    everything was checkpointed (the last connection to close removes it).
+    Raises OSError when the fsync fails.
+    """
+    wal = _unsynced_log(engine)
+    if wal is None:
+        return False
+    try:
+        fd = os.open(wal, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+@lru_cache(maxsize=16)
+def _unsynced_log(engine: Engine) -> Path | None:
+    """The write-ahead log ``engine``'s commits leave unsynced, if they do."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    with engine.connect() as conn:
+        level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+    return None if level >= SQLITE_SYNCHRONOUS_FULL else Path(f"{database}-wal")
+
+
+SQLITE_SYNCHRONOUS_FULL = 2
+"""``PRAGMA synchronous``'s number for FULL (EXTRA is 3; NORMAL 1, OFF 0)."""
 
 
 @contextmanager

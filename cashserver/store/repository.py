@@ -36,7 +36,7 @@ from cashserver.rules import (
     within_upload,
 )
 from cashserver.store.bulk import bulk_writer
-from cashserver.store.engine import loader_transaction
+from cashserver.store.engine import loader_transaction, sync_commits
 from cashserver.store.reading import read_receipts
 from cashserver.store.registers import lock_register, note_loaded
 from cashserver.store.schema import (
@@ -105,6 +105,11 @@ class Repository:
         self._bulk = bulk_writer(self.dialect, self._sql)
 
     # -- loading -----------------------------------------------------------------
+
+    def sync_commits(self) -> None:
+        """Make every load committed so far durable against a power cut (a no-op
+        where each commit already is): :func:`~cashserver.store.engine.sync_commits`."""
+        sync_commits(self.engine)
 
     def load(self, upload: Upload) -> LoadOutcome:
         """Load one upload in its own transaction."""

@@ -3,8 +3,9 @@
 Transports call :meth:`Loader.submit`, which makes the upload durable in the
 spool and hands it over in memory, so the usual path never parses the file
 again. The loader thread takes queued files in arrival order, several per
-transaction when the queue is deep, and after the commit moves each file to
-``processed/`` (loaded) or ``error/`` (rejected), and resolves its ticket.
+transaction when the queue is deep. After the commit it moves a rejected upload's
+file to ``error/`` and resolves every ticket; then it has the commit synced to the
+disk and moves the loaded files to ``processed/`` (see :meth:`Loader._settle`).
 
 Files found in ``incoming/`` (left by a crash, dropped in by another program, or
 moved back by ``spool retry``) join the queue by a periodic scan.
@@ -166,18 +167,18 @@ class Loader:
         A file a scan has queued already gets the verdict attached; one loaded
         moments ago gets its recorded verdict at once.
         """
-        recent: UploadResult | None = None
         with self._cond:
             busy = self._busy
-            item = self._known.get(path)
-            if item is None:
-                recent = self._recent.get(path.name)
-                if recent is None:
-                    item = _Item(path, None, verdict)
-                    self._known[path] = item
-                    self._queue.append(item)
-                    self._cond.notify()
-            elif item.ticket is None:
+            # A verdict given already (the file may still wait in incoming/ for its
+            # commit to be synced) is the answer.
+            recent = self._recent.get(path.name)
+            item = None if recent is not None else self._known.get(path)
+            if recent is None and item is None:
+                item = _Item(path, None, verdict)
+                self._known[path] = item
+                self._queue.append(item)
+                self._cond.notify()
+            elif item is not None and item.ticket is None:
                 item.ticket = verdict
         if recent is not None:
             verdict.resolve(recent)
@@ -393,21 +394,34 @@ class Loader:
         self._settle(batch, outcomes)
 
     def _settle(self, batch: list[_Item], outcomes: list[LoadOutcome]) -> None:
+        """Answer a committed batch, then take its files out of ``incoming/``.
+
+        A loaded upload's verdict goes out as soon as the commit returns, before the
+        commit is synced to the disk (:func:`~cashserver.store.engine.open_loader_engine`):
+        its sales file, durable since it was spooled, stays in ``incoming/`` until
+        :meth:`Repository.sync_commits` has made the rows durable, so a power cut in
+        between replays the file and stores the same rows again (a crash of the
+        process loses no commit at all). A rejected upload's file goes to ``error/``
+        before its verdict, as nothing of it is in the database.
+        """
+        results = [_result_of(outcome) for outcome in outcomes]
         loaded = [
             i.path for i, o in zip(batch, outcomes, strict=True) if o.status is UploadStatus.LOADED
         ]
-        if loaded:
-            self.spool.move(loaded, "processed")
         for item, outcome in zip(batch, outcomes, strict=True):
             if outcome.status is UploadStatus.REJECTED:
                 self.spool.move([item.path], "error", _reason(outcome.reason, ""))
-        results = [_result_of(outcome) for outcome in outcomes]
-        self._forget(batch, results)
+        self._record(batch, results)
         for item, result in zip(batch, results, strict=True):
             if item.ticket is not None:
-                item.ticket.resolve(result)
+                ticket, item.ticket = item.ticket, None  # answered once, even if retried
+                ticket.resolve(result)
         if self.on_loaded is not None:
             self.on_loaded(outcomes)
+        if loaded:
+            self.repository.sync_commits()
+            self.spool.move(loaded, "processed")
+        self._forget(batch)
 
     def _settle_failed(self, item: _Item, exc: BaseException) -> None:
         self.spool.move([item.path], "error", _reason("database error", str(exc)))
@@ -419,9 +433,15 @@ class Loader:
 
     def _forget(self, items: list[_Item], results: Sequence[UploadResult] = ()) -> None:
         """Drop settled (or vanished) files; ``results`` are their verdicts, if any."""
+        self._record(items, results)
         with self._cond:
             for item in items:
                 self._known.pop(item.path, None)
+
+    def _record(self, items: list[_Item], results: Sequence[UploadResult]) -> None:
+        """Keep the verdicts of ``items`` for a late :meth:`enqueue`; free what they held."""
+        with self._cond:
+            for item in items:
                 self._held -= item.held
                 item.held = 0
             for item, result in zip(items, results, strict=False):

@@ -104,6 +104,8 @@ def test_metrics_move_by_what_was_pushed_stored_duplicated_and_rejected(
     finally:
         grpc_pusher.close()
         thrift_pusher.close()
+    # Loaded files leave incoming/ once their commit is synced, just after the verdict.
+    wait_for(lambda: serve.spool_files("incoming") == [], what="incoming/ empty")
     after = scrape(serve)
 
     def moved(name: str, **labels: str) -> float:

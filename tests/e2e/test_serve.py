@@ -140,7 +140,7 @@ def test_a_full_disk_refuses_the_upload_and_acknowledges_nothing(
             pusher.upload(generate_upload(ShiftPlan("S1", "R1", 2, 2000, seed=1)))
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
         assert "not accepted" in (refused.value.details() or "")
-        assert daemon.spool_files("incoming") == []
+        wait_for(lambda: daemon.spool_files("incoming") == [], what="incoming/ empty")
         assert len(shifts_json(daemon)) == 1
     finally:
         pusher.close()

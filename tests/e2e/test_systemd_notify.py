@@ -109,7 +109,7 @@ def test_a_wedged_loader_stops_the_watchdog_pings(
         locker.commit()  # the lock goes: the loader finishes, the pings come back
         resumed = time.monotonic()
         notify.wait_for(lambda s: s == "WATCHDOG=1", since=resumed)
-        assert daemon.spool_files("incoming") == []
+        wait_for(lambda: daemon.spool_files("incoming") == [], what="incoming/ empty")
     finally:
         locker.close()
         pusher.close()

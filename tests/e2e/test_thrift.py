@@ -261,7 +261,7 @@ def test_a_full_disk_is_an_application_error_and_stores_nothing(
             with pytest.raises(TApplicationException, match="upload not accepted") as refused:
                 pusher.upload(shift("FULL", 2, receipts=2000))
             assert refused.value.type == TApplicationException.INTERNAL_ERROR
-            assert full.spool_files("incoming") == []
+            wait_for(lambda: full.spool_files("incoming") == [], what="incoming/ empty")
             wait_event(full, "upload.not_accepted", protocol=3)
             # The connection is still good for what fits.
             assert pusher.upload(shift("FULL", 3, receipts=5)).status is UploadStatus.LOADED

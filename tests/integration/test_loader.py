@@ -57,7 +57,8 @@ def test_submitted_upload_is_loaded_and_its_file_processed(
         0,
     )
     assert result.workshift_id > 0
-    assert files(spool, "incoming") == []
+    # The file leaves incoming/ once the commit is synced, just after the verdict.
+    wait_for(lambda: files(spool, "incoming") == [], what="the file leaving incoming/")
     assert len(files(spool, "processed")) == 1
     again = loader.submit(upload, "test").wait(10)
     assert (again.workshift_id, again.receipts_stored, again.receipts_duplicate) == (
@@ -177,7 +178,8 @@ def test_database_down_then_back_loads_queued_uploads_by_themselves(
         own_pg_cluster.start()
         assert {t.wait(60).status for t in tickets} == {UploadStatus.LOADED}
         assert count(engine, shifts) == 5
-        assert files(spool, "incoming") == [] and files(spool, "error") == []
+        wait_for(lambda: files(spool, "incoming") == [], what="the files leaving incoming/")
+        assert files(spool, "error") == []
     finally:
         loader.stop(5)
         engine.dispose()
