@@ -4,41 +4,20 @@ and records what its own answer says)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from cashserver.config import parse_config
-from cashserver.domain import Receipt, Shift
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.forward.forwarder import Forwarder
 from cashserver.forward.link import Answer, Result
 from cashserver.store.forwards import Forwards
 from cashserver.store.leases import Leases
 from cashserver.store.repository import Repository
+from tests.links import ScriptedLink
 from tests.waiting import wait_for
-
-
-class AnsweringLink:
-    """A central server that gives every upload the same answer."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-        self.uploads = 0
-
-    def upload(
-        self,
-        shift: Shift,
-        receipt_ids: Sequence[int],
-        read: Callable[[Sequence[int]], list[Receipt]],
-    ) -> Answer:
-        self.uploads += 1
-        return self.answer
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize(
@@ -68,12 +47,12 @@ def test_an_answer_after_the_lease_was_taken_over_is_not_recorded(
         lambda: theirs.try_acquire("forward", "register-1"), timeout_s=10, what="the takeover"
     )
     forwarder = Forwarder(engine, config, mine)
-    link = AnsweringLink(answer)
+    link = ScriptedLink(lambda _n: answer)
     forwarder.link = link  # type: ignore[assignment]
 
     sent = forwarder.forward_shift(loaded.workshift_id, lease)
 
-    assert link.uploads == 1
+    assert len(link.tries) == 1
     assert sent.answer.result is Result.FAILED
     assert sent.answer.message == "forward lease lost"
     snapshot = Forwards(engine).snapshot(loaded.workshift_id)

@@ -3,42 +3,18 @@ min(2^k, retry_max_s) +-10 %), not at the backlog's next rescan five seconds on.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from cashserver.config import parse_config
-from cashserver.domain import Receipt, Shift
 from cashserver.emulator.generate import ShiftPlan, generate_upload
 from cashserver.forward.forwarder import RESCAN_S, Forwarder
 from cashserver.forward.link import Answer, Result
 from cashserver.store.leases import Leases
 from cashserver.store.repository import Repository
+from tests.links import ScriptedLink
 from tests.waiting import wait_for
-
-
-class FlakyLink:
-    """A central server that is away for the first ``failures`` tries."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.tries: list[float] = []
-
-    def upload(
-        self,
-        shift: Shift,
-        receipt_ids: Sequence[int],
-        read: Callable[[Sequence[int]], list[Receipt]],
-    ) -> Answer:
-        self.tries.append(time.monotonic())
-        if len(self.tries) <= self.failures:
-            return Answer(Result.FAILED, message="UNAVAILABLE: central server away")
-        return Answer(Result.ACKNOWLEDGED, "LOADED", 1, len(receipt_ids))
-
-    def close(self) -> None:
-        pass
 
 
 def test_a_failed_try_is_retried_when_its_wait_is_up(
@@ -53,7 +29,13 @@ def test_a_failed_try_is_retried_when_its_wait_is_up(
     Repository(engine).load(generate_upload(ShiftPlan("S1", "R1", 1, 5, seed=1)))
     leases = Leases(engine, "store")
     forwarder = Forwarder(engine, config, leases)
-    link = FlakyLink(failures=3)
+    link = ScriptedLink(
+        lambda n: (
+            Answer(Result.FAILED, message="UNAVAILABLE: central server away")
+            if n <= 3
+            else Answer(Result.ACKNOWLEDGED, "LOADED", 1, 5)
+        )
+    )
     forwarder.link = link  # type: ignore[assignment]
     forwarder.start()
     try:
