@@ -6,6 +6,8 @@ take back is replayed from the spool (``writer/loader.py``, ``_settle``)."""
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,3 +123,64 @@ def test_the_verdict_comes_before_the_sync_and_the_file_waits_for_it(
         loader.stop(5)
     with shared.connect() as conn:
         assert conn.execute(select(func.count()).select_from(receipts)).scalar_one() == 30
+
+
+def test_a_power_cut_before_the_sync_loses_nothing(
+    engines: tuple[Engine, Engine], tmp_path: Path
+) -> None:
+    """What a power cut between the verdict and the sync leaves: the database as it was
+    before the commit (here: a copy taken before it) and the answered file still in
+    ``incoming/``. The next start loads the file again, and every receipt is there once."""
+    shared, loading = engines
+    spool = Spool(tmp_path / "spool")
+    first = generate_upload(ShiftPlan("S1", "R1", 1, 10, seed=3))
+    second = generate_upload(ShiftPlan("S1", "R1", 2, 20, seed=4))
+    loader = Loader(spool, Repository(loading))
+    loader.start()
+    try:
+        assert loader.submit(first, "test").wait(10).status is UploadStatus.LOADED
+        wait_for(lambda: spool.incoming() == [], what="the first file leaving incoming/")
+    finally:
+        loader.stop(5)
+    # The database as the disk holds it before the second commit.
+    after_cut = tmp_path / "after-cut"
+    after_cut.mkdir()
+    with shared.connect() as conn:
+        source = conn.connection.dbapi_connection
+        assert source is not None
+        target = sqlite3.connect(after_cut / "cashserver.db")
+        source.backup(target)  # type: ignore[attr-defined]
+        target.close()
+
+    repository = HeldSync(loading)
+    loader = Loader(spool, repository)
+    loader.start()
+    try:
+        result = loader.submit(second, "test").wait(10)
+        assert result.status is UploadStatus.LOADED and result.receipts_stored == 20
+        # The power goes now: the spool as it is on the disk goes with the old database.
+        shutil.copytree(spool.root, after_cut / "spool")
+    finally:
+        repository.go.set()
+        loader.stop(5)
+
+    url = f"sqlite:///{after_cut / 'cashserver.db'}"
+    restarted_shared = open_engine(url, sqlite_cache_kib=READER_CACHE_KIB)
+    restarted = open_loader_engine(url, "test", restarted_shared)
+    try:
+        with restarted_shared.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(receipts)).scalar_one() == 10
+        replay = Spool(after_cut / "spool")
+        assert len(replay.incoming()) == 1  # the answered upload, kept for this
+        loader = Loader(replay, Repository(restarted))
+        loader.start()
+        try:
+            assert loader.drain(10)
+        finally:
+            loader.stop(5)
+        with restarted_shared.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(receipts)).scalar_one() == 30
+        assert replay.incoming() == []
+    finally:
+        restarted.dispose()
+        restarted_shared.dispose()
