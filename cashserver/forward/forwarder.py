@@ -52,6 +52,9 @@ RESCAN_S = 5.0
 BACKLOG_EVERY_S = 2.0
 """The gauges' backlog counts are refreshed at most this often (each scan may be sooner)."""
 JOB = "forward"
+LEASE_LOST = Answer(Result.FAILED, message="forward lease lost")
+"""The answer when the central server answered but the register's lease was taken over
+meanwhile: nothing is recorded, and the new holder forwards the shift."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ class Forwarder:
             if not self.forwards.mark_acked(
                 workshift_id, snapshot.revision, answer.central_workshift_id or None, confirm
             ):
-                return Sent(workshift_id, Answer(Result.FAILED, message="forward lease lost"))
+                return Sent(workshift_id, LEASE_LOST)
             self._answered()
             log.info(
                 "forward.sent",
@@ -132,7 +135,7 @@ class Forwarder:
             if not self.forwards.mark_rejected(
                 workshift_id, snapshot.revision, answer.message, confirm
             ):
-                return Sent(workshift_id, Answer(Result.FAILED, message="forward lease lost"))
+                return Sent(workshift_id, LEASE_LOST)
             self._answered()
             log.warning("forward.rejected", workshift_id=workshift_id, message=answer.message)
             count_forward("rejected")

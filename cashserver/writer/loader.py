@@ -421,7 +421,7 @@ class Loader:
         if loaded:
             self.repository.sync_commits()
             self.spool.move(loaded, "processed")
-        self._forget(batch)
+        self._drop(batch)
 
     def _settle_failed(self, item: _Item, exc: BaseException) -> None:
         self.spool.move([item.path], "error", _reason("database error", str(exc)))
@@ -434,6 +434,10 @@ class Loader:
     def _forget(self, items: list[_Item], results: Sequence[UploadResult] = ()) -> None:
         """Drop settled (or vanished) files; ``results`` are their verdicts, if any."""
         self._record(items, results)
+        self._drop(items)
+
+    def _drop(self, items: list[_Item]) -> None:
+        """Stop knowing ``items``' files: a scan may queue a file of that name again."""
         with self._cond:
             for item in items:
                 self._known.pop(item.path, None)
