@@ -106,7 +106,17 @@ def test_metrics_move_by_what_was_pushed_stored_duplicated_and_rejected(
         thrift_pusher.close()
     # Loaded files leave incoming/ once their commit is synced, just after the verdict.
     wait_for(lambda: serve.spool_files("incoming") == [], what="incoming/ empty")
-    after = scrape(serve)
+    # The front hands each count to the writer, whose listener serves /metrics, in the
+    # order counted: the last one (the rejection) there means all of them are.
+    rejected = ("cashserver_uploads_total", (("protocol", "grpc"), ("status", "rejected")))
+    after = wait_for(
+        lambda: (
+            found
+            if (found := scrape(serve)).get(rejected, 0.0) > before.get(rejected, 0.0)
+            else None
+        ),
+        what="the rejection counted on /metrics",
+    )
 
     def moved(name: str, **labels: str) -> float:
         key = (name, tuple(sorted(labels.items())))

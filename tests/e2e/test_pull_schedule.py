@@ -43,7 +43,14 @@ def test_a_register_is_pulled_every_interval_and_its_new_shift_loads(tmp_path: P
         assert rows[2]["receipts_count"] == 30 and rows[2]["status"] == "ok"
         calls = peer.calls
         wait_for(lambda: peer.calls >= calls + 2, 10, "more scheduled pulls")
-        listed = registers_by_code(daemon.cli)["P1"]
+        # Scheduled pulls go on every second: list the register between two of them.
+        listed = wait_for(
+            lambda: (
+                row if (row := registers_by_code(daemon.cli)["P1"])["state"] == "READY" else None
+            ),
+            10,
+            "the register between two pulls",
+        )
         assert listed["state"] == "READY" and listed["last_sale_at"].startswith("2026-01-02T")
         assert {e["trigger"] for e in daemon.events("pull.started")} == {"schedule"}
         assert len(stored_shifts(daemon)) == 2  # each pull after stores nothing twice
